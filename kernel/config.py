@@ -1,0 +1,364 @@
+"""Pipeline configs: TOML or YAML files validated by pydantic, with errors that point at the line.
+
+Validation has two steps. The top level names the plugins (``task``, ``teacher.backend``,
+``student.trainer``, ``train.loss``); then a model is built whose sections are those plugins' Config
+models, and the whole file is validated against it, so a plugin's options are checked exactly like
+the kernel's. Unknown keys are errors with a "did you mean"; literal API keys are refused.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from stillhouse.kernel.errors import ConfigError, Location, UnknownPluginError
+from stillhouse.kernel.interfaces import (
+    EmptyConfig,
+    EvaluateConfig,
+    StrictModel,
+    TaskConfig,
+    TeacherConfig,
+    StudentConfig,
+    TrainConfig,
+)
+
+SECRET_KEYS = {"api_key", "apikey", "key", "token", "secret", "password", "authorization"}
+SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_\-]{8,}|sk-ant-|Bearer\s+\S+|AKIA[0-9A-Z]{12,})")
+
+
+class DataConfig(StrictModel):
+    """The ``[data]`` section. Relative paths are resolved against the config file's folder."""
+
+    train: str = Field(..., description="Training split: JSONL, CSV or Parquet.")
+    validation: str | None = Field(None, description="Validation split (teacher answers it too; used for validation loss).")
+    test: str | None = Field(None, description="Evaluation split.")
+    limit: int | None = Field(None, gt=0, description="Use only the first N rows of each split.")
+    fields: dict[str, str] = Field(default_factory=dict, description="Task field -> column name in the files.")
+    on_bad_rows: Literal["error", "skip"] = Field("error", description="error: stop at the first bad row; skip: count and report.")
+
+
+class ReportConfig(StrictModel):
+    reporters: list[str] = Field(default_factory=lambda: ["markdown", "html"])
+
+
+class PipelineBase(StrictModel):
+    """Keys of a pipeline config that do not depend on plugins."""
+
+    name: str | None = Field(None, description="A human name for runs of this config.")
+    task: str = Field(..., description="Task type plugin: nli, qa, math, summarization, conversation ...")
+    data: DataConfig
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+
+@dataclass
+class LoadedConfig:
+    """A validated pipeline config and where it came from."""
+
+    pipeline: Any  # an instance of the dynamic Pipeline model (PipelineBase + plugin sections)
+    source: str
+    base_dir: Path
+    text: str = ""
+
+    def data_path(self, split: str) -> Path | None:
+        value = getattr(self.pipeline.data, split)
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.pipeline.model_dump(mode="json")
+
+
+# -- reading files ------------------------------------------------------------------------------
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], str]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}", where=Location(file=str(path)))
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(
+                f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                where=Location(str(path), mark.line + 1 if mark else None),
+            ) from None
+    else:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"line (\d+)", str(exc))
+            raise ConfigError(
+                f"not valid TOML: {exc}",
+                where=Location(str(path), int(match.group(1)) if match else None),
+                hint="strings need quotes; tables are written [section]",
+            ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("a pipeline config must be a table of keys", where=Location(str(path)))
+    return raw, text
+
+
+def find_line(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """Best-effort 1-based line of a dotted key in TOML or YAML text."""
+    if not text or not loc:
+        return None
+    keys = [str(k) for k in loc if not isinstance(k, int)]
+    lines = text.splitlines()
+    # TOML: [a.b] header then `key =`, or a dotted key `b.key =` inside [a], or nested YAML keys.
+    for split in range(len(keys) - 1, -1, -1):
+        section, rest = keys[:split], keys[split:]
+        start = 0
+        if section:
+            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, section)) + r"\s*\]+\s*(#.*)?$")
+            start = next((i + 1 for i, line in enumerate(lines) if header.match(line)), -1)
+            if start < 0:
+                continue
+        dotted = r"\s*\.\s*".join(map(re.escape, rest))
+        key_line = re.compile(r"^\s*[\"']?" + dotted + r"[\"']?\s*[=:]")
+        for i in range(start, len(lines)):
+            if i > start and section and re.match(r"^\s*\[", lines[i]):
+                break
+            if key_line.match(lines[i]):
+                return i + 1
+    # YAML nesting: find each key in order, indentation increasing.
+    pos = 0
+    found = None
+    for key in keys:
+        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*:")
+        for i in range(pos, len(lines)):
+            if pattern.match(lines[i]):
+                found, pos = i + 1, i + 1
+                break
+        else:
+            return found
+    return found
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def _check_secrets(raw: Any, source: str, text: str, prefix: tuple[str, ...] = ()) -> None:
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            path = (*prefix, str(key))
+            if str(key).lower() in SECRET_KEYS and not str(key).lower().endswith("_env") and value:
+                raise ConfigError(
+                    f"'{'.'.join(path)}' holds a literal secret; configs must not contain keys",
+                    where=Location(source, find_line(text, path), ".".join(path)),
+                    hint=f"put the key in an environment variable and set {'.'.join((*prefix, 'api_key_env'))} = \"NAME\"",
+                )
+            _check_secrets(value, source, text, path)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            _check_secrets(value, source, text, (*prefix, str(i)))
+    elif isinstance(raw, str) and SECRET_VALUE.match(raw):
+        raise ConfigError(
+            f"'{'.'.join(prefix)}' looks like a literal API key",
+            where=Location(source, find_line(text, prefix), ".".join(prefix)),
+            hint="configs name the environment variable that holds a key (api_key_env), never the key",
+        )
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def _plugin_config(host: Any, kind: str, name: str, source: str, text: str, loc: tuple[str, ...]) -> type[BaseModel]:
+    try:
+        return host.get(kind, name).Config
+    except UnknownPluginError as exc:
+        raise ConfigError(
+            exc.what,
+            where=Location(source, find_line(text, loc), ".".join(loc)),
+            hint=exc.hint,
+            details=exc.details,
+        ) from None
+
+
+def pipeline_model(
+    task_cfg: type[BaseModel] = TaskConfig,
+    teacher_cfg: type[BaseModel] = TeacherConfig,
+    student_cfg: type[BaseModel] = StudentConfig,
+) -> type[BaseModel]:
+    """The full config model for a given choice of plugins."""
+    return create_model(
+        "Pipeline",
+        __base__=PipelineBase,
+        task_options=(task_cfg, Field(default_factory=task_cfg, description="Options of the task plugin.")),
+        teacher=(teacher_cfg, Field(..., description="The teacher model and how to call it.")),
+        student=(student_cfg, Field(..., description="The student model and how to build it.")),
+        train=(TrainConfig, Field(default_factory=TrainConfig)),
+    )
+
+
+def _errors_to_config_error(exc: ValidationError, model: type[BaseModel], source: str, text: str, root: tuple = ()) -> ConfigError:
+    details = []
+    first_where = None
+    for err in exc.errors():
+        loc = (*root, *err["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        line = find_line(text, loc)
+        where = Location(source, line, dotted)
+        first_where = first_where or where
+        if err["type"] == "extra_forbidden":
+            allowed = _fields_at(model, tuple(err["loc"][:-1]))
+            close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+            msg = f"unknown key '{dotted}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+            if not close and allowed:
+                msg += f"; valid keys here: {', '.join(sorted(allowed))}"
+        elif err["type"] == "missing":
+            msg = f"'{dotted}' is required"
+        else:
+            given = err.get("input")
+            shown = json.dumps(given, default=str) if not isinstance(given, dict) else "a table"
+            msg = f"'{dotted}': {err['msg']} (got {shown[:60]})"
+        details.append(msg + (f"  [{source}:{line}]" if line else ""))
+    what = details[0] if len(details) == 1 else f"{len(details)} problems in the config"
+    return ConfigError(what, where=first_where, details=details if len(details) > 1 else [])
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """``teacher.temperature=0.2`` -> (["teacher", "temperature"], 0.2); values parse as TOML."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got '{assignment}'", hint="e.g. --set train.num_epochs=1")
+    key, value = assignment.split("=", 1)
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return [k.strip() for k in key.strip().split(".")], parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for assignment in overrides:
+        keys, value = parse_override(assignment)
+        node = raw
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {assignment}: '{key}' is not a table")
+        node[keys[-1]] = value
+    return raw
+
+
+def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
+    """Validate a raw config mapping against the kernel and plugin models."""
+    _check_secrets(raw, source, text)
+    task = raw.get("task")
+    teacher = raw.get("teacher") if isinstance(raw.get("teacher"), dict) else {}
+    student = raw.get("student") if isinstance(raw.get("student"), dict) else {}
+    train = raw.get("train") if isinstance(raw.get("train"), dict) else {}
+    task_cfg = _plugin_config(host, "task", task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
+    teacher_cfg = _plugin_config(host, "teacher", teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
+    student_cfg = _plugin_config(host, "student", student.get("trainer", "hf"), source, text, ("student", "trainer"))
+    model = pipeline_model(task_cfg, teacher_cfg, student_cfg)
+    try:
+        pipeline = model.model_validate(raw)
+    except ValidationError as exc:
+        raise _errors_to_config_error(exc, model, source, text) from None
+    loss_cls = _plugin_config(host, "loss", pipeline.train.loss, source, text, ("train", "loss"))
+    try:
+        loss_cfg = loss_cls.model_validate(pipeline.train.loss_options)
+    except ValidationError as exc:
+        raise _errors_to_config_error(exc, loss_cls, source, text, root=("train", "loss_options")) from None
+    pipeline.train.loss_options = loss_cfg.model_dump(mode="json")
+    for kind, names, key in (
+        ("evaluator", pipeline.evaluate.evaluators, ("evaluate", "evaluators")),
+        ("reporter", pipeline.report.reporters, ("report", "reporters")),
+    ):
+        for name in names:
+            _plugin_config(host, kind, name, source, text, key)
+    loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text)
+    for split in ("train", "validation", "test"):
+        path = loaded.data_path(split)
+        if path is not None and not path.exists():
+            raise ConfigError(
+                f"data.{split} file not found: {path}",
+                where=Location(source, find_line(text, ("data", split)), f"data.{split}"),
+                hint="relative paths are resolved against the config file's folder",
+            )
+    return loaded
+
+
+def load_config(path: str | Path, host: Any, overrides: list[str] | None = None) -> LoadedConfig:
+    """Read, override and validate a pipeline config file."""
+    raw, text = read_config_file(path)
+    apply_overrides(raw, overrides or [])
+    return validate_config(raw, host, source=str(path), text=text, base_dir=Path(path).resolve().parent)
+
+
+def config_schema(host: Any) -> dict[str, Any]:
+    """JSON Schema of the pipeline config, and of every installed plugin's options."""
+    plugins: dict[str, dict[str, Any]] = {}
+    for kind in ("task", "teacher", "student", "loss", "evaluator", "reporter"):
+        plugins[kind] = {name: host.get(kind, name).Config.model_json_schema() for name in host.names(kind)}
+    defaults = {}
+    for kind, default in (("task", None), ("teacher", "litellm"), ("student", "hf")):
+        names = host.names(kind)
+        defaults[kind] = host.get(kind, default).Config if default in names else (TaskConfig if kind == "task" else EmptyConfig)
+    pipeline = pipeline_model(defaults["task"], defaults["teacher"], defaults["student"])
+    return {"pipeline": pipeline.model_json_schema(), "plugins": plugins}
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Serialise a resolved config as TOML (tables after scalars; None values omitted)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v if x is not None) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{_key(k)} = {value(x)}" for k, x in v.items() if x is not None) + " }"
+        return json.dumps(str(v))
+
+    def _key(k: str) -> str:
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+    out: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any]) -> None:
+        if prefix:
+            out.append(f"\n[{prefix}]")
+        for k, v in d.items():
+            if v is not None and not (isinstance(v, dict) and v):
+                out.append(f"{_key(k)} = {value(v)}")
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                table(f"{prefix}.{_key(k)}" if prefix else _key(k), v)
+
+    table("", data)
+    return "\n".join(out).lstrip() + "\n"

@@ -1,0 +1,578 @@
+"""The plugin interfaces: what a task type, teacher, student trainer, loss, evaluator and reporter is.
+
+Plugins subclass one of these ABCs, set ``name`` (unique per kind) and, where they take options, a
+pydantic ``Config`` model, and hand the class to the kernel through a ``register_*`` hook. The kernel
+instantiates a plugin with its validated config: ``Plugin(config)``.
+
+The data that flows between stages is plain dataclasses defined here, so plugins of different
+authors agree on them. This module imports neither torch nor transformers: heavy imports belong in
+the plugins' methods.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Message = dict[str, str]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+Event = dict[str, Any]
+"""One line of a run's ``events.jsonl`` (see ``kernel.runs``)."""
+
+EmitFn = Callable[[Event], None]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class EmptyConfig(StrictModel):
+    """Config of a plugin that takes no options."""
+
+
+# --------------------------------------------------------------------------------------------
+# Data records that flow between stages
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Example:
+    """One row of a task dataset after field mapping.
+
+    ``inputs`` holds the task's input fields (e.g. premise, hypothesis); ``reference`` the gold
+    answer when the data has one (a label, a list of answer spans, a number, a summary, a reply).
+    ``source`` is ``"file:line"`` so any later problem can point back at the row.
+    """
+
+    id: str
+    split: str
+    inputs: dict[str, Any]
+    reference: Any = None
+    source: str = ""
+
+
+@dataclass
+class Parsed:
+    """A model's answer as the task type understood it.
+
+    ``answer`` is the normalised answer (label, number, span, text) or None when parsing failed, in
+    which case ``error`` says why. ``rationale`` is the reasoning the model gave, if any.
+    """
+
+    answer: Any = None
+    rationale: str | None = None
+    error: str | None = None
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.answer is not None
+
+
+@dataclass
+class Verdict:
+    """The filter's decision on one teacher answer: accepted, and why (a short reason code)."""
+
+    accepted: bool
+    reason: str = "ok"
+    confidence: float | None = None
+
+
+@dataclass
+class TrainPair:
+    """One supervised target for the student: the prompt messages and the text to learn."""
+
+    sample_id: str
+    messages: list[Message]
+    target: str
+    weight: float = 1.0
+
+
+@dataclass
+class TeacherRequest:
+    """A prompt for the teacher. Sampling parameters come from the teacher's config."""
+
+    sample_id: str
+    messages: list[Message]
+
+
+@dataclass
+class TokenLogprob:
+    """One generated token with its log-probability and the top alternatives, if exposed."""
+
+    token: str
+    logprob: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+
+
+@dataclass
+class TeacherResult:
+    """The outcome of one request: ``samples`` completions, or an error that says why not."""
+
+    sample_id: str
+    model: str
+    completions: list[Completion] = field(default_factory=list)
+    cache_key: str = ""
+    cache_hit: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.completions)
+
+
+@dataclass
+class Estimate:
+    """What a generation would cost, computed without calling anything (``--dry-run``)."""
+
+    calls: int
+    cached: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    note: str = ""
+
+
+@dataclass
+class Answer:
+    """A model's reply during evaluation, with what it cost to get."""
+
+    text: str
+    latency_ms: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Metric:
+    """One measured number. ``value`` None means it could not be measured: ``reason`` says why.
+
+    Never report a metric you did not measure as 0.
+    """
+
+    name: str
+    value: float | None
+    n: int = 0
+    reason: str | None = None
+    higher_is_better: bool | None = True
+    unit: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Plugin base
+# --------------------------------------------------------------------------------------------
+
+
+class Plugin(ABC):
+    """Common base: a name unique within its kind, a description, and a Config model."""
+
+    kind: ClassVar[str] = "plugin"
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[BaseModel]] = EmptyConfig
+
+    def __init__(self, config: BaseModel | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+
+# --------------------------------------------------------------------------------------------
+# Task types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A task input field: its canonical name, names it goes by in public datasets, and whether a
+    row must have it. ``kind`` is one of str, list, any and is checked when rows are read."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+    kind: str = "str"
+    reference: bool = False
+    """True for the gold-answer field (label, answers, summary ...), stored in Example.reference."""
+
+
+class TaskConfig(StrictModel):
+    """Options every task type understands (``[task_options]`` in a pipeline config)."""
+
+    system_prompt: str | None = Field(None, description="Replaces the task's default system prompt.")
+    few_shot: int = Field(0, ge=0, le=16, description="Worked examples from the train split in the teacher prompt.")
+    rationale: str = Field(
+        "keep",
+        pattern="^(keep|drop|multitask)$",
+        description="Student target: keep the teacher's rationale, drop it, or train rationale and answer "
+        "as two tasks (distilling step-by-step).",
+    )
+    rationale_weight: float = Field(1.0, ge=0, description="Loss weight of the rationale target in multitask mode.")
+    ask_rationale: bool = Field(True, description="Ask the teacher to reason before answering.")
+    min_agreement: float = Field(0.0, ge=0, le=1, description="With samples > 1: least share of votes for the majority answer.")
+
+
+class TaskType(Plugin):
+    """A kind of task: how to read its data, ask the teacher, check and score answers.
+
+    Subclasses declare ``fields`` and implement the abstract methods. The base class maps rows to
+    :class:`Example` (honouring aliases and the config's ``fields`` mapping) and implements
+    majority voting for self-consistency.
+    """
+
+    kind = "task"
+    Config = TaskConfig
+    fields: ClassVar[tuple[FieldSpec, ...]] = ()
+    primary_metric: ClassVar[str] = "accuracy"
+
+    @abstractmethod
+    def teacher_messages(self, example: Example, few_shot: Sequence[Example] = ()) -> list[Message]:
+        """Chat messages that ask the teacher for this example's answer."""
+
+    @abstractmethod
+    def student_messages(self, example: Example) -> list[Message]:
+        """The prompt the student is trained on and evaluated with."""
+
+    @abstractmethod
+    def parse(self, text: str) -> Parsed:
+        """Extract the answer (and rationale) from raw model output."""
+
+    @abstractmethod
+    def verify(self, example: Example, parsed: Parsed) -> Verdict:
+        """Accept or reject a parsed teacher answer, with a reason."""
+
+    @abstractmethod
+    def student_targets(self, example: Example, parsed: Parsed) -> list[TrainPair]:
+        """What the student learns from an accepted answer (one or more targets)."""
+
+    @abstractmethod
+    def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:
+        """Task metrics of predictions against the examples' references."""
+
+    # -- provided ---------------------------------------------------------------------------
+
+    def answer_key(self, answer: Any) -> Any:
+        """How two answers are compared when voting; override to normalise (e.g. case)."""
+        return answer
+
+    def aggregate(self, parsed: Sequence[Parsed]) -> tuple[Parsed, float]:
+        """Self-consistency: the majority answer among parsed completions and its vote share."""
+        usable = [p for p in parsed if p.ok]
+        if not usable:
+            return (parsed[0] if parsed else Parsed(error="no completion")), 0.0
+        votes = Counter(self.answer_key(p.answer) for p in usable)
+        key, count = votes.most_common(1)[0]
+        winner = next(p for p in usable if self.answer_key(p.answer) == key)
+        return winner, count / len(parsed)
+
+    def example_from_row(
+        self, row: dict[str, Any], *, split: str, index: int, source: str, mapping: dict[str, str] | None = None
+    ) -> Example:
+        """Map a raw data row to an :class:`Example`; raise DataError naming the field if it can't."""
+        from stillhouse.kernel.data import map_row  # local: keeps this module free of I/O helpers
+
+        return map_row(self, row, split=split, index=index, source=source, mapping=mapping or {})
+
+
+# --------------------------------------------------------------------------------------------
+# Teachers
+# --------------------------------------------------------------------------------------------
+
+
+class PriceConfig(StrictModel):
+    input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
+    output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens.")
+
+
+class DeploymentConfig(StrictModel):
+    """One deployment of the teacher (for load balancing and fallbacks)."""
+
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    weight: int = 1
+
+
+class TeacherConfig(StrictModel):
+    """The ``[teacher]`` section. Teacher plugins may subclass it to add options."""
+
+    backend: str = Field("litellm", description="Teacher plugin that serves this model.")
+    model: str = Field(..., description='litellm model string, or "hf/<hub id | folder | file.gguf>" for a local model.')
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the API key.")
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int = Field(256, gt=0)
+    stop: list[str] | None = None
+    seed: int | None = None
+    samples: int = Field(1, ge=1, le=64, description="Completions per prompt (self-consistency).")
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    concurrency: int = Field(16, ge=1, le=1024)
+    max_retries: int = Field(5, ge=0)
+    timeout: float = Field(120.0, gt=0, description="Seconds per request.")
+    rpm: int | None = Field(None, gt=0, description="Requests per minute limit.")
+    tpm: int | None = Field(None, gt=0, description="Tokens per minute limit.")
+    budget_usd: float | None = Field(None, ge=0, description="Stop before spending more than this.")
+    price: PriceConfig | None = Field(None, description="Prices for models litellm does not know.")
+    parameters: str | None = Field(None, description='Parameter count when known, e.g. "671B" (for the report).')
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    dtype: str = Field("auto", description="Local hf/ teachers: torch dtype (auto, float32, bfloat16, float16).")
+    device: str = Field("auto", description="Local hf/ teachers: cpu, cuda, auto.")
+    batch_size: int = Field(8, ge=1, description="Local hf/ teachers: prompts per forward batch.")
+
+
+class Teacher(Plugin):
+    """A backend that answers prompts. Runs its own event loop; results stream to ``on_result``."""
+
+    kind = "teacher"
+    Config = TeacherConfig
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Fail fast (ConfigError) on problems visible before any call, e.g. a missing key env var."""
+
+    @abstractmethod
+    def estimate(self, requests: Sequence[TeacherRequest], cache_dir: Path | None) -> Estimate:
+        """Calls, tokens and cost a generation would need, without calling anything."""
+
+    @abstractmethod
+    def generate(
+        self,
+        requests: Sequence[TeacherRequest],
+        on_result: Callable[[TeacherResult], None],
+        *,
+        cache_dir: Path | None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Answer every request; call ``on_result`` once per request as results arrive (from the
+        calling thread). Failed requests are reported as results with ``error`` set, not raised.
+        Raise BudgetExceededError once the budget would be exceeded (results so far delivered)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the model for the report: at least ``model``; ``parameters`` when known."""
+        return {"model": self.config.model, "parameters": self.config.parameters}
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections or models."""
+
+
+# --------------------------------------------------------------------------------------------
+# Students and losses
+# --------------------------------------------------------------------------------------------
+
+
+class LoraConfig(StrictModel):
+    r: int = Field(16, gt=0)
+    alpha: int = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | str = "all-linear"
+    merge: bool = Field(True, description="Merge the adapter into the weights on export.")
+
+
+class StudentConfig(StrictModel):
+    """The ``[student]`` section. Student plugins may subclass it to add options."""
+
+    trainer: str = Field("hf", description="Student trainer plugin.")
+    model: str = Field(..., description="Hub id, local folder, or folder/file.gguf.")
+    init: str = Field("pretrained", pattern="^(pretrained|teacher-layers)$")
+    layers: list[int] | None = Field(None, description='With init = "teacher-layers": teacher layers to keep.')
+    lora: LoraConfig | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    max_length: int = Field(512, gt=8, description="Tokens per training sequence (prompt + target).")
+    chat_template: str | None = Field(None, description="Jinja chat template when the model has none.")
+
+
+class TrainConfig(StrictModel):
+    """The ``[train]`` section: optimisation and the distillation loss."""
+
+    loss: str = Field("sft", description="Loss plugin name.")
+    loss_options: dict[str, Any] = Field(default_factory=dict, description="Validated by the loss plugin's Config.")
+    learning_rate: float = Field(2e-5, gt=0)
+    batch_size: int = Field(2, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    num_epochs: float = Field(3, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_scheduler: str = "linear"
+    seed: int = 42
+    packing: bool = Field(True, description="Pack samples into sequences without cross-sample attention.")
+    group_by_length: bool = True
+    eval_steps: int | None = Field(None, gt=0, description="Validation every N steps (default: every epoch).")
+    save_steps: int | None = Field(None, gt=0, description="Checkpoint every N steps (default: every epoch).")
+    logging_steps: int = Field(5, gt=0)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    top_k: int = Field(32, ge=1, le=256, description="Teacher top-k log-probs stored for logit losses.")
+    bf16: bool | str = "auto"
+
+
+class Loss(Plugin):
+    """A distillation loss. ``requires`` names the teacher signals it needs:
+    ``"teacher_logprobs"`` (top-k token log-probs) and/or ``"teacher_hidden"``."""
+
+    kind = "loss"
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def __call__(self, inputs: Any) -> Any:
+        """Return a scalar loss tensor from the batch's LossInputs (see plugins.losses)."""
+
+
+@dataclass
+class TrainJob:
+    """Everything a student trainer needs for one training run."""
+
+    run_dir: Path
+    output_dir: Path
+    checkpoint_dir: Path
+    train: list[TrainPair]
+    validation: list[TrainPair]
+    student: StudentConfig
+    train_config: TrainConfig
+    loss: Loss
+    teacher: TeacherConfig | None
+    emit: EmitFn
+    resume: bool = False
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class TrainOutcome:
+    model_dir: Path
+    steps: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatModel(ABC):
+    """A model that answers chat prompts during evaluation (local or remote)."""
+
+    role: str = ""
+
+    @abstractmethod
+    def answer(self, prompts: Sequence[list[Message]], *, max_new_tokens: int, batch_size: int) -> list[Answer]:
+        """Answer each prompt greedily; latency_ms is per request as a user would see it."""
+
+    def footprint(self) -> dict[str, Any]:
+        """parameters, bytes_on_disk, peak_memory_bytes ... where measurable."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027
+        """Free memory."""
+
+
+class StudentTrainer(Plugin):
+    kind = "student"
+    Config = StudentConfig
+
+    @abstractmethod
+    def train(self, job: TrainJob) -> TrainOutcome:
+        """Fine-tune the student; resumable from ``job.checkpoint_dir`` when ``job.resume``."""
+
+    @abstractmethod
+    def load(self, model_dir: Path | None) -> ChatModel:
+        """The student as a ChatModel: None = the untouched base model, else a trained folder."""
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation and reporting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalSubject:
+    """One model under evaluation with its answers on the evaluation split."""
+
+    role: str  # teacher | baseline | student
+    model_name: str
+    model: ChatModel | None
+    task: TaskType
+    examples: list[Example]
+    answers: list[Answer]
+    parsed: list[Parsed]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class EvaluateConfig(StrictModel):
+    """The ``[evaluate]`` section."""
+
+    split: str = Field("test", description="Evaluation split: test, else validation if test is missing.")
+    limit: int | None = Field(None, gt=0)
+    roles: list[str] = Field(default_factory=lambda: ["teacher", "baseline", "student"])
+    evaluators: list[str] = Field(default_factory=lambda: ["task_metrics", "latency", "footprint", "cost"])
+    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(128, gt=0)
+
+
+class Evaluator(Plugin):
+    kind = "evaluator"
+
+    @abstractmethod
+    def evaluate(self, subject: EvalSubject) -> list[Metric]:
+        """Measurements of one subject. Unmeasurable values are Metrics with value None + reason."""
+
+
+@dataclass
+class ReportInput:
+    run_id: str
+    run_dir: Path
+    config: dict[str, Any]
+    results: dict[str, list[Metric]]  # role -> metrics
+    primary_metric: str
+    training_curve: list[tuple[int, float]] = field(default_factory=list)
+    filter_summary: dict[str, Any] = field(default_factory=dict)
+    teacher_summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Reporter(Plugin):
+    kind = "reporter"
+
+    @abstractmethod
+    def write(self, report: ReportInput) -> list[Path]:
+        """Write report files into the run folder; return their paths."""
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of values; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+PLUGIN_KINDS: dict[str, type[Plugin]] = {
+    "task": TaskType,
+    "teacher": Teacher,
+    "student": StudentTrainer,
+    "loss": Loss,
+    "evaluator": Evaluator,
+    "reporter": Reporter,
+}

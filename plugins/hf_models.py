@@ -1,0 +1,188 @@
+"""Loading local transformers causal LMs and generating from chat prompts, shared by the local
+teacher, the student trainer, evaluation and ``still serve``.
+
+A model spec is a hub id (``HuggingFaceTB/SmolLM2-135M-Instruct``), a local folder, or a GGUF file
+(``folder/model.gguf``; transformers dequantises it). Everything heavy is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.errors import ModelError
+
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] | capitalize }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+@dataclass
+class GenerationOutput:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    finish_reason: str
+
+
+def split_gguf(spec: str) -> tuple[str, str | None]:
+    """``dir/file.gguf`` -> (dir, file.gguf); anything else -> (spec, None)."""
+    if spec.endswith(".gguf"):
+        path = Path(spec)
+        return str(path.parent), path.name
+    return spec, None
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return getattr(torch, dtype)
+    except AttributeError:
+        raise ModelError(f"unknown dtype '{dtype}'", hint="use auto, float32, bfloat16 or float16") from None
+
+
+def load_tokenizer(spec: str, chat_template: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    folder, gguf = split_gguf(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf) if gguf else AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load tokenizer for '{spec}': {exc}", hint=_offline_hint(spec)) from None
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    elif not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(spec: str, *, dtype: str = "auto", device: str = "auto") -> tuple[Any, Any]:
+    """Load (model, tokenizer) from a hub id, folder or GGUF file, in eval mode on ``device``."""
+    from transformers import AutoModelForCausalLM
+
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    folder, gguf = split_gguf(spec)
+    tokenizer = load_tokenizer(spec)
+    try:
+        kwargs: dict[str, Any] = {"dtype": torch_dtype}
+        if gguf:
+            kwargs["gguf_file"] = gguf
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model '{spec}': {exc}", hint=_offline_hint(spec)) from None
+    model.to(device)
+    model.eval()
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _offline_hint(spec: str) -> str:
+    return (
+        f"'{spec}' must be a local folder, a .gguf file, or a hub id already in the Hugging Face cache "
+        "(HF_HUB_OFFLINE=1 prevents downloads)"
+    )
+
+
+def render_prompts(tokenizer: Any, prompts: list[list[dict[str, str]]]) -> list[str]:
+    return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+
+
+def generate_chat(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[dict[str, str]]],
+    *,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    top_p: float | None = None,
+    batch_size: int = 8,
+    seed: int | None = None,
+    stop: list[str] | None = None,
+) -> list[GenerationOutput]:
+    """Answer chat prompts in left-padded batches (sorted by length to waste less padding).
+
+    Greedy when temperature is 0. ``latency_ms`` is the wall time of the batch the prompt was in:
+    what a caller of that batch waited.
+    """
+    import torch
+
+    texts = render_prompts(tokenizer, prompts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    results: list[GenerationOutput | None] = [None] * len(texts)
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = {k: v.to(device) for k, v in enc.items()}
+            gen_kwargs: dict[str, Any] = {
+                "max_new_tokens": max_new_tokens,
+                "pad_token_id": tokenizer.pad_token_id,
+                "eos_token_id": tokenizer.eos_token_id,
+            }
+            if temperature > 0:
+                gen_kwargs.update(do_sample=True, temperature=temperature, top_p=top_p or 1.0)
+            else:
+                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                out = model.generate(**enc, **gen_kwargs)
+            elapsed = (time.perf_counter() - t0) * 1000
+            prompt_len = enc["input_ids"].shape[1]
+            for row, i in enumerate(idx):
+                new_tokens = out[row, prompt_len:]
+                n_prompt = int(enc["attention_mask"][row].sum())
+                ids = new_tokens.tolist()
+                finish = "length"
+                if tokenizer.eos_token_id in ids:
+                    ids = ids[: ids.index(tokenizer.eos_token_id)]
+                    finish = "stop"
+                ids = [t for t in ids if t != tokenizer.pad_token_id]
+                text = tokenizer.decode(ids, skip_special_tokens=True)
+                if stop:
+                    cut = min((text.find(s) for s in stop if s in text), default=-1)
+                    if cut >= 0:
+                        text, finish = text[:cut], "stop"
+                results[i] = GenerationOutput(text.strip(), n_prompt, len(ids), elapsed, finish)
+    finally:
+        tokenizer.padding_side = previous_side
+    return [r for r in results if r is not None]
+
+
+def count_parameters(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def folder_bytes(spec: str) -> int | None:
+    """Size on disk of a local model (folder or file); None for a hub id not on disk."""
+    path = Path(spec)
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return None

@@ -1,0 +1,1 @@
+"""TUI plugin: adds `still tui`."""
