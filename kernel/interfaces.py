@@ -522,9 +522,12 @@ class EvaluateConfig(StrictModel):
     split: str = Field("test", description="Evaluation split: test, else validation if test is missing.")
     limit: int | None = Field(None, gt=0)
     roles: list[str] = Field(default_factory=lambda: ["teacher", "baseline", "student"])
-    evaluators: list[str] = Field(default_factory=lambda: ["task_metrics", "latency", "footprint", "cost"])
+    evaluators: list[str] = Field(default_factory=lambda: ["task_metrics", "latency", "throughput", "footprint", "cost"])
     batch_size: int = Field(8, ge=1)
     max_new_tokens: int = Field(128, gt=0)
+    usd_per_hour: float | None = Field(
+        None, ge=0, description="Price of local compute, to cost local models; unset: their cost is reported as not priced."
+    )
 
 
 class Evaluator(Plugin):
