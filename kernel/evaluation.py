@@ -1,0 +1,137 @@
+"""Evaluating one model ("role") on a task's examples: answers, parsing, evaluator plugins, and the
+per-sample and per-metric records. Used by the pipeline's evaluate stage and by ``still eval``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.interfaces import (
+    Answer,
+    ChatModel,
+    EvalSubject,
+    EvaluateConfig,
+    Example,
+    Message,
+    Metric,
+    Parsed,
+    StudentConfig,
+    TaskType,
+    Teacher,
+    TeacherConfig,
+    TeacherRequest,
+    TeacherResult,
+)
+from stillhouse.kernel.runs import append_jsonl
+
+
+class TeacherChatModel(ChatModel):
+    """A teacher plugin seen as a ChatModel: requests go through its engine without the cache, so
+    latency and cost are measured, not remembered."""
+
+    def __init__(self, teacher: Teacher) -> None:
+        self.teacher = teacher
+
+    def answer(self, prompts: Sequence[list[Message]], *, max_new_tokens: int, batch_size: int) -> list[Answer]:
+        results: dict[str, TeacherResult] = {}
+        requests = [TeacherRequest(f"eval-{i}", list(p)) for i, p in enumerate(prompts)]
+        self.teacher.generate(requests, lambda r: results.__setitem__(r.sample_id, r), cache_dir=None)
+        answers = []
+        for request in requests:
+            r = results.get(request.sample_id)
+            if r is None or not r.ok:
+                answers.append(Answer("", r.latency_ms if r else 0.0, error=(r.error if r else "no answer")))
+                continue
+            answers.append(Answer(r.completions[0].text, r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cost_usd))
+        return answers
+
+    def close(self) -> None:
+        self.teacher.close()
+
+
+def teacher_model(teacher: Teacher) -> tuple[ChatModel, str, dict[str, Any]]:
+    teacher.check()
+    info = dict(teacher.describe())
+    return TeacherChatModel(teacher), teacher.config.model, info
+
+
+def student_model(host: Any, student: StudentConfig, model_dir: Path | None) -> tuple[ChatModel, str, dict[str, Any]]:
+    trainer = host.get("student", student.trainer)(student)
+    model = trainer.load(model_dir)
+    name = str(model_dir) if model_dir else student.model
+    return model, name, {"model": name, "trained": model_dir is not None}
+
+
+def chat_model_for(host: Any, model: str, *, api_base: str | None = None, api_key_env: str | None = None) -> tuple[ChatModel, str, dict[str, Any]]:
+    """Any model string as a ChatModel: ``hf/...`` and local folders through the student trainer
+    (in-process, batched), everything else through the litellm teacher."""
+    local = model[3:] if model.startswith("hf/") else model
+    if model.startswith("hf/") or Path(local).exists():
+        return student_model(host, StudentConfig(model=local), None)
+    teacher_cls = host.get("teacher", "litellm")
+    config = TeacherConfig(model=model, api_base=api_base, api_key_env=api_key_env, temperature=0.0)
+    return teacher_model(teacher_cls(teacher_cls.Config.model_validate(config.model_dump())))
+
+
+def evaluate_role(
+    role: str,
+    model_name: str,
+    model: ChatModel,
+    task: TaskType,
+    examples: list[Example],
+    config: EvaluateConfig,
+    host: Any,
+    out_dir: Path,
+    *,
+    info: dict[str, Any] | None = None,
+    emit: Callable[..., None] | None = None,
+) -> list[Metric]:
+    """Answer every example with ``model``, score with the configured evaluators, and write
+    ``out_dir/<role>.jsonl`` plus one ``eval`` event per metric."""
+    prompts = [task.student_messages(e) for e in examples]
+    start = time.perf_counter()
+    answers = model.answer(prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    info = dict(info or {})
+    info["answer_wall_s"] = time.perf_counter() - start
+    parsed = [task.parse(a.text) if not a.error else Parsed(error=a.error) for a in answers]
+    subject = EvalSubject(role, model_name, model, task, examples, answers, parsed, info)
+    metrics: list[Metric] = []
+    for name in config.evaluators:
+        metrics.extend(host.get("evaluator", name)().evaluate(subject))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_sample = out_dir / f"{role}.jsonl"
+    per_sample.unlink(missing_ok=True)
+    append_jsonl(
+        per_sample,
+        [
+            {
+                "sample_id": e.id,
+                "role": role,
+                "model": model_name,
+                "prompt": p,
+                "output": a.text,
+                "parsed_answer": q.answer,
+                "reference": e.reference,
+                "latency_ms": round(a.latency_ms, 3),
+                "error": a.error or q.error,
+            }
+            for e, p, a, q in zip(examples, prompts, answers, parsed)
+        ],
+    )
+    if emit is not None:
+        for m in metrics:
+            emit("eval", role=role, model=model_name, metric=m.name, value=m.value, n=m.n, reason=m.reason)
+    return metrics
+
+
+def load_results(path: Path) -> dict[str, list[Metric]]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {role: [Metric(**m) for m in entry.get("metrics", [])] for role, entry in data.items()}
+
+
+__all__ = ["TeacherChatModel", "chat_model_for", "evaluate_role", "load_results", "student_model", "teacher_model"]

@@ -1,0 +1,519 @@
+"""The orchestrator: runs generate -> filter -> train -> evaluate -> report by calling plugins.
+
+It holds no task-, model- or provider-specific code. Each stage reads what earlier stages left in
+the run folder and writes its own outputs there, so any stage can be resumed or re-run alone. A
+finished stage is skipped on resume; a stage that runs invalidates the stages after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.config import LoadedConfig, to_toml
+from stillhouse.kernel.data import LoadedSplit, load_split
+from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
+from stillhouse.kernel.interfaces import (
+    Example,
+    Parsed,
+    ReportInput,
+    TaskType,
+    Teacher,
+    TeacherRequest,
+    TeacherResult,
+    TrainJob,
+    TrainPair,
+)
+from stillhouse.kernel.plugins import PluginHost
+from stillhouse.kernel.runs import STAGES, Run, append_jsonl, config_hash, read_jsonl, stillhouse_home
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+class StopRequested(Exception):
+    """Raised inside a stage when the user asked the run to stop (Ctrl-C); the run can be resumed."""
+
+
+class Pipeline:
+    """One invocation of a run: a fresh one, or a resumed one."""
+
+    def __init__(self, loaded: LoadedConfig, host: PluginHost, run: Run, *, on_event: ProgressFn | None = None) -> None:
+        self.loaded = loaded
+        self.cfg = loaded.pipeline
+        self.host = host
+        self.run = run
+        self.on_event = on_event
+        self._stop = threading.Event()
+        self._task: TaskType | None = None
+        self._splits: dict[str, LoadedSplit] = {}
+        # True once an earlier stage ran in this invocation: later stages then start afresh
+        # instead of reusing partial outputs computed from the old inputs.
+        self.upstream_changed = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, loaded: LoadedConfig, host: PluginHost, *, home: Path | None = None, on_event: ProgressFn | None = None) -> Pipeline:
+        config = loaded.to_dict()
+        for split in ("train", "validation", "test"):
+            path = loaded.data_path(split)
+            if path is not None:  # absolute, so a resume needs no config file or working folder
+                config["data"][split] = str(path)
+        run = Run.create(config.get("name") or loaded.pipeline.task, config, home)
+        run.path("config.json").write_text(json.dumps(config, indent=2))
+        run.path("config.toml").write_text(to_toml(config))
+        return cls(loaded, host, run, on_event=on_event)
+
+    def emit(self, type_: str, **payload: Any) -> None:
+        event = self.run.emit(type_, **payload)
+        if self.on_event:
+            self.on_event(event)
+
+    def stop(self) -> None:
+        """Ask the run to stop at the next safe point (thread-safe)."""
+        self._stop.set()
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def task(self) -> TaskType:
+        if self._task is None:
+            self._task = self.host.get("task", self.cfg.task)(self.cfg.task_options)
+        return self._task
+
+    def split(self, name: str) -> LoadedSplit | None:
+        """A data split as Examples (loaded once per invocation)."""
+        if name not in self._splits:
+            path = self.loaded.data_path(name)
+            if path is None:
+                return None
+            data = self.cfg.data
+            self._splits[name] = load_split(
+                self.task, path, name, limit=data.limit, mapping=data.fields, on_bad_rows=data.on_bad_rows
+            )
+        return self._splits[name]
+
+    # -- running ----------------------------------------------------------------------------
+
+    def execute(self, stages: list[str] | None = None, *, resume: bool = False, dry_run: bool = False) -> str:
+        """Run the requested stages (default all) and return the final status."""
+        wanted = list(stages or STAGES)
+        unknown = [s for s in wanted if s not in STAGES]
+        if unknown:
+            raise ConfigError(f"unknown stage '{unknown[0]}'", hint=f"stages are {', '.join(STAGES)}")
+        if dry_run:
+            self.dry_run()
+            return "dry-run"
+        cfg = self.run.config or self.loaded.to_dict()
+        self.emit(
+            "run_started",
+            name=self.cfg.name,
+            task=self.cfg.task,
+            teacher_model=self.cfg.teacher.model,
+            student_model=self.cfg.student.model,
+            primary_metric=self.task.primary_metric,
+            config=cfg,
+            config_hash=config_hash(cfg),
+            resumed=resume,
+            stages=wanted,
+            pid=os.getpid(),
+        )
+        self.host.hook.run_started(run=self.run)
+        status, error = "completed", None
+        try:
+            finished = self.run.finished_stages() if resume else {}
+            rerun_after = False
+            for stage in STAGES:
+                if stage not in wanted:
+                    continue
+                summary = finished.get(stage)
+                if summary is not None and not summary.get("incomplete") and not rerun_after:
+                    self.emit("log", level="info", message=f"stage {stage} already finished; skipped")
+                    continue
+                self.upstream_changed = rerun_after
+                self._run_stage(stage)
+                rerun_after = True
+        except (KeyboardInterrupt, StopRequested):
+            status, error = "interrupted", "stopped by the user"
+        except StillhouseError as exc:
+            status, error = "failed", exc.what
+            raise
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.emit("run_finished", status=status, error=error)
+            self.host.hook.run_finished(run=self.run, status=status)
+        return status
+
+    def _run_stage(self, stage: str) -> None:
+        self.emit("stage_started", stage=stage)
+        start = time.perf_counter()
+        try:
+            summary = getattr(self, f"stage_{stage}")()
+        except (KeyboardInterrupt, StopRequested):
+            self.emit("stage_failed", stage=stage, error="interrupted")
+            raise
+        except StillhouseError as exc:
+            self.emit("stage_failed", stage=stage, error=exc.what)
+            raise
+        except Exception as exc:
+            self.emit("stage_failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
+            raise
+        if self.should_stop():
+            self.emit("stage_failed", stage=stage, error="interrupted")
+            raise StopRequested
+        self.emit("stage_finished", stage=stage, summary=summary, seconds=round(time.perf_counter() - start, 3))
+        self.host.hook.stage_finished(run=self.run, stage=stage, summary=summary)
+
+    # -- stage: generate --------------------------------------------------------------------
+
+    def _teacher(self, **overrides: Any) -> Teacher:
+        teacher_cfg = self.cfg.teacher.model_copy(update=overrides) if overrides else self.cfg.teacher
+        return self.host.get("teacher", self.cfg.teacher.backend)(teacher_cfg)
+
+    def _generation_requests(self) -> tuple[list[TeacherRequest], dict[str, str], LoadedSplit]:
+        train = self.split("train")
+        assert train is not None  # data.train is required by the config model
+        few_shot: list[Example] = []
+        if self.task.config.few_shot:
+            few_shot = [e for e in train.examples if e.reference is not None][: self.task.config.few_shot]
+        shot_ids = {e.id for e in few_shot}
+        requests, split_of = [], {}
+        for name in ("train", "validation"):
+            loaded = self.split(name)
+            if loaded is None:
+                continue
+            for example in loaded.examples:
+                if example.id in shot_ids:
+                    continue  # its gold answer is in every prompt: training on it would leak
+                requests.append(TeacherRequest(example.id, self.task.teacher_messages(example, few_shot)))
+                split_of[example.id] = name
+        return requests, split_of, train
+
+    def dry_run(self) -> dict[str, Any]:
+        requests, _, _ = self._generation_requests()
+        teacher = self._teacher()
+        teacher.check()
+        done = self._answered_ids()
+        pending = [r for r in requests if r.sample_id not in done]
+        estimate = teacher.estimate(pending, self.cache_dir)
+        summary = {"requests": len(requests), "already_answered": len(requests) - len(pending), **asdict(estimate)}
+        if self.on_event:
+            self.on_event({"type": "dry_run", **summary})
+        return summary
+
+    @property
+    def cache_dir(self) -> Path:
+        return stillhouse_home() / "cache" / "teacher"
+
+    @property
+    def outputs_path(self) -> Path:
+        return self.run.path("teacher", "outputs.jsonl")
+
+    def _teacher_results(self) -> dict[str, dict[str, Any]]:
+        """Latest teacher result per sample id (a retried failure is superseded by its success)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for record in read_jsonl(self.outputs_path):
+            latest[record["sample_id"]] = record
+        return latest
+
+    def _answered_ids(self) -> set[str]:
+        return {sid for sid, rec in self._teacher_results().items() if not rec.get("error") and rec.get("completions")}
+
+    def stage_generate(self) -> dict[str, Any]:
+        requests, split_of, _ = self._generation_requests()
+        teacher = self._teacher()
+        teacher.check()
+        done = self._answered_ids()
+        pending = [r for r in requests if r.sample_id not in done]
+        total, counts = len(requests), Counter()
+        tokens = Counter()
+        cost = 0.0
+        progress_every = max(1, total // 100)
+
+        def on_result(result: TeacherResult) -> None:
+            nonlocal cost
+            record = asdict(result)
+            record["split"] = split_of.get(result.sample_id, "")
+            append_jsonl(self.outputs_path, [record])
+            self.emit(
+                "teacher_call",
+                sample_id=result.sample_id,
+                split=record["split"],
+                model=result.model,
+                cache_key=result.cache_key,
+                cache_hit=result.cache_hit,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                cost_usd=result.cost_usd,
+                latency_ms=round(result.latency_ms, 3),
+                error=result.error,
+            )
+            counts["ok" if result.ok else "failed"] += 1
+            counts["cache_hits"] += int(result.cache_hit)
+            tokens["prompt"] += result.prompt_tokens
+            tokens["completion"] += result.completion_tokens
+            cost += result.cost_usd or 0.0
+            finished = len(done) + counts["ok"] + counts["failed"]
+            if finished % progress_every == 0 or finished == total:
+                self.emit("progress", stage="generate", done=finished, total=total)
+
+        try:
+            if pending:
+                teacher.generate(pending, on_result, cache_dir=self.cache_dir, should_stop=self.should_stop)
+        finally:
+            teacher.close()
+        failed = total - len(self._answered_ids() & {r.sample_id for r in requests})
+        summary = {
+            "requests": total,
+            "answered": total - failed,
+            "failed": failed,
+            "reused_from_earlier_attempts": len(done),
+            "calls": counts["ok"] + counts["failed"],
+            "cache_hits": counts["cache_hits"],
+            "prompt_tokens": tokens["prompt"],
+            "completion_tokens": tokens["completion"],
+            "cost_usd": round(cost, 6),
+            # failed samples are retried when the run is resumed
+            "incomplete": failed > 0,
+        }
+        return summary
+
+    # -- stage: filter ----------------------------------------------------------------------
+
+    @property
+    def samples_path(self) -> Path:
+        return self.run.path("samples.jsonl")
+
+    def stage_filter(self) -> dict[str, Any]:
+        results = self._teacher_results()
+        if not results:
+            raise StageError("no teacher outputs to filter", hint="run the generate stage first")
+        task = self.task
+        records, reasons = [], Counter()
+        by_split: dict[str, Counter] = {}
+        min_agreement = task.config.min_agreement
+        for name in ("train", "validation"):
+            loaded = self.split(name)
+            if loaded is None:
+                continue
+            for example in loaded.examples:
+                result = results.get(example.id)
+                if result is None:
+                    continue  # a few-shot example, never sent to the teacher
+                record = self._judge(task, example, result, min_agreement)
+                records.append(record)
+                reasons[record["reason"]] += 1
+                by_split.setdefault(name, Counter())["accepted" if record["accepted"] else "rejected"] += 1
+        tmp = self.samples_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
+        os.replace(tmp, self.samples_path)
+        accepted = sum(1 for r in records if r["accepted"])
+        return {
+            "total": len(records),
+            "accepted": accepted,
+            "rejected": len(records) - accepted,
+            "reasons": dict(reasons.most_common()),
+            "by_split": {k: dict(v) for k, v in by_split.items()},
+        }
+
+    def _judge(self, task: TaskType, example: Example, result: dict[str, Any], min_agreement: float) -> dict[str, Any]:
+        completions = result.get("completions") or []
+        texts = [c.get("text", "") for c in completions]
+        parsed: Parsed | None = None
+        confidence = None
+        if result.get("error") or not completions:
+            reason = "teacher_error"
+            accepted = False
+        else:
+            parsed_all = [task.parse(t) for t in texts]
+            parsed, confidence = task.aggregate(parsed_all)
+            if not parsed.ok:
+                accepted, reason = False, "unparseable"
+            elif len(parsed_all) > 1 and confidence < min_agreement:
+                accepted, reason = False, "low_agreement"
+            else:
+                verdict = task.verify(example, parsed)
+                override = self.host.hook.filter_sample(example=example, parsed=parsed, verdict=verdict, task=task)
+                verdict = override or verdict
+                accepted, reason = verdict.accepted, verdict.reason
+                confidence = verdict.confidence if verdict.confidence is not None else confidence
+        targets = task.student_targets(example, parsed) if accepted and parsed is not None else []
+        return {
+            "sample_id": example.id,
+            "split": example.split,
+            "accepted": accepted,
+            "reason": reason if not accepted else "ok",
+            "detail": result.get("error") if reason == "teacher_error" else (parsed.error if parsed and not parsed.ok else None),
+            "confidence": confidence,
+            "prompt": task.student_messages(example),
+            "teacher_output": texts[0] if texts else None,
+            "parsed_answer": parsed.answer if parsed else None,
+            "rationale": parsed.rationale if parsed else None,
+            "reference": example.reference,
+            "targets": [asdict(t) for t in targets],
+            "source": example.source,
+        }
+
+    # -- stage: train -----------------------------------------------------------------------
+
+    def _pairs(self, split: str) -> list[TrainPair]:
+        pairs = []
+        for record in read_jsonl(self.samples_path):
+            if record.get("split") == split and record.get("accepted"):
+                pairs.extend(TrainPair(**t) for t in record.get("targets", []))
+        return pairs
+
+    def stage_train(self) -> dict[str, Any]:
+        if not self.samples_path.exists():
+            raise StageError("no filtered samples to train on", hint="run the filter stage first")
+        train_pairs = self._pairs("train")
+        if not train_pairs:
+            raise StageError(
+                "the filter accepted no training samples, so there is nothing to train on",
+                hint="see the filter stage's reasons (still runs show RUN_ID), loosen the task options or use a stronger teacher",
+            )
+        loss_cls = self.host.get("loss", self.cfg.train.loss)
+        loss = loss_cls(loss_cls.Config.model_validate(self.cfg.train.loss_options))
+        trainer = self.host.get("student", self.cfg.student.trainer)(self.cfg.student)
+        job = TrainJob(
+            run_dir=self.run.dir,
+            output_dir=self.run.path("student"),
+            checkpoint_dir=self.run.path("checkpoints"),
+            train=train_pairs,
+            validation=self._pairs("validation"),
+            student=self.cfg.student,
+            train_config=self.cfg.train,
+            loss=loss,
+            teacher=self.cfg.teacher,
+            emit=self._emit_from_plugin,
+            resume=self.run.path("checkpoints").exists() and not self.upstream_changed,
+            should_stop=self.should_stop,
+        )
+        if not job.resume and job.checkpoint_dir.exists():
+            shutil.rmtree(job.checkpoint_dir)  # checkpoints of a training on older samples
+        outcome = trainer.train(job)
+        if self.should_stop():
+            raise StopRequested
+        self._artifact("student", outcome.model_dir)
+        return {"steps": outcome.steps, "train_pairs": len(train_pairs), "validation_pairs": len(job.validation), **outcome.summary}
+
+    def _emit_from_plugin(self, event: dict[str, Any]) -> None:
+        payload = dict(event)
+        type_ = payload.pop("type", "log")
+        self.emit(type_, **payload)
+
+    def _artifact(self, name: str, path: Path) -> None:
+        path = Path(path)
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        try:
+            rel = str(path.relative_to(self.run.dir))
+        except ValueError:
+            rel = str(path)
+        self.emit("artifact", name=name, path=rel, bytes=size)
+
+    # -- stage: evaluate --------------------------------------------------------------------
+
+    def eval_split(self) -> LoadedSplit:
+        wanted = self.cfg.evaluate.split
+        for name in (wanted, "test", "validation"):
+            if name in ("test", "validation") and self.loaded.data_path(name) is not None:
+                loaded = self.split(name)
+                assert loaded is not None
+                return loaded
+        raise StageError(
+            "no evaluation split: the config has neither data.test nor data.validation",
+            hint="add data.test (held-out rows); metrics are never computed on training samples",
+        )
+
+    def stage_evaluate(self) -> dict[str, Any]:
+        from stillhouse.kernel.evaluation import evaluate_role, student_model, teacher_model
+
+        split = self.eval_split()
+        examples = split.examples[: self.cfg.evaluate.limit] if self.cfg.evaluate.limit else split.examples
+        if not examples:
+            raise StageError(f"the {split.split} split has no rows to evaluate")
+        out_dir = self.run.path("eval")
+        results_path = out_dir / "results.json"
+        reuse = results_path.exists() and not self.upstream_changed
+        results = json.loads(results_path.read_text()) if reuse else {}
+        summary: dict[str, Any] = {"split": split.split, "n": len(examples), "roles": {}}
+        for role in self.cfg.evaluate.roles:
+            if role in results:  # resumed: this role was measured before the interruption
+                summary["roles"][role] = "reused"
+                continue
+            if self.should_stop():
+                raise StopRequested
+            if role == "teacher":
+                evaluated = self._teacher(temperature=0.0, samples=1, max_tokens=self.cfg.evaluate.max_new_tokens)
+                model, name, info = teacher_model(evaluated)
+            elif role == "baseline":
+                model, name, info = student_model(self.host, self.cfg.student, None)
+            elif role == "student":
+                student_dir = self.run.path("student")
+                if not student_dir.exists():
+                    raise StageError("no trained student to evaluate", hint="run the train stage first")
+                model, name, info = student_model(self.host, self.cfg.student, student_dir)
+            else:
+                raise ConfigError(f"unknown evaluation role '{role}'", hint="roles are teacher, baseline, student")
+            try:
+                metrics = evaluate_role(
+                    role, name, model, self.task, examples, self.cfg.evaluate, self.host, out_dir, info=info, emit=self.emit
+                )
+            finally:
+                model.close()
+            results[role] = {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
+            results_path.write_text(json.dumps(results, indent=2, default=str))
+            summary["roles"][role] = {m.name: m.value for m in metrics if m.name == self.task.primary_metric}
+        return summary
+
+    # -- stage: report ----------------------------------------------------------------------
+
+    def stage_report(self) -> dict[str, Any]:
+        from stillhouse.kernel.evaluation import load_results
+
+        report = ReportInput(
+            run_id=self.run.id,
+            run_dir=self.run.dir,
+            config=self.loaded.to_dict(),
+            results=load_results(self.run.path("eval", "results.json")),
+            primary_metric=self.task.primary_metric,
+            training_curve=[
+                (int(e.get("step") or 0), float(e["value"]))
+                for e in self.run.events()
+                if e.get("type") == "metric" and e.get("key") == "train/loss"
+            ],
+            filter_summary=self.run.finished_stages().get("filter", {}),
+            teacher_summary=self.run.finished_stages().get("generate", {}),
+        )
+        written = []
+        for name in self.cfg.report.reporters:
+            reporter = self.host.get("reporter", name)()
+            for path in reporter.write(report):
+                self._artifact(f"report:{Path(path).name}", Path(path))
+                written.append(str(path))
+        return {"files": written}
+
+
+def install_sigint(pipeline: Pipeline) -> Callable[[], None]:
+    """First Ctrl-C asks the pipeline to stop at a safe point; a second one interrupts at once."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if pipeline.should_stop():
+            raise KeyboardInterrupt
+        pipeline.stop()
+
+    signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.kernel import fakes
+
+ROWS = [
+    ("the sky is blue", "blue"),
+    ("grass is green", "green"),
+    ("snow is white", "white"),
+    ("night is dark", "black"),  # the teacher says "dark": rejected with label_mismatch
+    ("this word is forbidden", "forbidden"),  # rejected by the filter_sample hook
+    ("coal is black", "black"),
+]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def fake_host(make_host):
+    fakes.CALLS.clear()
+    fakes.HOOK_CALLS.clear()
+    fakes.ScriptedTeacher.failed = set()
+    return make_host(fakes, entry_points=False)
+
+
+@pytest.fixture
+def pipeline_config(tmp_path: Path, stillhouse_home: Path):
+    """Write data files and a config using the fake plugins; returns a function taking extra TOML."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", [{"id": f"t{i}", "text": t, "label": l} for i, (t, l) in enumerate(ROWS)])
+    write_jsonl(data / "val.jsonl", [{"id": "v0", "text": "milk is white", "label": "white"}])
+    write_jsonl(data / "test.jsonl", [{"id": f"e{i}", "text": t, "label": l} for i, (t, l) in enumerate(ROWS[:3])])
+
+    def make(extra: str = "", teacher_extra: str = "") -> Path:
+        path = tmp_path / "pipeline.toml"
+        path.write_text(
+            f'''name = "fake-run"
+task = "echo"
+
+[data]
+train = "data/train.jsonl"
+validation = "data/val.jsonl"
+test = "data/test.jsonl"
+
+[teacher]
+backend = "scripted"
+model = "scripted/last-word"
+{teacher_extra}
+
+[student]
+trainer = "memorise"
+model = "memory"
+
+[train]
+loss = "sft"
+
+[evaluate]
+evaluators = ["task_metrics"]
+
+[report]
+reporters = ["text"]
+{extra}
+'''
+        )
+        return path
+
+    return make
