@@ -1,0 +1,60 @@
+"""Latency per request: single-request (one prompt at a time, what one user waits) and batched
+(what a caller of the evaluate stage's batches waited), p50 and p95.
+
+Local models are timed again on a few prompts with batch_size=1, after the batched pass, so the
+weights and kernels are warm. A remote model's answers were already timed one call each, so its
+per-request numbers come from those answers and no extra (paid) calls are made.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel, percentile
+from stillhouse.plugins.evaluators.common import answered, batch_label, first_error, is_remote, setting
+
+
+class LatencyConfig(StrictModel):
+    single_requests: int = Field(
+        8, ge=0, description="Prompts answered one at a time to time single requests (0: skip)."
+    )
+
+
+class LatencyEvaluator(Evaluator):
+    name = "latency"
+    description = "p50/p95 latency per request, single-request and batched."
+    Config = LatencyConfig
+
+    def evaluate(self, subject: EvalSubject) -> list[Metric]:
+        single, unit, reason = self._single(subject)
+        batched = [a.latency_ms for a in answered(subject.answers)]
+        batch_reason = None if batched else f"no successful answer: {first_error(subject.answers)}"
+        batch_unit = f"ms (batched{batch_label(subject)})"
+        return [
+            _ms("latency_p50_ms", single, 50, unit, reason),
+            _ms("latency_p95_ms", single, 95, unit, reason),
+            _ms("batch_latency_p50_ms", batched, 50, batch_unit, batch_reason),
+            _ms("batch_latency_p95_ms", batched, 95, batch_unit, batch_reason),
+        ]
+
+    def _single(self, subject: EvalSubject) -> tuple[list[float], str, str | None]:
+        if is_remote(subject):
+            timed = [a.latency_ms for a in answered(subject.answers)]
+            why = None if timed else f"no successful answer: {first_error(subject.answers)}"
+            return timed, "ms (per API call)", why
+        if subject.model is None:
+            return [], "ms", "not measured: no local model to time"
+        count = min(self.config.single_requests, len(subject.examples))
+        if count == 0:
+            return [], "ms", "not measured: single_requests = 0 or no examples"
+        max_new_tokens = int(setting(subject, "max_new_tokens"))
+        answers = []
+        for example in subject.examples[:count]:
+            prompt = subject.task.student_messages(example)
+            answers.extend(subject.model.answer([prompt], max_new_tokens=max_new_tokens, batch_size=1))
+        timed = [a.latency_ms for a in answered(answers)]
+        return timed, "ms (batch size 1)", None if timed else f"every request failed: {first_error(answers)}"
+
+
+def _ms(name: str, values: list[float], q: float, unit: str, reason: str | None) -> Metric:
+    value = percentile(values, q) if reason is None else None
+    return Metric(name, value, n=len(values), reason=reason, higher_is_better=False, unit=unit)
