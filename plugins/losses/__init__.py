@@ -1,1 +1,22 @@
-"""Built-in losses plugins."""
+"""Built-in distillation losses.
+
+``sft`` (cross-entropy on the teacher's text), the token-level ``forward_kl``, ``reverse_kl``,
+``jsd``, ``skew_kl`` and ``tvd`` on the teacher's stored top-k log-probs, and ``hidden_mse``.
+Every loss takes a :class:`~stillhouse.plugins.losses.inputs.LossInputs` and returns a scalar.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stillhouse.kernel import hookimpl
+
+
+@hookimpl
+def register_losses(register: Any) -> None:
+    from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD, ReverseKL, SkewKL, TotalVariation
+    from stillhouse.plugins.losses.hidden import HiddenMSE
+    from stillhouse.plugins.losses.sft import SftLoss
+
+    for cls in (SftLoss, ForwardKL, ReverseKL, GeneralizedJSD, SkewKL, TotalVariation, HiddenMSE):
+        register(cls)
