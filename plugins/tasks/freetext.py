@@ -1,0 +1,84 @@
+"""Shared by the tasks whose answer is free text (summarization, conversation): parsing a text
+answer out of chatty output, length and copy checks, and the generation metrics."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import Field
+from stillhouse.kernel.interfaces import Example, Metric, Parsed, TaskConfig, Verdict
+from stillhouse.plugins.tasks import metrics
+from stillhouse.plugins.tasks.common import PromptedTask, as_list, prediction_text, with_reference
+from stillhouse.plugins.tasks.text import longest_common_run, split_answer, strip_markdown, unquote, words
+
+
+class FreeTextConfig(TaskConfig):
+    min_words: int = Field(1, ge=1, description="Shorter answers are rejected (too_short).")
+    max_words: int = Field(120, ge=1, description="Longer answers are rejected (too_long).")
+    max_copied_words: int | None = Field(
+        20, ge=2, description="Reject answers that repeat this many consecutive words of the input (copied_context)."
+    )
+    ask_rationale: bool = Field(False, description="Ask the teacher to reason before answering.")
+    rationale: str = Field(
+        "drop", pattern="^(keep|drop|multitask)$", description=TaskConfig.model_fields["rationale"].description
+    )
+
+
+class FreeTextTask(PromptedTask):
+    """A task whose answer is a piece of text, scored by overlap with reference texts."""
+
+    answer_markers: ClassVar[tuple[str, ...]] = ("answer",)
+    """Labels that may introduce the answer ("Summary:", "Reply:"); prose like "the answer is" is
+    not a marker here, since it can be part of the text itself."""
+
+    config: FreeTextConfig
+
+    @abstractmethod
+    def answer_lines(self, segment: str) -> list[str]:
+        """The lines of the answer segment that make up the answer, cleaned."""
+
+    def parse(self, text: str) -> Parsed:
+        if not text or not text.strip():
+            return Parsed(error="empty", text=text or "")
+        split = split_answer(text, self.answer_markers, prose=False, preamble=True)
+        answer = unquote(strip_markdown(" ".join(self.answer_lines(split.answer))))
+        if not answer:
+            return Parsed(rationale=split.rationale, error="empty", text=text)
+        return Parsed(answer=answer, rationale=split.rationale, text=text)
+
+    def answer_key(self, answer: Any) -> Any:
+        return " ".join(words(str(answer)))
+
+    def check_text(self, parsed: Parsed, source: list[str]) -> Verdict | None:
+        """Shared rejections of a text answer against the words of its input: none, too short,
+        too long, or a long verbatim copy."""
+        rejected = self.precheck(parsed)
+        if rejected is not None:
+            return rejected
+        answer = words(str(parsed.answer))
+        if len(answer) < self.config.min_words:
+            return Verdict(False, "too_short")
+        if len(answer) > self.config.max_words:
+            return Verdict(False, "too_long")
+        limit = self.config.max_copied_words
+        if limit is not None and longest_common_run(answer, source) >= limit:
+            return Verdict(False, "copied_context")
+        return None
+
+    def overlap_metrics(
+        self, examples: Sequence[Example], predictions: Sequence[Parsed], names: list[str]
+    ) -> list[Metric]:
+        """ROUGE / BLEU / chrF (whichever ``names`` lists) against the references."""
+        pairs = with_reference(examples, predictions)
+        if not pairs:
+            return metrics.unmeasured(names)
+        hyps = [prediction_text(p) for _, p in pairs]
+        refs = [as_list(ex.reference) for ex, _ in pairs]
+        values: dict[str, float] = {}
+        if {"rouge1", "rouge2", "rouge_l"} & set(names):
+            values.update(metrics.rouge(hyps, refs))
+        if {"bleu", "chrf"} & set(names):
+            values.update(metrics.bleu_chrf(hyps, refs))
+        return [metrics.metric(name, values[name], len(pairs)) for name in names]
