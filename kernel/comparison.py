@@ -211,9 +211,7 @@ def _value_cell(column: Column, metrics: dict[str, Metric] | None, role_reason: 
     return Cell(None, MISSING, reasons[0] if reasons else "not measured")
 
 
-def _ratio_cell(
-    column: Column, kind: str, distilled: Cell, reference: Cell, ref_label: str, dist_label: str
-) -> Cell:
+def _ratio_cell(column: Column, kind: str, distilled: Cell, reference: Cell, ref_label: str, dist_label: str) -> Cell:
     """One ratio cell: ``kind`` is size | reduction | times | retention | delta."""
     if reference.missing or distilled.missing:
         side, cell = (ref_label, reference) if reference.missing else (dist_label, distilled)
@@ -234,15 +232,22 @@ def _ratio_cell(
         return Cell(None, MISSING, f"{zero_side} {column.title} is 0: no ratio")
     if kind == "size":
         value = r / d
-        return Cell(value, f"{_sig(value)}× smaller" if value >= 1 else f"{_sig(1 / value)}× larger", None, n)
+        if round(value, 2) == 1:
+            return Cell(value, "same size", None, n)
+        return Cell(value, f"{_sig(value)}× smaller" if value > 1 else f"{_sig(1 / value)}× larger", None, n)
     if kind == "reduction":
         value = (1 - d / r) * 100
-        return Cell(value, f"{value:.1f}%", None, n)
+        less, more = _REDUCTION_WORDS[column.key]
+        return Cell(value, f"{abs(value):.1f}% {less if value >= 0 else more}", None, n)
     if kind == "times":
         value = d / r
         return Cell(value, f"{_sig(value)}×", None, n)
     value = d / r * 100  # retention
-    return Cell(value, f"{value:.1f}%", None, n, distilled.metric)
+    return Cell(value, f"{value:.1f}% retained", None, n, distilled.metric)
+
+
+# How a reduction reads in each column, for a positive and a negative value.
+_REDUCTION_WORDS = {"memory": ("less", "more"), "latency": ("lower", "higher"), "cost": ("cheaper", "dearer")}
 
 
 _VS_TEACHER = {
@@ -283,8 +288,12 @@ def build_comparison(
             continue
         cells = {
             c.key: _ratio_cell(
-                c, kinds[c.key], by_role["student"].cells[c.key], by_role[ref].cells[c.key],
-                ROLE_LABELS[ref], ROLE_LABELS["student"],
+                c,
+                kinds[c.key],
+                by_role["student"].cells[c.key],
+                by_role[ref].cells[c.key],
+                ROLE_LABELS[ref],
+                ROLE_LABELS["student"],
             )
             for c in columns
         }

@@ -1,1 +1,136 @@
-"""Built-in reports plugins."""
+"""Built-in reporters (``markdown``, ``html``), the model card, the terminal comparison table, and
+the ``still export`` / ``still eval`` commands.
+
+Functions for the pipeline and other callers:
+
+- ``write_model_card(student_dir, report_input)``   README.md next to a student's weights
+- ``comparison_table(results, primary_metric)``       a rich Table for the terminal
+- ``load_report_input(run_dir)``                      a ReportInput rebuilt from a run folder
+
+Everything heavy (rich, torch, peft) is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from stillhouse.kernel import hookimpl
+
+
+def write_model_card(student_dir: Path, report_input: Any) -> Path:
+    from stillhouse.plugins.reports.model_card import write_model_card as write
+
+    return write(student_dir, report_input)
+
+
+def comparison_table(*args: Any, **kwargs: Any) -> Any:
+    from stillhouse.plugins.reports.terminal import comparison_table as table
+
+    return table(*args, **kwargs)
+
+
+def load_report_input(run_dir: Path) -> Any:
+    from stillhouse.plugins.reports.content import load_report_input as load
+
+    return load(run_dir)
+
+
+@hookimpl
+def register_reporters(register: Any) -> None:
+    from stillhouse.plugins.reports.html import HtmlReporter
+    from stillhouse.plugins.reports.markdown import MarkdownReporter
+
+    register(MarkdownReporter)
+    register(HtmlReporter)
+
+
+@click.command("export")
+@click.argument("run_id")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--merge-lora/--keep-adapter",
+    default=None,
+    help="A LoRA student: merge the adapter into the base weights, or export the adapter alone "
+    "(default: the run's student.lora.merge, which defaults to merge).",
+)
+def export_command(run_id: str, dest: Path, merge_lora: bool | None) -> None:
+    """Export the distilled student of RUN_ID, with tokenizer and model card, to DEST."""
+    from stillhouse.kernel.runs import Run
+    from stillhouse.plugins.reports.export import export_student
+
+    run = Run.open(run_id)
+    out = export_student(run.dir, dest, merge_lora=merge_lora)
+    click.echo(f"Exported the distilled student of {run.id} to {out}")
+    click.echo(f'Load it with AutoModelForCausalLM.from_pretrained("{out}")')
+
+
+def _field_mapping(values: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for value in values:
+        if "=" not in value:
+            raise click.BadParameter(f"expected TASK_FIELD=COLUMN, got '{value}'", param_hint="--field")
+        key, column = value.split("=", 1)
+        mapping[key.strip()] = column.strip()
+    return mapping
+
+
+@click.command("eval")
+@click.option("--model", "model", required=True, help='litellm model string, or "hf/<hub id | folder | file.gguf>".')
+@click.option("--task", "task", required=True, help="Task type: nli, qa, math, summarization, conversation ...")
+@click.option(
+    "--data", "data", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSONL, CSV or Parquet."
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N rows.")
+@click.option("--api-base", help="OpenAI-compatible endpoint for an API model.")
+@click.option("--api-key-env", help="NAME of the environment variable holding the API key.")
+@click.option("--field", "fields", multiple=True, metavar="TASK_FIELD=COLUMN", help="Map a task field to a column.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--usd-per-hour", type=click.FloatRange(min=0), help="Price local compute to report its cost.")
+@click.option("--name", help="A name for the evaluation run.")
+def eval_command(
+    model: str,
+    task: str,
+    data: Path,
+    limit: int | None,
+    api_base: str | None,
+    api_key_env: str | None,
+    fields: tuple[str, ...],
+    batch_size: int,
+    max_new_tokens: int,
+    usd_per_hour: float | None,
+    name: str | None,
+) -> None:
+    """Evaluate one model on a task's data and record it in the registry as an evaluation run."""
+    from rich.console import Console
+    from stillhouse.kernel.interfaces import EvaluateConfig
+    from stillhouse.kernel.plugins import get_host
+    from stillhouse.plugins.reports.eval_command import ROLE, evaluate_model
+    from stillhouse.plugins.reports.terminal import comparison_table
+
+    evaluate = EvaluateConfig(
+        limit=limit, roles=[ROLE], batch_size=batch_size, max_new_tokens=max_new_tokens, usd_per_hour=usd_per_hour
+    )
+    run, metrics, primary = evaluate_model(
+        get_host(),
+        model=model,
+        task_name=task,
+        data=data,
+        limit=limit,
+        api_base=api_base,
+        api_key_env=api_key_env,
+        fields=_field_mapping(fields),
+        evaluate=evaluate,
+        name=name,
+    )
+    console = Console()
+    console.print(comparison_table({ROLE: metrics}, primary, roles=[ROLE], title=f"{model} on {task}"))
+    console.print(f"Run {run.id}: {run.path('report.md')}")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(export_command)
+    cli.add_command(eval_command)

@@ -58,13 +58,14 @@ def test_distilled_vs_teacher_ratios(results):
     assert row["throughput"].value == pytest.approx(5.0)  # 250 / 50
     assert row["throughput"].text == "5.00×"
     assert row["task"].value == pytest.approx(90.0)  # 0.72 / 0.80 * 100
-    assert row["task"].text == "90.0%"
+    assert row["task"].text == "90.0% retained"
+    assert [row[k].text for k in ("memory", "latency", "cost")] == ["90.0% less", "80.0% lower", "75.0% cheaper"]
     assert row["cost"].value == pytest.approx(75.0)  # (1 - 0.5 / 2.0) * 100
 
 
 def test_distilled_vs_baseline_improvement_and_missing_cost(results):
     row = build_comparison(results, "accuracy").row("student_vs_baseline").cells
-    assert row["parameters"].value == pytest.approx(1.0)
+    assert row["parameters"].value == pytest.approx(1.0) and row["parameters"].text == "same size"
     assert row["memory"].value == pytest.approx(20.0)  # (1 - 4e8 / 5e8) * 100
     assert row["latency"].value == pytest.approx(20.0)  # (1 - 40 / 50) * 100
     assert row["throughput"].value == pytest.approx(1.25)
@@ -132,6 +133,14 @@ def test_student_larger_than_reference():
         {"teacher": [Metric("parameters", 1e6)], "student": [Metric("parameters", 4e6)]}, "accuracy"
     )
     assert table.row("student_vs_teacher").cells["parameters"].text == "4.00× larger"
+
+
+def test_a_negative_reduction_reads_as_an_increase():
+    table = build_comparison(
+        {"teacher": [Metric("latency_p50_ms", 40.0, n=8)], "student": [Metric("latency_p50_ms", 50.0, n=8)]}, "accuracy"
+    )
+    cell = table.row("student_vs_teacher").cells["latency"]
+    assert cell.value == pytest.approx(-25.0) and cell.text == "25.0% higher"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""``still eval``: evaluate one model alone on a task's data and record it as an evaluation run.
+
+The run folder is a normal one (so the registry ingests it and the TUI lists it): ``run_started``
+with ``kind: "eval"``, ``teacher_model: None`` and the model as ``student_model``; the evaluate
+stage's events with role ``model``; ``eval/model.jsonl``, ``eval/results.json``, ``report.md``;
+``run_finished``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.errors import DataError, Location, StillhouseError
+from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput
+from stillhouse.kernel.runs import Run, config_hash
+
+ROLE = "model"
+
+
+def _is_remote(model: str) -> bool:
+    """The rule kernel.evaluation.chat_model_for applies: hf/... and existing paths run locally."""
+    return not (model.startswith("hf/") or Path(model).exists())
+
+
+def evaluate_model(
+    host: Any,
+    *,
+    model: str,
+    task_name: str,
+    data: Path,
+    limit: int | None = None,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+    fields: dict[str, str] | None = None,
+    evaluate: EvaluateConfig | None = None,
+    name: str | None = None,
+    home: Path | None = None,
+) -> tuple[Run, list[Metric], str]:
+    """Evaluate ``model`` on ``data``; return the run, its metrics and the task's primary metric."""
+    from stillhouse.kernel.data import load_split
+    from stillhouse.kernel.evaluation import chat_model_for, evaluate_role
+    from stillhouse.plugins.reports.markdown import MarkdownReporter
+
+    task_cls = host.get("task", task_name)
+    task = task_cls(task_cls.Config())
+    if not data.exists():
+        raise DataError(
+            f"data file not found: {data}",
+            where=Location(file=str(data)),
+            hint="--data takes a JSONL, CSV or Parquet file",
+        )
+    evaluate = evaluate or EvaluateConfig(limit=limit, roles=[ROLE])
+    examples = load_split(task, data, "test", limit=limit, mapping=fields or {}).examples
+    if not examples:
+        raise DataError(f"{data} has no rows to evaluate", where=Location(file=str(data)))
+    config = {
+        "kind": "eval",
+        "name": name,
+        "task": task_name,
+        "model": model,
+        "api_base": api_base,
+        "api_key_env": api_key_env,  # the variable's name, never its value
+        "data": {"test": str(data.resolve()), "limit": limit, "fields": fields or {}},
+        "evaluate": evaluate.model_dump(mode="json"),
+    }
+    run = Run.create(name or f"eval-{Path(model).name}", config, home)
+    (run.dir / "config.json").write_text(json.dumps(config, indent=2))
+    run.emit(
+        "run_started",
+        name=name,
+        kind="eval",
+        task=task_name,
+        teacher_model=None,
+        student_model=model,
+        primary_metric=task.primary_metric,
+        config=config,
+        config_hash=config_hash(config),
+        resumed=False,
+        stages=["evaluate"],
+        pid=os.getpid(),
+    )
+    host.hook.run_started(run=run)
+    status, error = "failed", None
+    try:
+        run.emit("stage_started", stage="evaluate")
+        started = time.perf_counter()
+        chat, model_name, info = chat_model_for(host, model, api_base=api_base, api_key_env=api_key_env)
+        info.update(remote=_is_remote(model), batch_size=evaluate.batch_size, max_new_tokens=evaluate.max_new_tokens)
+        info.setdefault("usd_per_hour", evaluate.usd_per_hour)
+        try:
+            metrics = evaluate_role(
+                ROLE, model_name, chat, task, examples, evaluate, host, run.path("eval"), info=info, emit=run.emit
+            )
+        finally:
+            chat.close()
+        results = {ROLE: {"model": model_name, "info": info, "metrics": [vars(m) for m in metrics]}}
+        run.path("eval", "results.json").write_text(json.dumps(results, indent=2, default=str))
+        summary = {"split": "test", "n": len(examples), "roles": {ROLE: _primary(metrics, task.primary_metric)}}
+        run.emit("stage_finished", stage="evaluate", summary=summary, seconds=round(time.perf_counter() - started, 3))
+        host.hook.stage_finished(run=run, stage="evaluate", summary=summary)
+        report = ReportInput(run.id, run.dir, config, {ROLE: metrics}, task.primary_metric)
+        for path in MarkdownReporter().write(report):
+            run.emit("artifact", name=f"report:{path.name}", path=path.name, bytes=path.stat().st_size)
+        status = "completed"
+        return run, metrics, task.primary_metric
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user"
+        raise
+    except StillhouseError as exc:
+        error = exc.what
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        run.emit("run_finished", status=status, error=error)
+        host.hook.run_finished(run=run, status=status)
+
+
+def _primary(metrics: list[Metric], name: str) -> dict[str, float | None]:
+    return {m.name: m.value for m in metrics if m.name == name}

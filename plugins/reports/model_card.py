@@ -1,0 +1,67 @@
+"""The model card: ``README.md`` next to the distilled student's weights, with the same numbers as
+the run report and the training config, in the Hugging Face model-card layout."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from stillhouse.kernel.interfaces import ReportInput
+from stillhouse.plugins.reports.content import build_view, training_facts
+from stillhouse.plugins.reports.markdown import comparison_markdown, config_markdown, measurements_markdown, table
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _front_matter(base_model: str, task: str) -> str:
+    lines = ["---", "library_name: transformers", "tags:", "- stillhouse", "- distillation"]
+    if task:
+        lines.append(f"- {task}")
+    # Only a hub id is a valid base_model; a local path would mislead the hub's model tree.
+    if _HUB_ID.match(base_model) and not Path(base_model).exists():
+        lines.append(f"base_model: {base_model}")
+    return "\n".join([*lines, "---"])
+
+
+def render_model_card(report: ReportInput, model_path: str = "path/to/this/folder") -> str:
+    view = build_view(report)
+    student = view.config.get("student") or {}
+    teacher = view.config.get("teacher") or {}
+    base = str(student.get("model", ""))
+    train = view.config.get("train") or {}
+    parts = [
+        _front_matter(base, view.task),
+        f"# {Path(base).name or 'Student'} distilled for {view.task or 'a task'}",
+        f"This model was distilled by Stillhouse (run `{view.run_id}`) from the teacher "
+        f"`{teacher.get('model', '?')}` into the student `{base or '?'}`. {view.headline}.",
+        "## Evaluation",
+        "Measured on held-out examples only, never on training samples.",
+        comparison_markdown(view.comparison),
+        "### All measurements",
+        measurements_markdown(view),
+        "## Training",
+        training_facts(view.curve),
+    ]
+    if train:
+        parts.append(table(["hyperparameter", "value"], [(k, json.dumps(v, default=str)) for k, v in train.items()]))
+    parts += [
+        "### Full configuration",
+        config_markdown(view),
+        "## Usage",
+        "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f'tokenizer = AutoTokenizer.from_pretrained("{model_path}")\n'
+        f'model = AutoModelForCausalLM.from_pretrained("{model_path}")\n'
+        'messages = [{"role": "user", "content": "..."}]\n'
+        'inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)\n'
+        "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=128)[0][inputs['input_ids'].shape[1]:]))\n```",
+        "Prompts should be formatted as during training: the task's student prompt (see the run's samples).",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_model_card(student_dir: Path, report_input: ReportInput) -> Path:
+    """Write ``student_dir/README.md`` and return its path."""
+    path = Path(student_dir) / "README.md"
+    path.write_text(render_model_card(report_input, str(Path(student_dir))), encoding="utf-8")
+    return path

@@ -1,0 +1,40 @@
+"""The comparison as a rich Table for the terminal (rich imported when called)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stillhouse.kernel.comparison import ROLES, build_comparison
+from stillhouse.kernel.interfaces import Metric
+
+
+def comparison_table(
+    results: Mapping[str, Sequence[Metric]],
+    primary_metric: str,
+    *,
+    roles: Sequence[str] = ROLES,
+    title: str | None = None,
+) -> Any:
+    """A ``rich.table.Table``: one row per role, the ratio rows in bold, missing values dimmed and
+    explained in the caption."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    comparison = build_comparison(results, primary_metric, roles=roles)
+    table = Table(title=title or "Teacher vs student", title_justify="left")
+    table.add_column("")
+    for column in comparison.columns:
+        table.add_column(column.title, justify="right")
+    for style, group in ((None, comparison.rows), ("bold", comparison.ratios)):
+        for i, row in enumerate(group):
+            cells = [escape(row.label)] + [
+                f"[dim]{escape(cell.text)}[/dim]" if cell.missing else escape(cell.text)
+                for cell in (row.cells[c.key] for c in comparison.columns)
+            ]
+            table.add_row(*cells, style=style, end_section=style is None and i == len(group) - 1)
+    notes = comparison.notes()
+    if notes:
+        table.caption = escape("\n".join(f"— {r} · {c}: {why}" for r, c, why in notes))
+        table.caption_justify = "left"
+    return table
