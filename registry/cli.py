@@ -1,0 +1,360 @@
+"""`still sql`, `still runs ...` and `still registry ...`.
+
+Module-level imports stay light (click only): `still --help` imports this. DuckDB, rich and the
+registry internals are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stillhouse.kernel.errors import RunNotFoundError, UserError
+
+FORMAT_CHOICE = click.Choice(["table", "csv", "json", "markdown"])
+
+
+def _print(result: Any, fmt: str, title: str | None = None) -> None:
+    from stillhouse.registry.render import print_result
+
+    print_result(result, fmt, title)
+
+
+def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) -> Any:
+    from stillhouse.registry.db import read_query
+
+    return read_query(sql, params, ingest=ingest)
+
+
+# -- still sql -------------------------------------------------------------------------------------
+
+
+@click.command("sql")
+@click.argument("query", required=False)
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
+@click.option("--schema", is_flag=True, help="Print the documented tables, views and columns.")
+@click.option("--no-ingest", is_flag=True, help="Query the database as it is, without reading new run-folder content.")
+def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool) -> None:
+    """Query the run registry with read-only SQL (DuckDB dialect).
+
+    \b
+    Examples:
+      still sql "select run_id, task, student_score, retention_pct from run_summary"
+      still sql "select * from metrics where key = 'train/loss'" --format csv > loss.csv
+      echo "select count(*) from runs" | still sql -
+    """
+    if schema:
+        _print_schema(fmt)
+        return
+    if not query:
+        raise UserError("no query given", hint='still sql "select * from run_summary", or still sql --schema')
+    if query == "-":
+        query = sys.stdin.read()
+    _print(_query(query, ingest=not no_ingest), fmt)
+
+
+def _print_schema(fmt: str) -> None:
+    from stillhouse.registry import schema
+
+    if fmt == "markdown":
+        click.echo(schema.schema_markdown(), nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps(schema.schema_dict(), indent=2))
+        return
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["relation", "kind", "column", "type", "meaning"])
+        for rel in schema.catalog():
+            for col in rel.columns:
+                writer.writerow([rel.name, rel.kind, col.name, col.type, col.doc])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for rel in schema.catalog():
+        table = Table(title=f"{rel.name} ({rel.kind}): {rel.doc}", title_justify="left", header_style="bold")
+        table.add_column("column", no_wrap=True)
+        table.add_column("type", no_wrap=True)
+        table.add_column("meaning", overflow="fold")
+        for col in rel.columns:
+            table.add_row(col.name, col.type, col.doc)
+        console.print(table)
+
+
+# -- still runs --------------------------------------------------------------------------------------
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """List, inspect, compare and remove runs (from the registry)."""
+
+
+@runs_group.command("list")
+@click.option("--task", help="Only runs of this task.")
+@click.option("--status", help="Only runs with this status (running, completed, failed, interrupted).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Newest N runs; 0 for all.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> None:
+    """Runs, newest first."""
+    where, params = [], []
+    if task:
+        where.append("task = ?")
+        params.append(task)
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    sql = (
+        "SELECT run_id, name, task, status, teacher_model, student_model, samples_accepted, "
+        "round(cost_usd, 4) AS cost_usd, round(student_score, 4) AS student_score, "
+        "round(retention_pct, 1) AS retention_pct, started_at FROM run_summary"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY started_at DESC NULLS LAST, run_id DESC"
+        + (f" LIMIT {int(limit)}" if limit > 0 else "")
+    )
+    _print(_query(sql, params), fmt)
+
+
+def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
+    """An exact run id, or the single run whose id contains ``run_id``."""
+    rows = _query(
+        "SELECT run_id FROM runs WHERE run_id = ? OR contains(run_id, ?) ORDER BY (run_id = ?) DESC, run_id",
+        [run_id, run_id, run_id],
+        ingest=ingest,
+    ).column("run_id")
+    if rows and (rows[0] == run_id or len(rows) == 1):
+        return rows[0]
+    if rows:
+        raise RunNotFoundError(f"'{run_id}' matches {len(rows)} runs", hint="candidates: " + ", ".join(rows[:5]))
+    raise RunNotFoundError(f"no run '{run_id}' in the registry", hint="see `still runs list`")
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def runs_show(run_id: str, fmt: str) -> None:
+    """Everything the registry knows about one run."""
+    rid = resolve_run_id(run_id)
+    sections = {
+        "summary": ("SELECT * FROM run_summary WHERE run_id = ?", "Run"),
+        "stages": (
+            "SELECT stage, status, attempts, round(seconds, 1) AS seconds, started_at, finished_at, error "
+            "FROM stages WHERE run_id = ? ORDER BY started_at",
+            "Stages",
+        ),
+        "evaluation": (
+            "SELECT metric, teacher, baseline, student, model, round(student_vs_teacher_pct, 1) AS student_vs_teacher_pct, unit "
+            "FROM comparison WHERE run_id = ? ORDER BY NOT is_primary, metric",
+            "Evaluation",
+        ),
+        "training": (
+            "SELECT key, context, step, value, min_value, max_value, points FROM metrics_latest "
+            "WHERE run_id = ? AND context <> 'progress' ORDER BY key",
+            "Training metrics (latest)",
+        ),
+        "rejections": (
+            "SELECT reason, count(*) AS samples FROM samples WHERE run_id = ? AND NOT accepted GROUP BY reason ORDER BY samples DESC",
+            "Rejected samples",
+        ),
+        "artifacts": ("SELECT name, path, bytes FROM artifacts WHERE run_id = ? ORDER BY name", "Artifacts"),
+        "problems": (
+            "SELECT ts, level, stage, message FROM logs WHERE run_id = ? AND level IN ('warning', 'error') ORDER BY ts",
+            "Warnings and errors",
+        ),
+    }
+    results = {name: _query(sql, [rid], ingest=False) for name, (sql, _) in sections.items()}
+    if fmt == "json":
+        from stillhouse.registry.render import _plain
+
+        data = {name: [_plain(d) for d in r.dicts()] for name, r in results.items()}
+        data["summary"] = data["summary"][0] if data["summary"] else {}
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from stillhouse.registry.render import cell, rich_table
+
+    console = Console()
+    summary = results["summary"].dicts()[0]
+    card = Table(title=f"Run {rid}", show_header=False, title_justify="left")
+    card.add_column("field", style="bold")
+    card.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if value is not None and key != "run_id":
+            card.add_row(key, cell(value))
+    console.print(card)
+    for name, (_, title) in list(sections.items())[1:]:
+        if len(results[name]):
+            console.print(rich_table(results[name], title))
+
+
+@runs_group.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
+    """Config differences and metrics of two runs side by side."""
+    a, b = resolve_run_id(run_a), resolve_run_id(run_b, ingest=False)
+    config = _query(
+        "SELECT key, pa.value AS a, pb.value AS b FROM "
+        "(SELECT key, value FROM params WHERE run_id = ?) pa "
+        "FULL OUTER JOIN (SELECT key, value FROM params WHERE run_id = ?) pb USING (key) "
+        "WHERE pa.value IS DISTINCT FROM pb.value ORDER BY key",
+        [a, b],
+        ingest=False,
+    )
+    summary_cols = (
+        "status",
+        "samples_accepted",
+        "samples_rejected",
+        "teacher_calls",
+        "cache_hit_rate",
+        "cost_usd",
+        "teacher_score",
+        "baseline_score",
+        "student_score",
+        "retention_pct",
+        "final_train_loss",
+        "final_eval_loss",
+        "train_steps",
+        "duration_s",
+    )
+    unpivot = " UNION ALL ".join(
+        f"SELECT {i} AS pos, '{c}' AS metric, 'run' AS role, CAST({c} AS VARCHAR) AS value, run_id FROM run_summary "
+        "WHERE run_id IN (?, ?)"
+        for i, c in enumerate(summary_cols)
+    )
+    metrics = _query(
+        "WITH s AS (" + unpivot + "), "
+        "e AS (SELECT 100 AS pos, metric, role, CAST(round(value, 6) AS VARCHAR) AS value, run_id FROM evals "
+        "WHERE run_id IN (?, ?)), "
+        "u AS (SELECT * FROM s UNION ALL SELECT * FROM e) "
+        "SELECT metric, role, max(value) FILTER (WHERE run_id = ?) AS a, max(value) FILTER (WHERE run_id = ?) AS b "
+        "FROM u GROUP BY metric, role ORDER BY min(pos), role <> 'run', metric, role",
+        [a, b] * len(summary_cols) + [a, b, a, b],
+        ingest=False,
+    )
+    if fmt != "table":
+        from stillhouse.registry.render import _plain
+
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    {"a": a, "b": b, "config": _plain(config.dicts()), "metrics": _plain(metrics.dicts())}, indent=2
+                )
+            )
+        else:
+            click.echo(f"config differences (a = {a}, b = {b})")
+            _print(config, fmt)
+            click.echo("metrics")
+            _print(metrics, fmt)
+        return
+    from rich.console import Console
+
+    from stillhouse.registry.render import rich_table
+
+    console = Console()
+    console.print(f"[bold]a[/bold] = {a}\n[bold]b[/bold] = {b}")
+    if len(config):
+        console.print(rich_table(config, "Config differences"))
+    else:
+        console.print("[dim]The configs are identical.[/dim]")
+    console.print(rich_table(metrics, "Metrics"))
+
+
+@runs_group.command("rm")
+@click.argument("run_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Remove even if the run looks alive (its process still exists).")
+def runs_rm(run_id: str, yes: bool, force: bool) -> None:
+    """Delete a run: its folder and its rows in the registry."""
+    from stillhouse.kernel.runs import runs_root
+    from stillhouse.registry.ingest import delete_runs
+
+    rid = resolve_run_id(run_id)
+    row = _query("SELECT status, pid FROM runs WHERE run_id = ?", [rid], ingest=False).rows[0]
+    if row[0] == "running" and row[1] and _alive(row[1]) and not force:
+        raise UserError(
+            f"run {rid} is running (process {row[1]})", hint="stop it first, or pass --force if that process is not it"
+        )
+    folder = runs_root() / rid
+    what = f"run {rid}" + (f" and its folder {folder}" if folder.is_dir() else " (registry rows only: no folder)")
+    if not yes and not click.confirm(f"Delete {what}?", default=False):
+        raise click.Abort()
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    delete_runs([rid])
+    click.echo(f"Deleted {what}.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- still registry -----------------------------------------------------------------------------------
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """The DuckDB run registry: ingest, export, import."""
+
+
+@registry_group.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+def registry_export(folder: Path, fmt: str) -> None:
+    """Write every table to FOLDER (one file per table + manifest.json)."""
+    from stillhouse.registry.export import export_registry
+
+    manifest = export_registry(folder, fmt)
+    total = sum(manifest["tables"].values())
+    click.echo(f"Exported {manifest['tables'].get('runs', 0)} runs ({total} rows) to {folder} as {fmt}.")
+
+
+@registry_group.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def registry_import(folder: Path) -> None:
+    """Merge an export folder into this registry (runs already here are skipped)."""
+    from stillhouse.registry.export import import_registry
+
+    summary = import_registry(folder)
+    click.echo(
+        f"Imported {len(summary.imported)} runs ({summary.rows} rows); skipped {len(summary.skipped)} already present."
+    )
+
+
+@registry_group.command("ingest")
+@click.option("--rebuild", is_flag=True, help="Forget what was ingested and read every run folder again.")
+def registry_ingest(rebuild: bool) -> None:
+    """Read new run-folder content into the registry now (queries do this on their own)."""
+    from stillhouse.registry.db import db_path
+    from stillhouse.registry.ingest import forget_ingested, ingest_all
+
+    if rebuild:
+        forget_ingested()
+    rows = ingest_all()
+    click.echo(f"Ingested {rows} rows into {db_path()}.")
+
+
+COMMANDS = (sql_command, runs_group, registry_group)
+
+
+def add_commands(cli: click.Group) -> None:
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -1,0 +1,342 @@
+"""Ingest: run folders -> registry rows. Idempotent, incremental, safe next to readers.
+
+- Idempotent and incremental: ``_ingest_state`` remembers, per run, the byte offset of
+  ``events.jsonl`` read so far (always at a line end) and size/mtime signatures of
+  ``samples.jsonl``, ``eval/results.json`` and ``eval/<role>.jsonl``. Only new event lines are
+  parsed; those files are re-read whole when their signature changes, and their rows replaced.
+  Rows and the new offset commit in the same transaction, so a crash never double-counts.
+- Short writes: folders are read and parsed *before* the write lock is taken; the write is one
+  transaction of Arrow inserts. The state is re-checked under the lock; if another process
+  ingested the run meanwhile, that run is re-planned from the newer state.
+- Secrets are redacted while parsing (``redact.Redactor``), so they never reach the database.
+- Folders are the truth: a run whose folder disappeared loses its rows at the next ``ingest_all``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.runs import runs_root, stillhouse_home
+from stillhouse.registry import rows as R
+from stillhouse.registry.db import db_path, read_connection, write_connection
+from stillhouse.registry.parse import IngestState, RunDelta, list_run_dirs, metric_row, needs_ingest, plan_run
+from stillhouse.registry.parse import folder_sigs, rows_to_metric_table
+from stillhouse.registry.redact import Redactor
+from stillhouse.registry.schema import public_tables
+
+log = logging.getLogger(__name__)
+
+# Flush a write transaction after this many rows, so one writer never holds the file for long.
+BATCH_ROWS = 250_000
+_BATCH_VIEW = "_stillhouse_batch"
+_EPOCH = datetime(1970, 1, 1)
+
+
+def home_of(run_dir: Path) -> Path:
+    """The Stillhouse home a run folder belongs to (``<home>/runs/<run_id>``)."""
+    run_dir = Path(run_dir).resolve()
+    return run_dir.parent.parent if run_dir.parent.name == "runs" else stillhouse_home()
+
+
+def ingest_run(run_dir: Path, home: Path | None = None, *, timeout: float | None = None) -> int:
+    """Ingest what is new in one run folder; returns the number of rows written."""
+    run_dir = Path(run_dir).resolve()
+    home = home or home_of(run_dir)
+    states = _read_states(home, timeout)
+    return _ingest(home, [(run_dir, states.get(run_dir.name))], [], timeout)
+
+
+def ingest_all(home: Path | None = None, *, timeout: float | None = None) -> int:
+    """Ingest every run folder under ``$STILLHOUSE_HOME/runs`` that changed since the last ingest,
+    and drop the rows of runs whose folder is gone. Returns the number of rows written.
+
+    Cheap when nothing changed: a stat of each folder's files and one read-only query."""
+    home = home or stillhouse_home()
+    states = _read_states(home, timeout)
+    todo = []
+    for run_dir in list_run_dirs(runs_root(home)):
+        state = states.pop(run_dir.name, None)
+        if needs_ingest(state, run_dir, folder_sigs(run_dir)):
+            todo.append((run_dir, state))
+    gone = [s.run_id for s in states.values() if not Path(s.run_dir).exists()]
+    return _ingest(home, todo, gone, timeout)
+
+
+def delete_runs(run_ids: list[str], home: Path | None = None, *, timeout: float | None = None) -> None:
+    """Remove every row of these runs (and their ingest state)."""
+    with write_connection(home, timeout=timeout) as con:
+        _delete(con, (*public_tables(), "_ingest_state"), run_ids)
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def _read_states(home: Path, timeout: float | None) -> dict[str, IngestState]:
+    if not db_path(home).exists():
+        return {}
+    with read_connection(home, timeout=timeout) as con:
+        return _states(con, None)
+
+
+def _states(con: Any, run_ids: list[str] | None) -> dict[str, IngestState]:
+    sql = (
+        "SELECT run_id, run_dir, events_offset, events_head, samples_sig, results_sig, eval_outputs_sig "
+        "FROM _ingest_state"
+    )
+    rows = (
+        con.execute(sql + " WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids]).fetchall()
+        if run_ids is not None
+        else con.execute(sql).fetchall()
+    )
+    return {row[0]: IngestState(*row) for row in rows}
+
+
+def _ingest(home: Path, todo: list[tuple[Path, IngestState | None]], gone: list[str], timeout: float | None) -> int:
+    redactor = Redactor()
+    written = 0
+    batch: list[RunDelta] = []
+    size = 0
+    for run_dir, state in todo:
+        delta = plan_run(run_dir, state, redactor)
+        if delta is None:
+            continue
+        batch.append(delta)
+        size += delta.size
+        if size >= BATCH_ROWS:
+            written += _write(home, batch, [], redactor, timeout)
+            batch, size = [], 0
+    if batch or gone:
+        written += _write(home, batch, gone, redactor, timeout)
+    return written
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def _write(home: Path, deltas: list[RunDelta], gone: list[str], redactor: Redactor, timeout: float | None) -> int:
+    with write_connection(home, timeout=timeout) as con:
+        if gone:
+            _delete(con, (*public_tables(), "_ingest_state"), gone)
+            log.info("registry: dropped %d runs whose folders are gone", len(gone))
+        return _apply(con, _recheck(con, deltas, redactor))
+
+
+def _recheck(con: Any, deltas: list[RunDelta], redactor: Redactor) -> list[RunDelta]:
+    """Under the write lock: re-plan runs another process ingested since we planned them."""
+    if not deltas:
+        return []
+    current = _states(con, [d.run_id for d in deltas])
+    checked = []
+    for delta in deltas:
+        now = current.get(delta.run_id)
+        if now != delta.seen:
+            replanned = plan_run(delta.run_dir, now, redactor)
+            if replanned is None:
+                continue
+            delta = replanned
+        checked.append(delta)
+    return checked
+
+
+def _apply(con: Any, deltas: list[RunDelta]) -> int:
+    if not deltas:
+        return 0
+    ids = [d.run_id for d in deltas]
+    _delete(con, public_tables(), [d.run_id for d in deltas if d.reset])
+    runs = {r["run_id"]: r for r in _fetch(con, "runs", ids)}
+    stages: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for row in _fetch(con, "stages", ids):
+        stages.setdefault(row["run_id"], {})[(row["run_id"], row["stage"])] = row
+
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in ("metrics", "teacher_calls", "logs", "artifacts")}
+    event_evals: list[dict[str, Any]] = []
+    config_runs: dict[str, dict[str, Any]] = {}  # run_id -> latest run_started event
+    metric_tables = []
+    for delta in deltas:
+        rid = delta.run_id
+        run = runs.get(rid) or R.empty_run(rid, str(delta.run_dir))
+        run["run_dir"] = str(delta.run_dir)
+        run_stages = stages.setdefault(rid, {})
+        for event in delta.events:
+            kind = event.get("type")
+            R.fold_run(run, event)
+            if kind == "run_started":
+                config_runs[rid] = event
+            elif kind in ("stage_started", "stage_finished", "stage_failed"):
+                key = (rid, str(event.get("stage")))
+                run_stages[key] = R.fold_stage(run_stages.get(key), event, rid)
+                if kind == "stage_failed":
+                    out["logs"].append(R.log_row(rid, event))
+            elif kind == "progress":
+                out["metrics"].append(R.progress_row(rid, event))
+            elif kind == "metric":  # only when a metric line did not take the Arrow path
+                out["metrics"].append(metric_row(rid, event))
+            elif kind == "teacher_call":
+                out["teacher_calls"].append(R.teacher_call_row(rid, event))
+            elif kind == "eval":
+                event_evals.append(R.eval_row(rid, event.get("role"), event))
+            elif kind == "artifact":
+                out["artifacts"].append(R.artifact_row(rid, event))
+            elif kind == "log":
+                out["logs"].append(R.log_row(rid, event))
+            # other event types (third-party plugins) are left to the events file
+        runs[rid] = run
+        if delta.metric_table is not None:
+            metric_tables.append(delta.metric_table)
+
+    written = 0
+    _delete(con, ("runs", "stages"), ids)
+    written += _insert(con, "runs", [runs[i] for i in ids])
+    written += _insert(con, "stages", [row for rid in ids for row in stages.get(rid, {}).values()])
+    _delete(con, ("params", "plugins_used"), list(config_runs))
+    written += _insert(con, "params", [p for rid, ev in config_runs.items() for p in _params(rid, ev)])
+    written += _insert(con, "plugins_used", [p for rid, ev in config_runs.items() for p in R.plugins_from(rid, ev)])
+    for table in metric_tables:
+        written += _insert_arrow(con, "metrics", table)
+    if out["metrics"]:
+        written += _insert_arrow(con, "metrics", rows_to_metric_table(out["metrics"]))
+    written += _insert(con, "teacher_calls", out["teacher_calls"])
+    written += _insert(con, "logs", out["logs"])
+    written += _upsert(con, "artifacts", R.last_by(out["artifacts"], "run_id", "name"), ("run_id", "name"))
+    written += _upsert(con, "evals", R.last_by(event_evals, "run_id", "role", "metric"), ("run_id", "role", "metric"))
+    written += _write_results(con, [d for d in deltas if d.results is not None])
+    written += _replace_files(con, deltas)
+    _delete(con, ("_ingest_state",), ids)
+    _insert(con, "_ingest_state", [{**vars(d.state), "ingested_at": _now_us()} for d in deltas])
+    return written
+
+
+def _params(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    config = event.get("config")
+    return R.flatten_params(run_id, config) if isinstance(config, dict) else []
+
+
+def _write_results(con: Any, deltas: list[RunDelta]) -> int:
+    """eval/results.json is the complete record of the roles it lists: replace those roles."""
+    written = 0
+    for delta in deltas:
+        rows = R.result_rows(delta.run_id, delta.results or {})
+        roles = sorted({row["role"] for row in rows})
+        if roles:
+            con.execute(
+                "DELETE FROM evals WHERE run_id = ? AND role IN (SELECT unnest(?::VARCHAR[]))", [delta.run_id, roles]
+            )
+        written += _insert(con, "evals", R.last_by(rows, "run_id", "role", "metric"))
+    return written
+
+
+def _replace_files(con: Any, deltas: list[RunDelta]) -> int:
+    """samples.jsonl and eval/<role>.jsonl are written whole: replace a run's rows when they change."""
+    with_samples = [d for d in deltas if d.samples is not None]
+    _delete(con, ("samples",), [d.run_id for d in with_samples])
+    written = _insert(con, "samples", [R.sample_row(d.run_id, s) for d in with_samples for s in d.samples or []])
+    with_outputs = [d for d in deltas if d.eval_outputs is not None]
+    _delete(con, ("eval_samples",), [d.run_id for d in with_outputs])
+    rows = [
+        R.eval_sample_row(d.run_id, role, row)
+        for d in with_outputs
+        for role, lines in (d.eval_outputs or {}).items()
+        for row in lines
+    ]
+    return written + _insert(con, "eval_samples", rows)
+
+
+# -- table helpers -------------------------------------------------------------------------------
+
+
+def _delete(con: Any, tables: Iterable[str], run_ids: list[str]) -> None:
+    if not run_ids:
+        return
+    for table in tables:
+        con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
+
+
+def _fetch(con: Any, table: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """Existing rows, timestamps as microseconds (the unit rows are built in)."""
+    cursor = con.execute(f"SELECT * FROM {table} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
+    names = [d[0] for d in cursor.description]
+    return [{n: _micros(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+
+
+def _micros(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _US
+    return value
+
+
+_US = datetime(1970, 1, 1, 0, 0, 0, 1) - _EPOCH
+
+
+def _now_us() -> int:
+    from stillhouse.registry.migrate import utcnow
+
+    return (utcnow() - _EPOCH) // _US
+
+
+def _arrow_schema(con: Any, table: str) -> Any:
+    """The Arrow schema of a table, from the database's own column types."""
+    import pyarrow as pa
+
+    types = {
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "DOUBLE": pa.float64(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMP": pa.timestamp("us"),
+    }
+    cols = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND table_name = ? ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return pa.schema([(name, types[dtype]) for name, dtype in cols])
+
+
+def _insert(con: Any, table: str, rows: list[dict[str, Any]]) -> int:
+    import pyarrow as pa
+
+    if not rows:
+        return 0
+    return _insert_arrow(con, table, pa.Table.from_pylist(rows, schema=_arrow_schema(con, table)))
+
+
+def _insert_arrow(con: Any, table: str, data: Any) -> int:
+    if data.num_rows == 0:
+        return 0
+    con.register(_BATCH_VIEW, data)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {_BATCH_VIEW}")
+    finally:
+        con.unregister(_BATCH_VIEW)
+    return data.num_rows
+
+
+def _upsert(con: Any, table: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> int:
+    """Replace rows with the same key, insert the rest."""
+    import pyarrow as pa
+
+    if not rows:
+        return 0
+    data = pa.Table.from_pylist(rows, schema=_arrow_schema(con, table))
+    con.register(_BATCH_VIEW, data)
+    try:
+        match = " AND ".join(f"{table}.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
+        con.execute(f"DELETE FROM {table} USING {_BATCH_VIEW} b WHERE {match}")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {_BATCH_VIEW}")
+    finally:
+        con.unregister(_BATCH_VIEW)
+    return data.num_rows
+
+
+def forget_ingested(home: Path | None = None, *, timeout: float | None = None) -> None:
+    """Drop every ingested run's rows and state, so the next ingest reads all folders afresh.
+    Imported runs (no ingest state) are kept."""
+    with write_connection(home, timeout=timeout) as con:
+        ids = [r[0] for r in con.execute("SELECT run_id FROM _ingest_state").fetchall()]
+        _delete(con, (*public_tables(), "_ingest_state"), ids)

@@ -1,0 +1,275 @@
+"""Turning parsed run-folder content into table rows (plain dicts keyed by column name).
+
+Pure functions, no database: ``ingest`` folds these into the existing rows and writes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from stillhouse.registry.parse import to_float, to_int, to_micros, to_text
+
+# The main metric of each built-in task, for runs whose run_started event does not name one.
+DEFAULT_PRIMARY_METRIC = {
+    "nli": "accuracy",
+    "qa": "f1",
+    "math": "accuracy",
+    "summarization": "rouge_l",
+    "conversation": "chrf",
+}
+
+
+def empty_run(run_id: str, run_dir: str) -> dict[str, Any]:
+    return {"run_id": run_id, "status": "created", "starts": 0, "run_dir": run_dir}
+
+
+def fold_run(row: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """Apply one event to a ``runs`` row (in place) and return it."""
+    kind = event.get("type")
+    ts = to_micros(event.get("ts"))
+    if ts is not None and (row.get("updated_at") is None or ts > row["updated_at"]):
+        row["updated_at"] = ts
+    if kind == "run_started":
+        config = event.get("config") if isinstance(event.get("config"), dict) else {}
+        task = event.get("task") or config.get("task")
+        row.update(
+            name=event.get("name") or config.get("name") or row.get("name"),
+            task=task,
+            teacher_model=event.get("teacher_model") or _get(config, "teacher", "model"),
+            student_model=event.get("student_model") or _get(config, "student", "model"),
+            primary_metric=event.get("primary_metric") or DEFAULT_PRIMARY_METRIC.get(task or ""),
+            config_json=json.dumps(config, sort_keys=True, ensure_ascii=False, default=str),
+            config_hash=event.get("config_hash"),
+            pid=to_int(event.get("pid")),
+            status="running",
+            finished_at=None,
+            error=None,
+            starts=(row.get("starts") or 0) + 1,
+        )
+        if row.get("created_at") is None:
+            row["created_at"] = ts
+    elif kind == "run_finished":
+        row.update(status=event.get("status") or "completed", finished_at=ts, error=to_text(event.get("error")))
+    return row
+
+
+def fold_stage(row: dict[str, Any] | None, event: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Apply a stage_started / stage_finished / stage_failed event to a ``stages`` row."""
+    kind = event["type"]
+    ts = to_micros(event.get("ts"))
+    row = row or {"run_id": run_id, "stage": event.get("stage"), "attempts": 0}
+    if kind == "stage_started":
+        row.update(status="running", started_at=ts, finished_at=None, seconds=None, error=None)
+        row["attempts"] = (row.get("attempts") or 0) + 1
+    elif kind == "stage_finished":
+        summary = event.get("summary")
+        row.update(
+            status="finished",
+            finished_at=ts,
+            seconds=to_float(event.get("seconds")),
+            error=None,
+            summary_json=json.dumps(summary, ensure_ascii=False, default=str) if summary is not None else None,
+        )
+    elif kind == "stage_failed":
+        row.update(status="failed", finished_at=ts, error=to_text(event.get("error")))
+    return row
+
+
+def _get(config: dict[str, Any], section: str, key: str) -> Any:
+    value = config.get(section)
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def flatten_params(run_id: str, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The config as one row per leaf; tables in lists get their index in the key."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+            for index, item in enumerate(value):
+                walk(f"{prefix}.{index}", item)
+        else:
+            rows.append({"run_id": run_id, "key": prefix, **_param_value(value)})
+
+    walk("", config)
+    return rows
+
+
+def _param_value(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"value": None, "value_num": None, "type": "null"}
+    if isinstance(value, bool):
+        return {"value": "true" if value else "false", "value_num": float(value), "type": "boolean"}
+    if isinstance(value, int):
+        return {"value": str(value), "value_num": float(value), "type": "integer"}
+    if isinstance(value, float):
+        return {"value": json.dumps(value), "value_num": value, "type": "number"}
+    if isinstance(value, str):
+        return {"value": value, "value_num": None, "type": "string"}
+    if isinstance(value, dict):  # an empty table
+        return {"value": "{}", "value_num": None, "type": "table"}
+    return {"value": json.dumps(value, ensure_ascii=False, default=str), "value_num": None, "type": "list"}
+
+
+def plugins_from(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Plugins a run used: the run_started event's ``plugins`` list when present, else the plugin
+    names its config selects."""
+    listed = event.get("plugins")
+    if isinstance(listed, list) and listed:
+        return [
+            {
+                "run_id": run_id,
+                "kind": to_text(p.get("kind")),
+                "name": to_text(p.get("name")),
+                "package": to_text(p.get("package")),
+                "version": to_text(p.get("version")),
+            }
+            for p in listed
+            if isinstance(p, dict) and p.get("kind") and p.get("name")
+        ]
+    config = event.get("config") if isinstance(event.get("config"), dict) else {}
+    chosen: list[tuple[str, Any]] = [
+        ("task", config.get("task") or event.get("task")),
+        ("teacher", _get(config, "teacher", "backend")),
+        ("student", _get(config, "student", "trainer")),
+        ("loss", _get(config, "train", "loss")),
+    ]
+    chosen += [("evaluator", name) for name in _get(config, "evaluate", "evaluators") or []]
+    chosen += [("reporter", name) for name in _get(config, "report", "reporters") or []]
+    return [
+        {"run_id": run_id, "kind": kind, "name": str(name), "package": None, "version": None}
+        for kind, name in chosen
+        if name
+    ]
+
+
+def teacher_call_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "sample_id": to_text(event.get("sample_id")),
+        "split": to_text(event.get("split")),
+        "model": to_text(event.get("model")),
+        "cache_key": to_text(event.get("cache_key")),
+        "cache_hit": bool(event.get("cache_hit")),
+        "prompt_tokens": to_int(event.get("prompt_tokens")),
+        "completion_tokens": to_int(event.get("completion_tokens")),
+        "cost_usd": to_float(event.get("cost_usd")),
+        "latency_ms": to_float(event.get("latency_ms")),
+        "error": to_text(event.get("error")),
+        "ts": to_micros(event.get("ts")),
+    }
+
+
+def progress_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    done, total = to_float(event.get("done")), to_float(event.get("total"))
+    return {
+        "run_id": run_id,
+        "key": f"progress/{event.get('stage')}",
+        "context": "progress",
+        "step": to_int(done),
+        "value": done / total if done is not None and total else None,
+        "ts": to_micros(event.get("ts")),
+    }
+
+
+def eval_row(run_id: str, role: Any, metric: dict[str, Any], model: Any = None) -> dict[str, Any]:
+    hib = metric.get("higher_is_better")
+    return {
+        "run_id": run_id,
+        "role": to_text(role),
+        "metric": to_text(metric.get("metric") or metric.get("name")),
+        "value": to_float(metric.get("value")),
+        "n": to_int(metric.get("n")),
+        "reason": to_text(metric.get("reason")),
+        "model": to_text(metric.get("model") or model),
+        "higher_is_better": hib if isinstance(hib, bool) else None,
+        "unit": to_text(metric.get("unit")),
+    }
+
+
+def result_rows(run_id: str, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of eval/results.json: {role: {model, info, metrics: [Metric as dict]}}."""
+    rows = []
+    for role, entry in results.items():
+        if not isinstance(entry, dict):
+            continue
+        for metric in entry.get("metrics") or []:
+            if isinstance(metric, dict) and (metric.get("name") or metric.get("metric")):
+                rows.append(eval_row(run_id, role, metric, entry.get("model")))
+    return rows
+
+
+def artifact_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "name": to_text(event.get("name")),
+        "path": to_text(event.get("path")),
+        "bytes": to_int(event.get("bytes")),
+        "ts": to_micros(event.get("ts")),
+    }
+
+
+def log_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    failed = event.get("type") == "stage_failed"
+    return {
+        "run_id": run_id,
+        "ts": to_micros(event.get("ts")),
+        "level": "error" if failed else to_text(event.get("level") or "info"),
+        "stage": to_text(event.get("stage")),
+        "message": to_text(event.get("error") if failed else event.get("message")),
+    }
+
+
+def sample_row(run_id: str, sample: dict[str, Any]) -> dict[str, Any]:
+    targets = sample.get("targets") if isinstance(sample.get("targets"), list) else []
+    first = targets[0] if targets and isinstance(targets[0], dict) else {}
+    accepted = sample.get("accepted")
+    return {
+        "run_id": run_id,
+        "split": to_text(sample.get("split")),
+        "sample_id": to_text(sample.get("sample_id")),
+        "accepted": bool(accepted) if accepted is not None else None,
+        "reason": to_text(sample.get("reason")),
+        "confidence": to_float(sample.get("confidence")),
+        "prompt": _json(sample.get("prompt")),
+        "teacher_output": to_text(sample.get("teacher_output")),
+        "parsed_answer": to_text(sample.get("parsed_answer")),
+        "rationale": to_text(sample.get("rationale")),
+        "reference": to_text(sample.get("reference")),
+        "target": to_text(first.get("target")),
+        "n_targets": len(targets),
+        "targets_json": _json(targets) if targets else None,
+        "source": to_text(sample.get("source")),
+    }
+
+
+def eval_sample_row(run_id: str, role: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "role": to_text(row.get("role") or role),
+        "sample_id": to_text(row.get("sample_id")),
+        "model": to_text(row.get("model")),
+        "prompt": _json(row.get("prompt")),
+        "output": to_text(row.get("output")),
+        "parsed_answer": to_text(row.get("parsed_answer")),
+        "reference": to_text(row.get("reference")),
+        "latency_ms": to_float(row.get("latency_ms")),
+        "error": to_text(row.get("error")),
+    }
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def last_by(rows: Iterable[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    """Keep the last row for each key tuple (later events supersede earlier ones)."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        latest[tuple(row[k] for k in keys)] = row
+    return list(latest.values())

@@ -1,0 +1,415 @@
+"""Fabricated run folders in the documented run-folder format (kernel/runs.py, the helpers' brief).
+
+Used by the registry's tests, the docs example queries and ``bench/registry.py`` so the registry
+can be built and measured without running a pipeline. The folders look like a pipeline's: a
+resolved config from the kernel's own config models, events in stage order, ``samples.jsonl``,
+``eval/<role>.jsonl`` and ``eval/results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.runs import append_jsonl, config_hash, runs_root
+from stillhouse.registry.rows import DEFAULT_PRIMARY_METRIC
+from datetime import UTC
+
+SECONDARY = {
+    "nli": "macro_f1",
+    "qa": "exact_match",
+    "math": "exact_match",
+    "summarization": "rouge1",
+    "conversation": "distinct_2",
+}
+REJECT_REASONS = {
+    "nli": ("wrong_label", "unparseable"),
+    "qa": ("not_in_context", "unparseable"),
+    "math": ("wrong_answer", "no_final_answer"),
+    "summarization": ("too_long", "low_overlap"),
+    "conversation": ("refusal", "too_short"),
+}
+ROLES = ("teacher", "baseline", "student")
+
+
+@dataclass
+class FakeRun:
+    """What to fabricate. ``scores`` are the primary metric per role; ``status`` decides how far it got:
+    completed (all stages), failed (the train stage fails), running (stops inside train)."""
+
+    run_id: str
+    task: str = "nli"
+    name: str | None = None
+    teacher_model: str = "openai/gpt-4o-mini"
+    student_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    status: str = "completed"
+    started: float = 1_795_000_000.0  # 2026-11-18, unix seconds
+    samples: int = 20
+    accept_rate: float = 0.8
+    cache_hit_rate: float = 0.25
+    cost_per_call: float | None = 0.0004
+    train_steps: int = 20
+    metric_every: int = 1
+    scores: dict[str, float] = field(default_factory=lambda: {"teacher": 0.9, "baseline": 0.45, "student": 0.82})
+    config: dict[str, Any] = field(default_factory=dict)  # overrides merged into the resolved config
+    extra_events: list[dict[str, Any]] = field(default_factory=list)  # appended before run_finished
+    seed: int = 0
+
+
+@dataclass
+class FakeFiles:
+    events: list[dict[str, Any]]
+    samples: list[dict[str, Any]]
+    eval_outputs: dict[str, list[dict[str, Any]]]
+    results: dict[str, Any]
+    config: dict[str, Any]
+
+
+def resolved_config(spec: FakeRun) -> dict[str, Any]:
+    """A resolved pipeline config, validated by the kernel's own config model."""
+    from stillhouse.kernel.config import pipeline_model
+
+    raw: dict[str, Any] = {
+        "name": spec.name,
+        "task": spec.task,
+        "data": {"train": f"data/{spec.task}/train.jsonl", "test": f"data/{spec.task}/test.jsonl"},
+        "teacher": {"model": spec.teacher_model, "api_key_env": "OPENAI_API_KEY"},
+        "student": {"model": spec.student_model},
+    }
+    _merge(raw, spec.config)
+    validated = pipeline_model().model_validate(_without_unknown(raw))
+    resolved = validated.model_dump(mode="json")
+    _merge(resolved, spec.config)  # keep planted extras (e.g. a secret) the model would refuse
+    return resolved
+
+
+def _without_unknown(raw: dict[str, Any]) -> dict[str, Any]:
+    known = {"name", "task", "data", "teacher", "student", "train", "evaluate", "report", "task_options"}
+    cleaned = {k: v for k, v in raw.items() if k in known}
+    teacher = dict(cleaned.get("teacher", {}))
+    for key in ("api_key", "headers"):
+        teacher.pop(key, None)
+    cleaned["teacher"] = teacher
+    return cleaned
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def fabricate(spec: FakeRun) -> FakeFiles:
+    rng = random.Random(spec.seed)
+    config = resolved_config(spec)
+    primary = DEFAULT_PRIMARY_METRIC.get(spec.task, "accuracy")
+    clock = [spec.started]
+
+    def ev(type_: str, **payload: Any) -> dict[str, Any]:
+        clock[0] += 0.25
+        return {"ts": round(clock[0], 6), "type": type_, "run_id": spec.run_id, **payload}
+
+    events = [
+        ev(
+            "run_started",
+            name=spec.name,
+            task=spec.task,
+            teacher_model=spec.teacher_model,
+            student_model=spec.student_model,
+            config=config,
+            config_hash=config_hash(config),
+            resumed=False,
+            primary_metric=primary,
+            pid=4242,
+        )
+    ]
+    # generate
+    events.append(ev("stage_started", stage="generate"))
+    for i in range(spec.samples):
+        hit = rng.random() < spec.cache_hit_rate
+        prompt_tokens, completion_tokens = rng.randint(60, 200), rng.randint(20, 120)
+        cost = (
+            None
+            if spec.cost_per_call is None
+            else (0.0 if hit else round(spec.cost_per_call * (0.5 + rng.random()), 8))
+        )
+        events.append(
+            ev(
+                "teacher_call",
+                sample_id=f"s{i:04d}",
+                split="train",
+                model=spec.teacher_model,
+                cache_key=f"{spec.seed:04x}{i:08x}",
+                cache_hit=hit,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_usd=cost,
+                latency_ms=0.0 if hit else round(rng.uniform(200, 1500), 1),
+                error=None,
+            )
+        )
+        events.append(ev("progress", stage="generate", done=i + 1, total=spec.samples))
+    events.append(ev("stage_finished", stage="generate", summary={"calls": spec.samples}, seconds=12.5))
+    # filter
+    events.append(ev("stage_started", stage="filter"))
+    samples = _samples(spec, rng)
+    accepted = sum(s["accepted"] for s in samples)
+    events.append(
+        ev(
+            "stage_finished",
+            stage="filter",
+            summary={"accepted": accepted, "rejected": len(samples) - accepted},
+            seconds=0.4,
+        )
+    )
+    # train
+    events.append(ev("stage_started", stage="train"))
+    steps = spec.train_steps if spec.status == "completed" else max(1, spec.train_steps // 2)
+    for step in range(1, steps + 1):
+        if step % spec.metric_every == 0:
+            loss = 2.5 * math.exp(-step / max(1, spec.train_steps / 3)) + 0.3 + rng.uniform(-0.05, 0.05)
+            for key, value in (
+                ("train/loss", loss),
+                ("train/lr", 2e-5 * (1 - step / (spec.train_steps + 1))),
+                ("train/grad_norm", 1.5 * loss + rng.uniform(0, 0.3)),
+                ("train/tokens_per_s", 140 + rng.uniform(-10, 10)),
+            ):
+                events.append(ev("metric", key=key, value=round(value, 6), step=step, context="train"))
+        if step % 5 == 0:
+            events.append(
+                ev("metric", key="eval/loss", value=round(0.4 + 2.0 / step, 6), step=step, context="validation")
+            )
+        events.append(ev("progress", stage="train", done=step, total=spec.train_steps))
+    if spec.status == "failed":
+        events.append(ev("stage_failed", stage="train", error="CUDA out of memory (simulated)"))
+        events += [ev(e.pop("type"), **e) for e in [dict(x) for x in spec.extra_events]]
+        events.append(ev("run_finished", status="failed", error="stage train failed"))
+        return FakeFiles(events, samples, {}, {}, config)
+    if spec.status == "running":
+        return FakeFiles(events, samples, {}, {}, config)
+    events.append(ev("artifact", name="student", path="student", bytes=270_000_000))
+    events.append(ev("stage_finished", stage="train", summary={"steps": steps}, seconds=300.0))
+    # evaluate
+    events.append(ev("stage_started", stage="evaluate"))
+    results: dict[str, Any] = {}
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for role in ROLES:
+        if role not in spec.scores:
+            continue
+        model = spec.teacher_model if role == "teacher" else spec.student_model
+        metrics = _metrics(spec, role, primary, rng)
+        results[role] = {"model": model, "info": {"role": role}, "metrics": metrics}
+        outputs[role] = [
+            {
+                "sample_id": f"t{i:03d}",
+                "role": role,
+                "model": model,
+                "prompt": [{"role": "user", "content": f"test question {i}"}],
+                "output": f"answer {i}",
+                "parsed_answer": f"answer {i}",
+                "reference": f"answer {i}" if rng.random() < spec.scores[role] else "other",
+                "latency_ms": round(rng.uniform(20, 90), 2),
+                "error": None,
+            }
+            for i in range(5)
+        ]
+        for m in metrics:
+            events.append(
+                ev("eval", role=role, metric=m["name"], value=m["value"], n=m["n"], reason=m["reason"], model=model)
+            )
+    events.append(ev("stage_finished", stage="evaluate", summary={"roles": list(results)}, seconds=40.0))
+    events.append(ev("stage_started", stage="report"))
+    events.append(ev("artifact", name="report_md", path="report.md", bytes=4096))
+    events.append(ev("stage_finished", stage="report", summary={}, seconds=0.2))
+    events += [ev(e.pop("type"), **e) for e in [dict(x) for x in spec.extra_events]]
+    events.append(ev("run_finished", status="completed", error=None))
+    return FakeFiles(events, samples, outputs, results, config)
+
+
+def _samples(spec: FakeRun, rng: random.Random) -> list[dict[str, Any]]:
+    reasons = REJECT_REASONS.get(spec.task, ("rejected",))
+    rows = []
+    for i in range(spec.samples):
+        ok = rng.random() < spec.accept_rate
+        answer = rng.choice(["entailment", "neutral", "contradiction"]) if spec.task == "nli" else f"answer {i}"
+        prompt = [{"role": "system", "content": "Answer the question."}, {"role": "user", "content": f"question {i}"}]
+        rows.append(
+            {
+                "sample_id": f"s{i:04d}",
+                "split": "train",
+                "accepted": ok,
+                "reason": "ok" if ok else reasons[i % len(reasons)],
+                "confidence": round(rng.uniform(0.5, 1.0), 3),
+                "prompt": prompt,
+                "teacher_output": f"Reasoning about {i}. Answer: {answer}",
+                "parsed_answer": answer,
+                "rationale": f"Reasoning about {i}.",
+                "reference": answer if ok else "neutral",
+                "targets": [{"messages": prompt, "target": f"Answer: {answer}", "weight": 1.0}] if ok else [],
+                "source": f"data/{spec.task}/train.jsonl:{i + 1}",
+            }
+        )
+    return rows
+
+
+def _metrics(spec: FakeRun, role: str, primary: str, rng: random.Random) -> list[dict[str, Any]]:
+    score = spec.scores[role]
+    secondary = SECONDARY.get(spec.task, "f1")
+    size = 7e9 if role == "teacher" else 1.35e8
+    rows = [
+        {"name": primary, "value": score, "n": 50, "reason": None, "higher_is_better": True, "unit": ""},
+        {
+            "name": secondary,
+            "value": round(score * 0.95, 4),
+            "n": 50,
+            "reason": None,
+            "higher_is_better": True,
+            "unit": "",
+        },
+        {
+            "name": "latency_p50_ms",
+            "value": round(rng.uniform(30, 60) * (8 if role == "teacher" else 1), 2),
+            "n": 50,
+            "reason": None,
+            "higher_is_better": False,
+            "unit": "ms",
+        },
+    ]
+    if role == "teacher":
+        rows.append(
+            {
+                "name": "parameters",
+                "value": None,
+                "n": 0,
+                "reason": "API model: parameter count unknown",
+                "higher_is_better": None,
+                "unit": "",
+            }
+        )
+        cost = None if spec.cost_per_call is None else round(spec.cost_per_call * 50, 6)
+        rows.append(
+            {
+                "name": "cost_usd_total",
+                "value": cost,
+                "n": 50,
+                "reason": None if cost is not None else "price unknown",
+                "higher_is_better": False,
+                "unit": "usd",
+            }
+        )
+    else:
+        rows.append({"name": "parameters", "value": size, "n": 1, "reason": None, "higher_is_better": None, "unit": ""})
+    return rows
+
+
+def write_run(home: Path, spec: FakeRun) -> Path:
+    """Write a complete run folder under ``home/runs`` and return it."""
+    files = fabricate(spec)
+    run_dir = runs_root(home) / spec.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(files.config, indent=2))
+    append_jsonl(run_dir / "events.jsonl", files.events, fsync=False)
+    write_outputs(run_dir, files)
+    return run_dir
+
+
+def write_outputs(run_dir: Path, files: FakeFiles) -> None:
+    """samples.jsonl and the eval/ files, written whole like the pipeline's stages do."""
+    if files.samples:
+        _write_jsonl(run_dir / "samples.jsonl", files.samples)
+    for role, rows in files.eval_outputs.items():
+        _write_jsonl(run_dir / "eval" / f"{role}.jsonl", rows)
+    if files.results:
+        (run_dir / "eval").mkdir(exist_ok=True)
+        (run_dir / "eval" / "results.json").write_text(json.dumps(files.results, indent=2))
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def started_from_id(run_id: str) -> float:
+    """Unix time of a run id's ``YYYYMMDD-HHMMSS`` prefix (UTC)."""
+    from datetime import datetime
+
+    return datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC).timestamp()
+
+
+def standard_runs() -> list[FakeRun]:
+    """A small, varied registry: several tasks, teachers and students, good and bad runs."""
+    runs = [
+        FakeRun(
+            "20261120-090000-nli-mini-a001",
+            task="nli",
+            name="nli-mini",
+            seed=1,
+            scores={"teacher": 0.90, "baseline": 0.41, "student": 0.87},
+        ),
+        FakeRun(
+            "20261121-090000-nli-lr-a002",
+            task="nli",
+            name="nli-lr",
+            seed=2,
+            config={"train": {"learning_rate": 1e-4}},
+            scores={"teacher": 0.90, "baseline": 0.41, "student": 0.78},
+        ),
+        FakeRun(
+            "20261122-090000-nli-4o-a003",
+            task="nli",
+            name="nli-4o",
+            seed=3,
+            teacher_model="openai/gpt-4o",
+            cost_per_call=0.004,
+            cache_hit_rate=0.6,
+            scores={"teacher": 0.93, "baseline": 0.41, "student": 0.89},
+        ),
+        FakeRun(
+            "20261123-090000-qa-a004",
+            task="qa",
+            name="qa",
+            seed=4,
+            accept_rate=0.6,
+            scores={"teacher": 0.81, "baseline": 0.22, "student": 0.70},
+        ),
+        FakeRun(
+            "20261124-090000-math-a005",
+            task="math",
+            name="math",
+            seed=5,
+            accept_rate=0.5,
+            teacher_model="anthropic/claude-sonnet-4-5",
+            cost_per_call=0.003,
+            scores={"teacher": 0.76, "baseline": 0.05, "student": 0.73},
+        ),
+        FakeRun(
+            "20261125-090000-sum-a006",
+            task="summarization",
+            name="sum",
+            seed=6,
+            student_model="Qwen/Qwen2.5-0.5B-Instruct",
+            scores={"teacher": 0.42, "baseline": 0.20, "student": 0.40},
+        ),
+        FakeRun(
+            "20261126-090000-chat-a007",
+            task="conversation",
+            name="chat",
+            seed=7,
+            cost_per_call=None,
+            teacher_model="hf/HuggingFaceTB/SmolLM2-1.7B-Instruct",
+            scores={"teacher": 0.51, "baseline": 0.30, "student": 0.49},
+        ),
+        FakeRun("20261127-090000-nli-fail-a008", task="nli", name="nli-fail", seed=8, status="failed"),
+        FakeRun("20261128-090000-qa-live-a009", task="qa", name="qa-live", seed=9, status="running"),
+    ]
+    for run in runs:
+        run.started = started_from_id(run.run_id)
+    return runs
