@@ -33,6 +33,10 @@ class FreeTextTask(PromptedTask):
     """Labels that may introduce the answer ("Summary:", "Reply:"); prose like "the answer is" is
     not a marker here, since it can be part of the text itself."""
 
+    interjections: ClassVar[bool] = False
+    """Whether a bare "Certainly." line before the answer is chatter (true for summaries; in a
+    reply it may be the reply)."""
+
     config: FreeTextConfig
 
     @abstractmethod
@@ -42,7 +46,7 @@ class FreeTextTask(PromptedTask):
     def parse(self, text: str) -> Parsed:
         if not text or not text.strip():
             return Parsed(error="empty", text=text or "")
-        split = split_answer(text, self.answer_markers, prose=False, preamble=True)
+        split = split_answer(text, self.answer_markers, prose=False, preamble=True, interjections=self.interjections)
         answer = unquote(strip_markdown(" ".join(self.answer_lines(split.answer))))
         if not answer:
             return Parsed(rationale=split.rationale, error="empty", text=text)

@@ -87,8 +87,14 @@ class QATask(PromptedTask):
             if len(lines) > 1:
                 rationale = "\n".join(lines[:-1])
         quotes = quoted_spans(candidate)
-        if len(quotes) == 1 and len(words(candidate)) > len(words(quotes[0])) + 2:
-            candidate = quotes[0]  # 'The passage says "October 1973".' -> the quoted span
+        sentence = (
+            candidate.rstrip().endswith(".") and len(words(candidate)) > len(words(quotes[0])) + 2 if quotes else False
+        )
+        glossed = bool(quotes) and f'("{quotes[0]}")' in candidate  # 'a pharynx ("throat")' glosses a word
+        if len(quotes) == 1 and sentence and not glossed:
+            # 'The passage says it began in "October 1973".' -> the quoted span. A span without a
+            # full stop keeps its quotes' words: 'declared Japan a "nonfriendly" country' is an answer.
+            candidate = quotes[0]
         answer = clean_span(candidate)
         if not answer:
             return Parsed(rationale=rationale, error="empty", text=text)

@@ -52,6 +52,7 @@ class SummarizationTask(FreeTextTask):
     answer_label = "Summary"
     answer_noun = "summary"
     answer_markers = ("summary", "tl;dr", "tldr")
+    interjections = True
 
     config: SummarizationConfig
 

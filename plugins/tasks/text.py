@@ -17,10 +17,16 @@ RATIONALE_LABELS = ("reasoning", "rationale", "explanation", "thoughts", "thinki
 
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`", "„": "“"}
 _THINK = re.compile(r"<think>(.*?)</think>", re.S | re.I)
+# A chatty first line announcing the answer: "Sure! Here is a summary of the dialogue:".
 _PREAMBLE = re.compile(
-    r"^\s*(sure|certainly|okay|ok|of course|absolutely|alright|here(?:'s| is| are)|below is|the following is)\b[^\n]*?(:|\.|!)\s*(\n|$)",
+    r"^\s*(?:(?:sure|certainly|okay|ok|of course|absolutely|alright)\b[^\n]*?:"
+    r"|(?:(?:sure|certainly|okay|ok|of course|absolutely|alright)\W+)?(?:here(?:'s| is| are)|below is)\b[^\n]*?[:.!])"
+    r"[ \t]*\n(?=\s*\S)",
     re.I,
 )
+# A bare interjection on its own line before the answer ("Certainly.\n..."); in a reply it may be
+# the reply itself, so only tasks whose answers never start so strip it.
+_INTERJECTION = re.compile(r"^\s*(?:sure|certainly|okay|ok|of course|absolutely|alright)\W*\n(?=\s*\S)", re.I)
 _RATIONALE_PREFIX = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*|__)?(?:" + "|".join(RATIONALE_LABELS) + r")(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*", re.I
 )
@@ -76,13 +82,19 @@ def split_thinking(text: str) -> tuple[str | None, str]:
 
 
 def split_answer(
-    text: str, labels: tuple[str, ...] = ("answer",), *, prose: bool = True, preamble: bool = False
+    text: str,
+    labels: tuple[str, ...] = ("answer",),
+    *,
+    prose: bool = True,
+    preamble: bool = False,
+    interjections: bool = False,
 ) -> AnswerSplit:
     """Split ``text`` at its last answer marker into (rationale, answer segment). With
-    ``preamble``, a chatty first line ("Sure! Here is a summary:") is dropped first."""
+    ``preamble``, a chatty first line ("Sure! Here is a summary:") is dropped first (see
+    :func:`strip_preamble`)."""
     thinking, body = split_thinking(text)
     if preamble:
-        body = strip_preamble(body)
+        body = strip_preamble(body, interjections=interjections)
     matches = list(marker_pattern(labels, prose).finditer(body))
     if not matches:
         return AnswerSplit(rationale=thinking, answer=body.strip(), marked=False)
@@ -102,9 +114,14 @@ def clean_rationale(text: str | None) -> str | None:
     return text or None
 
 
-def strip_preamble(text: str) -> str:
-    """Remove a chatty first line such as "Sure! Here is a summary of the dialogue:"."""
-    return _PREAMBLE.sub("", text, count=1).strip() if _PREAMBLE.match(text) else text.strip()
+def strip_preamble(text: str, *, interjections: bool = False) -> str:
+    """Remove a chatty first line such as "Sure! Here is a summary of the dialogue:" when an
+    answer follows it (a one-line output is the answer, even "Absolutely."). With
+    ``interjections``, a bare "Certainly." line before the answer goes too."""
+    text = _PREAMBLE.sub("", text.strip(), count=1)
+    if interjections:
+        text = _INTERJECTION.sub("", text, count=1)
+    return text.strip()
 
 
 def strip_markdown(text: str) -> str:

@@ -95,6 +95,9 @@ QA_OUTPUTS = [
     ("Answer: 'Super Bowl 50'", "Super Bowl 50"),
     ("  Answer:   Levi's Stadium  \n", "Levi's Stadium"),
     ("### Answer\nGreen Bay Packers", "Green Bay Packers"),
+    # Gold SQuAD spans with quotes inside stay whole.
+    ('declared Japan a "nonfriendly" country', 'declared Japan a "nonfriendly" country'),
+    ('a pharynx ("throat"); a wider area in the center.', 'a pharynx ("throat"); a wider area in the center'),
     ("", "empty"),
     ("Answer: ", "empty"),
 ]
@@ -237,3 +240,14 @@ def test_conversation_parser(output: str, expected: str) -> None:
     else:
         assert parsed.ok, parsed
         assert parsed.answer == expected
+
+
+def test_a_one_line_reply_that_sounds_like_a_preamble_is_the_reply() -> None:
+    # Found on Topical-Chat: the gold reply "absolutely." was once stripped as chatter.
+    assert ConversationTask().parse("absolutely.").answer == "absolutely."
+    assert (
+        ConversationTask().parse("Sure!\nLet's watch the game together.").answer
+        == "Sure! Let's watch the game together."
+    )
+    assert SummarizationTask().parse("Certainly.\nThey plan a workout.").answer == "They plan a workout."
+    assert SummarizationTask().parse("Okay, they plan a workout.").answer == "Okay, they plan a workout."
