@@ -1,1 +1,14 @@
-"""Built-in students plugins."""
+"""Built-in student trainers: ``hf`` (transformers Trainer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stillhouse.kernel import hookimpl
+
+
+@hookimpl
+def register_students(register: Any) -> None:
+    from stillhouse.plugins.students.hf import HfStudentTrainer
+
+    register(HfStudentTrainer)

@@ -1,0 +1,113 @@
+"""Batches of variable-length samples: packed rows without cross-sample attention, or padded rows.
+
+**Packing.** A micro-batch's samples are placed into rows of at most ``max_length`` tokens (first
+fit, longest first). ``position_ids`` restart at 0 for every sample and no 2-D attention mask is
+passed: transformers (>= 4.5x, all attention kernels including sdpa/eager on CPU) then detects the
+packed format from the position resets and builds a block-diagonal causal mask
+(``masking_utils.find_packed_sequence_indices``; flash-attention uses the same positions for its
+varlen kernel), so a token attends only to earlier tokens of its own sample. Rotary positions
+restart too, so a packed sample computes exactly what it computes alone. Padding at the end of a row
+is its own segment, targets -100. The number of samples per step stays ``batch_size`` (the learning
+rate schedule and epochs mean the same with and without packing); packing removes the padding.
+
+**Padding** (``packing = false``): right-padded rows with an attention mask, as a plain Trainer does.
+
+Either way the batch carries ``n_real`` and ``n_positions`` so the trainer can report padding waste.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from stillhouse.plugins.losses.inputs import IGNORE_INDEX
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from stillhouse.plugins.students.teacher_store import TopKStore
+
+
+def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Indices grouped into rows of total length <= capacity (first fit decreasing; an item longer
+    than capacity gets a row of its own). Within a row, items keep ascending index order."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: -lengths[j]):
+        for r, free in enumerate(room):
+            if lengths[i] <= free:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(capacity - lengths[i])
+    return [sorted(row) for row in rows]
+
+
+def _round_up(n: int, multiple: int | None) -> int:
+    return n if not multiple else -(-n // multiple) * multiple
+
+
+@dataclass
+class Collator:
+    """Builds model inputs from dataset items ``{input_ids, targets, weight[, topk_offset]}``."""
+
+    pad_id: int
+    max_length: int
+    packing: bool = True
+    store: TopKStore | None = None
+    pad_to_multiple_of: int | None = None
+
+    def layout(self, lengths: Sequence[int]) -> list[list[int]]:
+        return pack_rows(lengths, self.max_length) if self.packing else [[i] for i in range(len(lengths))]
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        lengths = [len(f["input_ids"]) for f in features]
+        rows = self.layout(lengths)
+        width = _round_up(max(sum(lengths[i] for i in row) for row in rows), self.pad_to_multiple_of)
+        n_rows = len(rows)
+        input_ids = np.full((n_rows, width), self.pad_id, dtype=np.int64)
+        positions = np.zeros((n_rows, width), dtype=np.int64)
+        targets = np.full((n_rows, width), IGNORE_INDEX, dtype=np.int64)
+        weights = np.zeros((n_rows, width), dtype=np.float32)
+        real = np.zeros((n_rows, width), dtype=bool)
+        store = self.store
+        if store is not None:
+            t_ids = np.full((n_rows, width, store.k), -1, dtype=np.int32)
+            t_lps = np.full((n_rows, width, store.k), -np.inf, dtype=np.float16)
+        for r, row in enumerate(rows):
+            cursor = 0
+            for i in row:
+                f, n = features[i], lengths[i]
+                span = slice(cursor, cursor + n)
+                input_ids[r, span] = f["input_ids"]
+                positions[r, span] = np.arange(n)
+                targets[r, span] = f["targets"]
+                weights[r, span] = f.get("weight", 1.0)
+                real[r, span] = True
+                offset = f.get("topk_offset", -1)
+                if store is not None and offset >= 0:
+                    where = cursor + np.flatnonzero(np.asarray(f["targets"]) != IGNORE_INDEX)
+                    ids, lps = store.rows(offset, len(where))
+                    t_ids[r, where] = ids
+                    t_lps[r, where] = lps
+                cursor += n
+            # Padding restarts positions: a segment of its own, never attended by a sample.
+            positions[r, cursor:] = np.arange(width - cursor)
+        batch: dict[str, Any] = {
+            "input_ids": torch.from_numpy(input_ids),
+            "position_ids": torch.from_numpy(positions),
+            "target_ids": torch.from_numpy(targets),
+            "weights": torch.from_numpy(weights),
+            "n_real": torch.tensor(sum(lengths)),
+            "n_positions": torch.tensor(n_rows * width),
+        }
+        if not self.packing:
+            batch["attention_mask"] = torch.from_numpy(real.astype(np.int64))
+        if store is not None:
+            batch["teacher_ids"] = torch.from_numpy(t_ids)
+            batch["teacher_logprobs"] = torch.from_numpy(t_lps)
+        return batch

@@ -1,0 +1,32 @@
+"""Options of the ``hf`` student trainer: the kernel's ``[student]`` section plus a few of its own."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from stillhouse.kernel.interfaces import StudentConfig
+
+
+class HfStudentConfig(StudentConfig):
+    attn_implementation: str = Field(
+        "sdpa", description="transformers attention kernel: sdpa, eager, flash_attention_2 (packing works with all)."
+    )
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long sequences.")
+    teacher_signals: Literal["store", "live"] = Field(
+        "store",
+        description="Logit losses: read the teacher's top-k from the run's store (computed once), or run the "
+        "teacher on every batch (no store; costs a teacher forward per step).",
+    )
+    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept (the best one is always kept).")
+    teacher_batch_tokens: int = Field(
+        4096, ge=64, description="Tokens per teacher forward when building the top-k store."
+    )
+    ddp_backend: str | None = Field(None, description="torch.distributed backend; default nccl on GPU, gloo on CPU.")
+
+
+def as_hf_config(config: StudentConfig) -> HfStudentConfig:
+    """Accept the kernel's plain StudentConfig too (e.g. a model evaluated by path)."""
+    if isinstance(config, HfStudentConfig):
+        return config
+    return HfStudentConfig.model_validate(config.model_dump())

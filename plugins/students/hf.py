@@ -1,0 +1,37 @@
+"""The ``hf`` student trainer: any transformers causal LM, fine-tuned with transformers' Trainer.
+
+Full fine-tuning or LoRA (peft), packing without cross-sample attention, validation loss and early
+stopping with best-checkpoint selection, resumable checkpoints, run events, and every loss plugin
+(sequence-level ``sft`` or logit-level on the teacher's stored top-k). Because it is the Trainer,
+``accelerate launch`` / ``torchrun`` (DDP, FSDP, DeepSpeed), gradient accumulation and mixed
+precision work unchanged. This module stays light: the work happens in ``session``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+from stillhouse.kernel.interfaces import ChatModel, StudentTrainer, TrainJob, TrainOutcome
+from stillhouse.plugins.students.config import HfStudentConfig, as_hf_config
+
+
+class HfStudentTrainer(StudentTrainer):
+    name = "hf"
+    description = "transformers Trainer: full or LoRA fine-tuning, packing, SFT and logit distillation, resumable."
+    Config = HfStudentConfig
+
+    def __init__(self, config: BaseModel | None = None) -> None:
+        super().__init__(as_hf_config(config) if config is not None else None)  # type: ignore[arg-type]
+        self.config: HfStudentConfig
+
+    def train(self, job: TrainJob) -> TrainOutcome:
+        from stillhouse.plugins.students.session import TrainingSession
+
+        return TrainingSession(self.config, job).run()
+
+    def load(self, model_dir: Path | None) -> ChatModel:
+        """The trained folder, or (None) the untouched ``student.model`` as pretrained."""
+        from stillhouse.plugins.students.loading import load_chat_model
+
+        return load_chat_model(self.config, model_dir)

@@ -1,0 +1,147 @@
+"""The transformers ``Trainer`` subclass that calls a Loss plugin, and the callbacks that turn its
+logs into run events and honour a stop request.
+
+Imported only when training starts (it imports torch and transformers at module level).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from stillhouse.kernel.interfaces import EmitFn, Loss
+from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
+from stillhouse.plugins.students.teacher import LiveTeacher
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+BATCH_ONLY_KEYS = ("target_ids", "weights", "teacher_ids", "teacher_logprobs", "n_real", "n_positions")
+
+
+class DistillTrainer(Trainer):
+    """Trainer whose loss is a Stillhouse Loss plugin on position-aligned LossInputs.
+
+    The loss is a token sum divided by the number of target tokens in the whole optimiser step
+    (all gradient-accumulation micro-batches, all processes), so packing and accumulation weigh
+    every token equally; hence ``loss_is_scaled_for_ga``.
+    """
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args: Any, distill_loss: Loss, live_teacher: LiveTeacher | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.distill_loss = distill_loss
+        self.live_teacher = live_teacher
+        self.needs_hidden = "teacher_hidden" in distill_loss.requires
+        self.tokens_seen = 0  # non-padding input tokens trained on (this process)
+        self.positions_seen = 0  # input positions including padding (this process)
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
+        if not batch_samples or "target_ids" not in batch_samples[0]:
+            return None
+        count = sum((b["target_ids"] != IGNORE_INDEX).sum() for b in batch_samples).to(device)
+        if self.args.world_size > 1:
+            count = self.accelerator.gather(count.reshape(1)).sum()
+        # DDP averages gradients over processes, so each process divides by the global count / world.
+        return count.float() / max(self.args.world_size, 1)
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        extra = {key: inputs.pop(key) for key in BATCH_ONLY_KEYS if key in inputs}
+        teacher_ids, teacher_lps, teacher_hidden = extra.get("teacher_ids"), extra.get("teacher_logprobs"), None
+        if self.live_teacher is not None:
+            teacher_ids, teacher_lps, teacher_hidden = self.live_teacher(
+                {**inputs, "target_ids": extra["target_ids"]}, extra["target_ids"].device
+            )
+        outputs = model(**inputs, use_cache=False, output_hidden_states=self.needs_hidden)
+        loss = self.distill_loss(
+            LossInputs(
+                logits=outputs.logits,
+                labels=extra["target_ids"],
+                teacher_ids=teacher_ids,
+                teacher_logprobs=teacher_lps,
+                student_hidden=outputs.hidden_states if self.needs_hidden else None,
+                teacher_hidden=teacher_hidden,
+                weights=extra.get("weights"),
+                num_items=num_items_in_batch if model.training else None,
+            )
+        )
+        if model.training:
+            self.tokens_seen += int(extra["n_real"])
+            self.positions_seen += int(extra["n_positions"])
+        return (loss, outputs) if return_outputs else loss
+
+
+class EventsCallback(TrainerCallback):
+    """Trainer logs -> ``metric`` events; steps -> ``progress`` events (main process only)."""
+
+    def __init__(self, emit: EmitFn, trainer_ref: list[DistillTrainer], *, progress_every_s: float = 1.0) -> None:
+        self.emit = emit
+        self.trainer_ref = trainer_ref
+        self.progress_every_s = progress_every_s
+        self._last_progress = 0.0
+        self._last_log_time = time.perf_counter()
+        self._last_log_tokens = 0
+
+    def _metric(self, key: str, value: float, step: int, context: str) -> None:
+        self.emit({"type": "metric", "key": key, "value": float(value), "step": step, "context": context})
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._last_log_time = time.perf_counter()
+        self._last_log_tokens = self.trainer_ref[0].tokens_seen
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        now = time.monotonic()
+        last = state.global_step >= state.max_steps
+        if state.is_world_process_zero and (last or now - self._last_progress >= self.progress_every_s):
+            self._last_progress = now
+            self.emit({"type": "progress", "stage": "train", "done": state.global_step, "total": state.max_steps})
+
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kw: Any
+    ) -> None:
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        step = state.global_step
+        self._metric("train/loss", logs["loss"], step, "train")
+        if "learning_rate" in logs:
+            self._metric("train/lr", logs["learning_rate"], step, "train")
+        if logs.get("grad_norm") is not None:
+            self._metric("train/grad_norm", logs["grad_norm"], step, "train")
+        now = time.perf_counter()
+        tokens = self.trainer_ref[0].tokens_seen
+        if now > self._last_log_time:
+            # Local count x processes: every process trains on batches of the same size class.
+            rate = (tokens - self._last_log_tokens) * max(args.world_size, 1) / (now - self._last_log_time)
+            self._metric("train/tokens_per_s", rate, step, "train")
+        self._last_log_time, self._last_log_tokens = now, tokens
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict | None = None,
+        **kw: Any,
+    ) -> None:
+        if state.is_world_process_zero and metrics and "eval_loss" in metrics:
+            self._metric("eval/loss", metrics["eval_loss"], state.global_step, "validation")
+
+
+class StopCallback(TrainerCallback):
+    """A stop request (Ctrl-C in the CLI, the TUI's stop) saves a checkpoint and ends training cleanly."""
+
+    def __init__(self, should_stop: Any) -> None:
+        self.should_stop = should_stop
+        self.stopped = False
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        if self.should_stop():
+            self.stopped = True
+            control.should_save = True
+            control.should_training_stop = True

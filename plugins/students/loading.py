@@ -1,0 +1,30 @@
+"""Loading a student (a trained folder, a LoRA adapter folder, or the base model) for inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stillhouse.plugins.students.chat_model import HfChatModel
+from stillhouse.plugins.students.config import HfStudentConfig
+
+
+def load_chat_model(config: HfStudentConfig, model_dir: Path | None) -> HfChatModel:
+    from stillhouse.plugins.hf_models import load_causal_lm, load_tokenizer, resolve_device, resolve_dtype
+
+    if model_dir is None:
+        model, tokenizer = load_causal_lm(config.model, dtype=config.dtype, device=config.device)
+        if config.chat_template:
+            tokenizer.chat_template = config.chat_template
+        return HfChatModel(model, tokenizer, name=config.model, disk_path=config.model)
+    model_dir = Path(model_dir)
+    if (model_dir / "adapter_config.json").exists():
+        # An unmerged LoRA export (lora.merge = false): base weights + adapter.
+        from peft import AutoPeftModelForCausalLM
+
+        device = resolve_device(config.device)
+        model = AutoPeftModelForCausalLM.from_pretrained(str(model_dir), dtype=resolve_dtype(config.dtype, device))
+        model.to(device).eval()
+        tokenizer = load_tokenizer(str(model_dir))
+    else:
+        model, tokenizer = load_causal_lm(str(model_dir), dtype=config.dtype, device=config.device)
+    return HfChatModel(model, tokenizer, name=str(model_dir), disk_path=str(model_dir))
