@@ -27,6 +27,8 @@ class GenerationOutput:
     completion_tokens: int
     latency_ms: float
     finish_reason: str
+    logprobs: list[tuple[str, float, list[tuple[str, float]]]] | None = None
+    """With ``top_logprobs``: per generated token (token, logprob, [(alternative, logprob), ...])."""
 
 
 def resolve_spec(spec: str) -> str:
@@ -137,11 +139,13 @@ def generate_chat(
     batch_size: int = 8,
     seed: int | None = None,
     stop: list[str] | None = None,
+    top_logprobs: int | None = None,
 ) -> list[GenerationOutput]:
     """Answer chat prompts in left-padded batches (sorted by length to waste less padding).
 
     Greedy when temperature is 0. ``latency_ms`` is the wall time of the batch the prompt was in:
-    what a caller of that batch waited.
+    what a caller of that batch waited. ``top_logprobs`` (0-20) also returns each generated token's
+    log-probability under the model's raw distribution and that many top alternatives.
     """
     import torch
 
@@ -167,9 +171,15 @@ def generate_chat(
                 gen_kwargs.update(do_sample=True, temperature=temperature, top_p=top_p or 1.0)
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if top_logprobs is not None:
+                gen_kwargs.update(output_logits=True, return_dict_in_generate=True)
             t0 = time.perf_counter()
             with torch.inference_mode():
                 out = model.generate(**enc, **gen_kwargs)
+            step_logprobs = None
+            if top_logprobs is not None:
+                step_logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
+                out = out.sequences
             elapsed = (time.perf_counter() - t0) * 1000
             prompt_len = enc["input_ids"].shape[1]
             for row, i in enumerate(idx):
@@ -180,16 +190,35 @@ def generate_chat(
                 if tokenizer.eos_token_id in ids:
                     ids = ids[: ids.index(tokenizer.eos_token_id)]
                     finish = "stop"
+                token_logprobs = None
+                if step_logprobs is not None:
+                    token_logprobs = _token_logprobs(tokenizer, step_logprobs[row], ids, top_logprobs or 0)
                 ids = [t for t in ids if t != tokenizer.pad_token_id]
                 text = tokenizer.decode(ids, skip_special_tokens=True)
                 if stop:
                     cut = min((text.find(s) for s in stop if s in text), default=-1)
                     if cut >= 0:
                         text, finish = text[:cut], "stop"
-                results[i] = GenerationOutput(text.strip(), n_prompt, len(ids), elapsed, finish)
+                results[i] = GenerationOutput(text.strip(), n_prompt, len(ids), elapsed, finish, token_logprobs)
     finally:
         tokenizer.padding_side = previous_side
     return [r for r in results if r is not None]
+
+
+def _token_logprobs(tokenizer: Any, logprobs: Any, ids: list[int], top: int) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    """(token, logprob, top alternatives) for each generated id; ``logprobs`` is [steps, vocab]."""
+    out = []
+    for step, token_id in enumerate(ids):
+        if token_id == tokenizer.pad_token_id:
+            continue
+        row = logprobs[step]
+        alternatives: list[tuple[str, float]] = []
+        if top:
+            values, indices = row.topk(top)
+            names = tokenizer.batch_decode([[int(j)] for j in indices.tolist()])
+            alternatives = [(name, float(v)) for name, v in zip(names, values.tolist(), strict=True)]
+        out.append((tokenizer.decode([token_id]), float(row[token_id]), alternatives))
+    return out
 
 
 def count_parameters(model: Any) -> int:

@@ -1,1 +1,47 @@
-"""Built-in teachers plugins."""
+"""Built-in teachers: the ``litellm`` teacher (API models and local ``hf/`` models), and the
+``still serve`` command (an OpenAI-compatible server over a local transformers model).
+
+Module-level imports stay light: litellm, torch and aiohttp load only when a teacher runs or a
+server starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stillhouse.kernel import hookimpl
+
+
+@hookimpl
+def register_teachers(register: Any) -> None:
+    from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher
+
+    register(LiteLLMTeacher)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    import click
+
+    @cli.command("serve")
+    @click.argument("model")
+    @click.option("--port", default=8000, show_default=True, help="TCP port (0: any free port).")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+    @click.option("--max-batch", default=8, show_default=True, help="Most sequences generated in one batch.")
+    @click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16.")
+    @click.option("--device", default="auto", show_default=True, help="cpu, cuda, auto.")
+    @click.option("--name", default=None, help="Model id clients send and /v1/models lists (default: MODEL).")
+    def serve(model: str, port: int, host: str, max_batch: int, dtype: str, device: str, name: str | None) -> None:
+        """Serve a local transformers MODEL (folder, hub id or file.gguf) as an OpenAI-compatible API."""
+        from stillhouse.plugins.teachers.serve import run_server
+
+        run_server(
+            model,
+            host=host,
+            port=port,
+            max_batch=max_batch,
+            dtype=dtype,
+            device=device,
+            name=name,
+            echo=lambda line: click.echo(line),
+        )

@@ -1,0 +1,149 @@
+"""The content-addressed teacher response cache.
+
+A response is stored under the SHA-256 of what determines it — model, messages, sampling
+parameters and the number of completions — so a rerun, a resumed run or a second pipeline with the
+same prompts gets it back without calling the teacher. Only successful responses are stored: a
+failure is retried the next time.
+
+One SQLite file (``responses.sqlite`` in the cache folder), one row per key, in WAL mode: each
+response is committed as it arrives, so a ``kill -9`` loses at most the calls in flight, and several
+processes (two pipelines, a worker and a reader) can share the file. ``synchronous=NORMAL`` keeps a
+commit off the disk's fsync path: the WAL survives the process dying; only an OS crash or power
+loss can drop the last commits, which then cost a repeated call, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.interfaces import Completion, Message, TokenLogprob
+
+CACHE_FILE = "responses.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    completions TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL,
+    latency_ms REAL NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def cache_key(model: str, messages: Sequence[Message], params: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of (model, messages, sampling parameters incl. n).
+
+    Parameters that are None are dropped first, so adding an unset option to the config later does
+    not invalidate existing entries.
+    """
+    payload = {
+        "v": SCHEMA_VERSION,
+        "model": model,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "params": {k: v for k, v in sorted(params.items()) if v is not None},
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class CachedResponse:
+    """What the teacher answered once, with what it cost then."""
+
+    model: str
+    completions: list[Completion]
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+
+
+def completions_to_json(completions: Sequence[Completion]) -> str:
+    return json.dumps([asdict(c) for c in completions], ensure_ascii=False, separators=(",", ":"))
+
+
+def completions_from_json(text: str) -> list[Completion]:
+    out = []
+    for item in json.loads(text):
+        logprobs = item.get("logprobs")
+        if logprobs is not None:
+            logprobs = [
+                TokenLogprob(lp["token"], lp["logprob"], [tuple(t) for t in lp.get("top", [])]) for lp in logprobs
+            ]
+        out.append(Completion(item["text"], item.get("finish_reason"), logprobs))
+    return out
+
+
+class ResponseCache:
+    """A handle on the cache file; use from one thread (open one per thread)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / CACHE_FILE
+        # isolation_level=None: autocommit; each put is its own durable transaction.
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
+        """The cached responses among ``keys`` (queried in chunks: SQLite caps bound parameters)."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, CachedResponse] = {}
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT key, model, completions, prompt_tokens, completion_tokens, cost_usd, latency_ms "
+                f"FROM responses WHERE key IN ({marks})",
+                chunk,
+            )
+            for key, model, comps, pt, ct, cost, latency in rows:
+                found[key] = CachedResponse(model, completions_from_json(comps), pt, ct, cost, latency)
+        return found
+
+    def contains(self, keys: Iterable[str]) -> set[str]:
+        unique = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(k for (k,) in self._db.execute(f"SELECT key FROM responses WHERE key IN ({marks})", chunk))
+        return found
+
+    def put(self, key: str, response: CachedResponse) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                response.model,
+                completions_to_json(response.completions),
+                response.prompt_tokens,
+                response.completion_tokens,
+                response.cost_usd,
+                response.latency_ms,
+                time.time(),
+            ),
+        )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_cache(folder: Path | None) -> ResponseCache | None:
+    return ResponseCache(Path(folder)) if folder is not None else None

@@ -1,0 +1,263 @@
+"""A scriptable OpenAI-compatible server for tests, benchmarks and offline demos.
+
+It answers ``/v1/chat/completions`` deterministically (``"Answer: <last user message>"``) after a
+fixed latency, and can misbehave on purpose:
+
+- ``fault_rate``: that share of requests fails with one of ``faults`` — HTTP 500, HTTP 429 (with
+  ``Retry-After``), or ``timeout`` (the answer is held back ``hang_s`` seconds, past a client's
+  timeout). Which attempt fails is a pure function of (seed, prompt, attempt number), so a test is
+  reproducible whatever the arrival order.
+- markers in the last user message: ``[[malformed]]`` answers 200 with a body that is not JSON,
+  ``[[empty]]`` answers an empty completion, ``[[fail:CODE]]`` always answers HTTP CODE.
+- ``api_key``: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
+
+It counts what it did (``stats``: requests, answered per prompt, faults) so tests can check at the
+server that nothing was paid for twice. Run it in a thread (:class:`FakeOpenAIServer`) or as a
+process: ``python -m stillhouse.plugins.teachers.fake_openai --port 0 --latency 0.05`` prints
+``READY <port>``; ``GET /stats`` returns the counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from stillhouse.plugins.teachers.openai_format import (
+    ChoiceOut,
+    RequestError,
+    chat_completion,
+    error_body,
+    model_list,
+    parse_chat_request,
+)
+
+
+@dataclass
+class FakeBehaviour:
+    latency_s: float = 0.0
+    fault_rate: float = 0.0
+    faults: tuple[str, ...] = ("500", "429", "timeout")
+    hang_s: float = 2.0
+    seed: int = 0
+    api_key: str | None = None
+    model_ids: tuple[str, ...] = ("fake-teacher",)
+
+
+@dataclass
+class FakeStats:
+    requests: int = 0
+    answered: Counter[str] = field(default_factory=Counter)
+    """Successful (HTTP 200, well-formed) answers per prompt (the last user message)."""
+    faults: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def answered_total(self) -> int:
+        return sum(self.answered.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "answered": dict(self.answered), "faults": dict(self.faults)}
+
+
+def _last_user(messages: list[dict[str, str]]) -> str:
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return message["content"]
+    return messages[-1]["content"]
+
+
+def fake_answer(prompt: str, index: int = 0) -> str:
+    """The deterministic answer the server gives to ``prompt`` (choice ``index``)."""
+    return f"Answer: {prompt}" + (f" #{index}" if index else "")
+
+
+class FakeOpenAIApp:
+    """The aiohttp application and its counters (one instance per server)."""
+
+    def __init__(self, behaviour: FakeBehaviour | None = None) -> None:
+        self.behaviour = behaviour or FakeBehaviour()
+        self.stats = FakeStats()
+        self._attempts: Counter[str] = Counter()
+
+    def build(self) -> Any:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/stats", self.stats_handler)
+        return app
+
+    def _fault_for(self, prompt: str) -> str | None:
+        b = self.behaviour
+        attempt = self._attempts[prompt]
+        self._attempts[prompt] += 1
+        if b.fault_rate <= 0 or not b.faults:
+            return None
+        digest = hashlib.sha256(f"{b.seed}\0{prompt}\0{attempt}".encode()).digest()
+        draw = int.from_bytes(digest[:8], "big") / 2**64
+        if draw >= b.fault_rate:
+            return None
+        return b.faults[int.from_bytes(digest[8:12], "big") % len(b.faults)]
+
+    async def chat(self, request: Any) -> Any:
+        from aiohttp import web
+
+        b = self.behaviour
+        self.stats.requests += 1
+        if b.api_key is not None and request.headers.get("Authorization") != f"Bearer {b.api_key}":
+            self.stats.faults["401"] += 1
+            return web.json_response(error_body("invalid api key", "invalid_api_key", 401), status=401)
+        try:
+            params = parse_chat_request(await request.json())
+        except (RequestError, ValueError) as exc:
+            return web.json_response(error_body(str(exc)), status=400)
+        prompt = _last_user(params.messages)
+        if b.latency_s:
+            await asyncio.sleep(b.latency_s)
+        if "[[fail:" in prompt:
+            code = int(prompt.split("[[fail:", 1)[1].split("]]", 1)[0])
+            self.stats.faults[str(code)] += 1
+            return web.json_response(error_body(f"scripted failure {code}", "server_error", code), status=code)
+        fault = self._fault_for(prompt)
+        if fault == "timeout":
+            self.stats.faults["timeout"] += 1
+            await asyncio.sleep(b.hang_s)
+            return web.json_response(error_body("too late", "server_error", 504), status=504)
+        if fault is not None:
+            self.stats.faults[fault] += 1
+            headers = {"Retry-After": "0"} if fault == "429" else {}
+            return web.json_response(
+                error_body(f"injected {fault}", "server_error", int(fault)), status=int(fault), headers=headers
+            )
+        if "[[malformed]]" in prompt:
+            self.stats.faults["malformed"] += 1
+            return web.Response(text='{"id": "broken", "choices": [', content_type="application/json")
+        texts = ["" if "[[empty]]" in prompt else fake_answer(prompt, i) for i in range(params.n)]
+        choices = [ChoiceOut(text[: params.max_tokens * 8], "stop", self._logprobs(text, params)) for text in texts]
+        prompt_tokens = sum(len(m["content"].split()) + 3 for m in params.messages)
+        completion_tokens = sum(len(t.split()) for t in texts)
+        if all(texts):
+            self.stats.answered[prompt] += 1
+        return web.json_response(chat_completion(b.model_ids[0], choices, prompt_tokens, completion_tokens))
+
+    @staticmethod
+    def _logprobs(text: str, params: Any) -> list[tuple[str, float, list[tuple[str, float]]]] | None:
+        if not params.logprobs:
+            return None
+        out = []
+        for i, word in enumerate(text.split()):
+            top = [(word, -0.1 * (i + 1))] + [(f"alt{k}", -1.0 - k) for k in range(max(0, params.top_logprobs - 1))]
+            out.append((word, -0.1 * (i + 1), top[: params.top_logprobs]))
+        return out
+
+    async def models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(model_list(self.behaviour.model_ids))
+
+    async def stats_handler(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(self.stats.as_dict())
+
+
+class FakeOpenAIServer:
+    """:class:`FakeOpenAIApp` served on 127.0.0.1 from a background thread (a context manager)."""
+
+    def __init__(self, behaviour: FakeBehaviour | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = FakeOpenAIApp(behaviour)
+        self.host = host
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: Any = None
+
+    @property
+    def behaviour(self) -> FakeBehaviour:
+        return self.app.behaviour
+
+    @property
+    def stats(self) -> FakeStats:
+        return self.app.stats
+
+    @property
+    def url(self) -> str:
+        """The OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self._start_site())
+            except BaseException as exc:  # reported to the starting thread
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-openai", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if errors:
+            raise errors[0]
+        return self
+
+    async def _start_site(self) -> None:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.app.build(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground; prints ``READY <port>`` once listening."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--hang", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(
+        FakeBehaviour(latency_s=args.latency, fault_rate=args.fault_rate, hang_s=args.hang, seed=args.seed),
+        host=args.host,
+        port=args.port,
+    ).start()
+    print(f"READY {server.port}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""The ``litellm`` teacher: any model litellm can call, or a local ``hf/`` model, behind one engine
+and one response cache.
+
+``generate`` runs in the calling thread: it answers what the cache already holds, hands the rest to
+the engine on the teacher's private event loop, and as each outcome comes back it first stores a
+success in the cache (so a crash after that point never pays for it again) and then calls
+``on_result``. Failed samples come back as results with ``error`` set; the kernel retries them on
+the next resume.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.errors import BudgetExceededError, ConfigError, Location, TeacherError
+from stillhouse.kernel.interfaces import Estimate, Teacher, TeacherRequest, TeacherResult
+from stillhouse.plugins.teachers.cache import CachedResponse, ResponseCache, cache_key, open_cache
+from stillhouse.plugins.teachers.calls import resolve_key
+from stillhouse.plugins.teachers.config import LOCAL_PREFIX, LiteLLMTeacherConfig
+from stillhouse.plugins.teachers.engine import Engine, EngineSettings, Job, Outcome, RunSummary
+from stillhouse.plugins.teachers.pricing import Price, count_prompt_tokens, find_price
+from stillhouse.plugins.teachers.ratelimit import RateLimiter
+
+_DONE = object()
+_POLL_S = 0.25
+
+
+class LiteLLMTeacher(Teacher):
+    name = "litellm"
+    description = "Any litellm model (OpenAI, Azure, Anthropic, vLLM, Ollama ...) or a local hf/ transformers model."
+    Config = LiteLLMTeacherConfig
+
+    def __init__(self, config: LiteLLMTeacherConfig | None = None) -> None:
+        super().__init__(config)
+        self.config: LiteLLMTeacherConfig = self.config  # narrowed for type checkers
+        self._price: Price | None = None
+        self._price_known = False
+        self._loop: Any = None
+        self._engine: Engine | None = None
+        self._caller: Any = None
+
+    # -- checks and estimates --------------------------------------------------------------
+
+    def check(self) -> None:
+        cfg = self.config
+        resolve_key(cfg.api_key_env, "teacher.api_key_env")
+        for i, dep in enumerate(cfg.deployments):
+            resolve_key(dep.api_key_env, f"teacher.deployments[{i}].api_key_env")
+        if cfg.is_local:
+            _check_local_spec(cfg.model[len(LOCAL_PREFIX) :])
+        if cfg.budget_usd is not None and self.price() is None:
+            raise ConfigError(
+                f"budget_usd is set but the price of '{cfg.model}' is unknown, so spending cannot be tracked",
+                where=Location(field="teacher.price"),
+                hint="add [teacher.price] input_per_mtok = ... and output_per_mtok = ... (USD per million tokens)",
+            )
+
+    def price(self) -> Price | None:
+        if not self._price_known:
+            cfg = self.config
+            model, api_base = (
+                (cfg.deployments[0].model, cfg.deployments[0].api_base)
+                if cfg.deployments
+                else (cfg.model, cfg.api_base)
+            )
+            self._price = find_price(model, api_base, cfg.price)
+            self._price_known = True
+        return self._price
+
+    def cache_key(self, request: TeacherRequest) -> str:
+        return cache_key(self.config.model, request.messages, self.config.sampling_params())
+
+    def estimate(self, requests: Sequence[TeacherRequest], cache_dir: Path | None) -> Estimate:
+        keys = [self.cache_key(r) for r in requests]
+        cache = open_cache(cache_dir)
+        try:
+            cached_keys = cache.contains(keys) if cache else set()
+        finally:
+            if cache:
+                cache.close()
+        to_call: dict[str, TeacherRequest] = {}
+        for request, key in zip(requests, keys, strict=True):
+            if key not in cached_keys:
+                to_call.setdefault(key, request)
+        prompt = sum(count_prompt_tokens(self._token_model(), r.messages) for r in to_call.values())
+        completion = len(to_call) * self.config.max_tokens * self.config.samples
+        price = self.price()
+        note = (
+            f"completion tokens are the upper bound max_tokens x samples = {self.config.max_tokens} x "
+            f"{self.config.samples} per call; prompt tokens counted with litellm's tokenizer for the model "
+            "(about 4 characters a token when it has none); cached or repeated prompts are not called; "
+            "retries are not included; "
+            + (f"prices from {price.source}" if price else "price unknown: set [teacher.price] to get a cost")
+        )
+        return Estimate(
+            calls=len(to_call),
+            cached=sum(1 for k in keys if k in cached_keys),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=price.cost(prompt, completion) if price else None,
+            note=note,
+        )
+
+    def _token_model(self) -> str:
+        return self.config.deployments[0].model if self.config.deployments else self.config.model
+
+    # -- generation -----------------------------------------------------------------------
+
+    def generate(
+        self,
+        requests: Sequence[TeacherRequest],
+        on_result: Callable[[TeacherResult], None],
+        *,
+        cache_dir: Path | None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.check()
+        cache = open_cache(cache_dir)
+        try:
+            jobs = self._answer_from_cache(requests, cache, on_result)
+            if jobs and not should_stop():
+                summary = self._run_jobs(jobs, cache, on_result, should_stop)
+                self._raise_for(summary)
+        finally:
+            if cache:
+                cache.close()
+
+    def _answer_from_cache(
+        self,
+        requests: Sequence[TeacherRequest],
+        cache: ResponseCache | None,
+        on_result: Callable[[TeacherResult], None],
+    ) -> list[Job]:
+        """Deliver cached answers; group the rest into one job per distinct prompt."""
+        keyed = [(r, self.cache_key(r)) for r in requests]
+        hits = cache.get_many(k for _, k in keyed) if cache else {}
+        count_tokens = self.config.budget_usd is not None or self.config.tpm is not None
+        jobs: dict[str, Job] = {}
+        for request, key in keyed:
+            if key in hits:
+                on_result(self._result(request.sample_id, key, hits[key], cache_hit=True))
+            elif key in jobs:
+                jobs[key].sample_ids.append(request.sample_id)
+            else:
+                estimate = count_prompt_tokens(self._token_model(), request.messages) if count_tokens else 0
+                jobs[key] = Job(key, request.messages, [request.sample_id], estimate)
+        return list(jobs.values())
+
+    def _run_jobs(
+        self,
+        jobs: list[Job],
+        cache: ResponseCache | None,
+        on_result: Callable[[TeacherResult], None],
+        should_stop: Callable[[], bool],
+    ) -> RunSummary:
+        engine = self._ensure_engine()
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        future = self._loop.submit(engine.run(jobs, inbox.put))
+        future.add_done_callback(lambda _: inbox.put(_DONE))
+        try:
+            while True:
+                try:
+                    item = inbox.get(timeout=_POLL_S)
+                except queue.Empty:
+                    item = None
+                if item is _DONE:
+                    break
+                if item is not None:
+                    self._deliver(item, cache, on_result)
+                if should_stop():
+                    engine.request_stop()
+        except BaseException:
+            # on_result failed or the user interrupted: stop at once; in-flight answers are lost.
+            engine.request_stop()
+            future.cancel()
+            raise
+        return future.result()
+
+    def _deliver(
+        self, outcome: Outcome, cache: ResponseCache | None, on_result: Callable[[TeacherResult], None]
+    ) -> None:
+        job, reply = outcome.job, outcome.reply
+        if outcome.error is not None or reply is None:
+            for sample_id in job.sample_ids:
+                on_result(
+                    TeacherResult(
+                        sample_id=sample_id,
+                        model=self.config.model,
+                        cache_key=job.key,
+                        prompt_tokens=reply.prompt_tokens if reply else 0,
+                        completion_tokens=reply.completion_tokens if reply else 0,
+                        cost_usd=outcome.cost_usd if sample_id == job.sample_ids[0] else 0.0,
+                        latency_ms=outcome.latency_ms,
+                        error=outcome.error,
+                    )
+                )
+            return
+        response = CachedResponse(
+            self.config.model,
+            reply.completions,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            outcome.cost_usd,
+            outcome.latency_ms,
+        )
+        if cache is not None:
+            cache.put(job.key, response)  # durable before anyone hears of it
+        for i, sample_id in enumerate(job.sample_ids):
+            # The first asker paid; repeats of the same prompt in this batch are answered for free.
+            on_result(
+                self._result(sample_id, job.key, response, cache_hit=i > 0, cost=outcome.cost_usd if i == 0 else 0.0)
+            )
+
+    def _result(
+        self, sample_id: str, key: str, response: CachedResponse, *, cache_hit: bool, cost: float | None = 0.0
+    ) -> TeacherResult:
+        return TeacherResult(
+            sample_id=sample_id,
+            model=self.config.model,
+            completions=list(response.completions),
+            cache_key=key,
+            cache_hit=cache_hit,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            cost_usd=0.0 if cache_hit else cost,
+            latency_ms=response.latency_ms,
+        )
+
+    def _raise_for(self, summary: RunSummary) -> None:
+        if summary.fatal is not None and summary.fatal.kind == "auth":
+            raise TeacherError(
+                f"the teacher refused the credentials: {summary.fatal.message}",
+                where=Location(field="teacher.api_key_env"),
+                hint="check that the environment variable named by teacher.api_key_env holds a valid key",
+            )
+        if summary.fatal is not None:
+            raise TeacherError(f"the teacher cannot answer: {summary.fatal.message}")
+        if summary.budget_hit:
+            budget = self.config.budget_usd or 0.0
+            raise BudgetExceededError(
+                f"stopped before exceeding budget_usd = {budget:g}: spent ${summary.spent_usd:.4f}; "
+                f"{summary.unsent} prompt(s) not sent",
+                where=Location(field="teacher.budget_usd"),
+                hint="raise teacher.budget_usd and resume the run; answers so far are kept",
+            )
+
+    # -- engine lifecycle -----------------------------------------------------------------
+
+    def _ensure_engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine
+        from stillhouse.plugins.teachers.loop import LoopThread
+
+        cfg = self.config
+        self._loop = LoopThread()
+        self._caller = self._loop.run(self._make_caller())
+        settings = EngineSettings(
+            concurrency=cfg.concurrency,
+            max_retries=cfg.max_retries,
+            timeout=cfg.timeout,
+            retry_base_delay=cfg.retry_base_delay,
+            retry_max_delay=cfg.retry_max_delay,
+            max_tokens=cfg.max_tokens,
+            samples=cfg.samples,
+            budget_usd=cfg.budget_usd,
+        )
+        self._engine = Engine(self._caller.call, settings, self.price(), RateLimiter(cfg.rpm, cfg.tpm))
+        return self._engine
+
+    async def _make_caller(self) -> Any:
+        if self.config.workers > 1:
+            from stillhouse.plugins.teachers.workers import WorkerPool
+
+            pool = WorkerPool(self.config)
+            await pool.start()
+            return pool
+        from stillhouse.plugins.teachers.calls import LiteLLMCaller
+
+        caller = LiteLLMCaller(self.config)
+        if self.config.is_local:
+            from stillhouse.plugins.teachers.local import batcher_for
+
+            await batcher_for(self.config.model[len(LOCAL_PREFIX) :])  # load now: not inside a call's latency
+        return caller
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.config
+        price = self.price() if cfg.price or cfg.is_local else None
+        return {
+            "model": cfg.model,
+            "parameters": cfg.parameters,
+            "backend": self.name,
+            "local": cfg.is_local,
+            "deployments": [d.model for d in cfg.deployments],
+            "price_source": price.source if price else None,
+        }
+
+    def close(self) -> None:
+        if self._caller is not None and hasattr(self._caller, "aclose") and self._loop is not None:
+            try:
+                self._loop.run(self._caller.aclose(), timeout=15)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                pass
+        if self._loop is not None:
+            self._loop.close()
+        if self.config.is_local and self._caller is not None:
+            from stillhouse.plugins.teachers.local import release
+
+            release(self.config.model[len(LOCAL_PREFIX) :])
+        self._loop = self._engine = self._caller = None
+
+
+def _check_local_spec(spec: str) -> None:
+    """A local path that does not exist is a config error now, not a load error mid-run.
+    Hub ids (``org/name``) are left to the loader: they may sit in the Hugging Face cache."""
+    path = Path(spec).expanduser()
+    looks_like_path = spec.startswith(("/", ".", "~")) or spec.endswith(".gguf") or path.exists()
+    if looks_like_path and not path.exists():
+        raise ConfigError(
+            f"local teacher model not found: {spec}",
+            where=Location(field="teacher.model"),
+            hint='use "hf/<folder>", "hf/<folder>/<file>.gguf" or "hf/<hub id in the local cache>"',
+        )
+
+
+__all__ = ["LiteLLMTeacher"]
