@@ -36,6 +36,7 @@ def fold_run(row: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         task = event.get("task") or config.get("task")
         row.update(
             name=event.get("name") or config.get("name") or row.get("name"),
+            kind=event.get("kind") or config.get("kind") or "pipeline",
             task=task,
             teacher_model=event.get("teacher_model") or _get(config, "teacher", "model"),
             student_model=event.get("student_model") or _get(config, "student", "model"),

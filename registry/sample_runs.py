@@ -44,6 +44,7 @@ class FakeRun:
     run_id: str
     task: str = "nli"
     name: str | None = None
+    kind: str = "pipeline"  # pipeline | eval (a standalone `still eval`: role "model" only)
     teacher_model: str = "openai/gpt-4o-mini"
     student_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
     status: str = "completed"
@@ -115,6 +116,8 @@ def fabricate(spec: FakeRun) -> FakeFiles:
         clock[0] += 0.25
         return {"ts": round(clock[0], 6), "type": type_, "run_id": spec.run_id, **payload}
 
+    if spec.kind == "eval":
+        return _fabricate_eval(spec, rng, config, primary, ev)
     events = [
         ev(
             "run_started",
@@ -230,6 +233,59 @@ def fabricate(spec: FakeRun) -> FakeFiles:
     events += [ev(e.pop("type"), **e) for e in [dict(x) for x in spec.extra_events]]
     events.append(ev("run_finished", status="completed", error=None))
     return FakeFiles(events, samples, outputs, results, config)
+
+
+def _fabricate_eval(spec: FakeRun, rng: random.Random, config: dict[str, Any], primary: str, ev: Any) -> FakeFiles:
+    """A `still eval` run: one model, role "model", the evaluate stage only."""
+    config = {
+        "kind": "eval",
+        "name": spec.name,
+        "task": spec.task,
+        "model": spec.student_model,
+        "data": {"test": f"data/{spec.task}/test.jsonl"},
+        "evaluate": config["evaluate"],
+    }
+    events = [
+        ev(
+            "run_started",
+            name=spec.name,
+            kind="eval",
+            task=spec.task,
+            teacher_model=None,
+            student_model=spec.student_model,
+            primary_metric=primary,
+            config=config,
+            config_hash=config_hash(config),
+            resumed=False,
+            stages=["evaluate"],
+            pid=4242,
+        ),
+        ev("stage_started", stage="evaluate"),
+    ]
+    metrics = _metrics(spec, "model", primary, rng)
+    for m in metrics:
+        events.append(
+            ev(
+                "eval",
+                role="model",
+                metric=m["name"],
+                value=m["value"],
+                n=m["n"],
+                reason=m["reason"],
+                model=spec.student_model,
+            )
+        )
+    events.append(
+        ev(
+            "stage_finished",
+            stage="evaluate",
+            summary={"roles": {"model": {primary: spec.scores["model"]}}},
+            seconds=8.0,
+        )
+    )
+    events.append(ev("run_finished", status="completed", error=None))
+    results = {"model": {"model": spec.student_model, "info": {}, "metrics": metrics}}
+    return FakeFiles(events, [], {}, results, config)
 
 
 def _samples(spec: FakeRun, rng: random.Random) -> list[dict[str, Any]]:
@@ -409,6 +465,9 @@ def standard_runs() -> list[FakeRun]:
         ),
         FakeRun("20261127-090000-nli-fail-a008", task="nli", name="nli-fail", seed=8, status="failed"),
         FakeRun("20261128-090000-qa-live-a009", task="qa", name="qa-live", seed=9, status="running"),
+        FakeRun(
+            "20261129-090000-eval-smol-a010", task="nli", name="eval-smol", seed=10, kind="eval", scores={"model": 0.52}
+        ),
     ]
     for run in runs:
         run.started = started_from_id(run.run_id)

@@ -6,6 +6,7 @@
 CREATE TABLE runs (
     run_id VARCHAR NOT NULL,
     name VARCHAR,
+    kind VARCHAR,
     task VARCHAR,
     status VARCHAR,
     teacher_model VARCHAR,
@@ -24,6 +25,7 @@ CREATE TABLE runs (
 COMMENT ON TABLE runs IS 'One row per run: identity, models, status and the resolved config.';
 COMMENT ON COLUMN runs.run_id IS 'Run id, the name of the run folder (runs/<run_id>/).';
 COMMENT ON COLUMN runs.name IS 'Human name from the config (`name`), or NULL.';
+COMMENT ON COLUMN runs.kind IS 'pipeline (still run) or eval (standalone still eval of one model).';
 COMMENT ON COLUMN runs.task IS 'Task type plugin: nli, qa, math, summarization, conversation, ...';
 COMMENT ON COLUMN runs.status IS 'created | running | completed | failed | interrupted (from the last run_started/run_finished event).';
 COMMENT ON COLUMN runs.teacher_model IS 'Teacher model string (litellm model or hf/<model>).';

@@ -107,6 +107,7 @@ losses AS (
 SELECT
     r.run_id,
     r.name,
+    r.kind,
     r.task,
     r.status,
     r.teacher_model,
@@ -144,6 +145,7 @@ LEFT JOIN losses l ON l.run_id = r.run_id;
 COMMENT ON VIEW run_summary IS 'One row per run: what it is, how far it got, what it cost and how good the student is.';
 COMMENT ON COLUMN run_summary.run_id IS 'Run id (runs.run_id).';
 COMMENT ON COLUMN run_summary.name IS 'Human name of the run.';
+COMMENT ON COLUMN run_summary.kind IS 'pipeline or eval.';
 COMMENT ON COLUMN run_summary.task IS 'Task type.';
 COMMENT ON COLUMN run_summary.status IS 'created | running | completed | failed | interrupted.';
 COMMENT ON COLUMN run_summary.teacher_model IS 'Teacher model.';
