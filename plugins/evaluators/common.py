@@ -24,9 +24,17 @@ def batch_label(subject: EvalSubject) -> str:
 
 
 def is_remote(subject: EvalSubject) -> bool:
-    """True for models behind an API (their per-request latency and cost are measured per call);
-    said by ``info["remote"]`` or a ``remote`` attribute on the ChatModel."""
-    return bool(subject.info.get("remote") or getattr(subject.model, "remote", False))
+    """True for models behind an API (their per-request latency and cost are measured per call).
+
+    Said by ``info["remote"]``, else by a teacher's ``describe()`` (``local: False`` for an API
+    model), else by a ``remote`` attribute on the ChatModel; a model that says nothing is local.
+    """
+    info = subject.info
+    if info.get("remote") is not None:
+        return bool(info["remote"])
+    if info.get("local") is not None:
+        return not info["local"]
+    return bool(getattr(subject.model, "remote", False))
 
 
 def answered(answers: list[Answer]) -> list[Answer]:

@@ -16,7 +16,7 @@ from stillhouse.plugins.evaluators.common import is_remote
 
 MEASURES = (
     ("bytes_on_disk", "bytes"),
-    ("peak_memory_bytes", "bytes (RSS)"),
+    ("peak_memory_bytes", "bytes (process peak RSS)"),
     ("gpu_peak_memory_bytes", "bytes (GPU)"),
 )
 
@@ -34,6 +34,8 @@ class FootprintEvaluator(Evaluator):
             reason = None
             if value is None:
                 reason = found.get(f"{name}_reason") or unmeasured
+                if name == "gpu_peak_memory_bytes" and found:  # the model measured itself, just not on a GPU
+                    reason = "not measured: the model did not run on a GPU"
             metrics.append(
                 Metric(
                     name,

@@ -108,7 +108,7 @@ def eval_command(
     from stillhouse.kernel.interfaces import EvaluateConfig
     from stillhouse.kernel.plugins import get_host
     from stillhouse.plugins.reports.eval_command import ROLE, evaluate_model
-    from stillhouse.plugins.reports.terminal import comparison_table
+    from stillhouse.plugins.reports.terminal import measurements_table
 
     evaluate = EvaluateConfig(
         limit=limit, roles=[ROLE], batch_size=batch_size, max_new_tokens=max_new_tokens, usd_per_hour=usd_per_hour
@@ -126,8 +126,9 @@ def eval_command(
         name=name,
     )
     console = Console()
-    console.print(comparison_table({ROLE: metrics}, primary, roles=[ROLE], title=f"{model} on {task}"))
-    console.print(f"Run {run.id}: {run.path('report.md')}")
+    console.print(measurements_table(metrics, title=f"{model} on {task} (primary metric: {primary})"))
+    console.print(f"Run {run.id}")
+    console.print(f"Report: {run.path('report.md')}", soft_wrap=True)
 
 
 @hookimpl

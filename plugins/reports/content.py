@@ -70,6 +70,15 @@ class ReportView:
     values: dict[str, dict[str, float | None]] = field(default_factory=dict)
     """role -> metric name -> value (None when missing), for charts."""
 
+    @property
+    def is_eval(self) -> bool:
+        """A standalone `still eval` run: one model, no training."""
+        return self.config.get("kind") == "eval"
+
+    @property
+    def title(self) -> str:
+        return "Evaluation report" if self.is_eval else "Distillation report"
+
     def role_label(self, role: str) -> str:
         return ROLE_LABELS.get(role, role)
 

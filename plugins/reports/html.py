@@ -61,15 +61,15 @@ def _metrics_chart(view: ReportView) -> str:
 
 def render_html(view: ReportView) -> str:
     sections = [
-        f"<h1>Distillation report: {escape(view.run_id)}</h1>",
+        f"<h1>{view.title}: {escape(view.run_id)}</h1>",
         f"<p>{escape(view.headline.replace('**', '').replace('`', ''))}</p>",
-        "<h2>Teacher vs student</h2>",
+        "<h2>Teacher vs student</h2>" if view.comparison.ratios else "<h2>Summary</h2>",
         _comparison(view),
         "<h2>Task metrics</h2>",
         f"<figure>{_metrics_chart(view)}</figure>",
-        "<h2>Training</h2>",
-        f"<p>{escape(training_facts(view.curve))}</p>",
     ]
+    if not view.is_eval:
+        sections += ["<h2>Training</h2>", f"<p>{escape(training_facts(view.curve))}</p>"]
     if view.curve:
         sections.append(f"<figure>{line_chart(view.curve, 'Training loss')}</figure>")
     sections += [

@@ -35,7 +35,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     notes = comparison.notes()
     if notes:
         text += "\n\nMissing values (never shown as 0):\n\n" + "\n".join(f"- {r} · {c}: {why}" for r, c, why in notes)
-    return text + ratio_note
+    return text + (ratio_note if comparison.ratios else "")
 
 
 def measurements_markdown(view: ReportView) -> str:
@@ -53,16 +53,16 @@ def config_markdown(
 
 def render_markdown(view: ReportView) -> str:
     parts = [
-        f"# Distillation report: {view.run_id}",
+        f"# {view.title}: {view.run_id}",
         view.headline,
-        "## Teacher vs student",
+        "## Teacher vs student" if view.comparison.ratios else "## Summary",
         comparison_markdown(view.comparison),
         "## All measurements",
         "Each value states the number of requests or examples it was measured on (n).",
         measurements_markdown(view),
-        "## Training",
-        training_facts(view.curve),
     ]
+    if not view.is_eval:
+        parts += ["## Training", training_facts(view.curve)]
     if view.teacher_summary:
         parts += ["## Teacher generation", table(["", "value"], view.teacher_summary)]
     if view.filter_summary:

@@ -38,3 +38,18 @@ def comparison_table(
         table.caption = escape("\n".join(f"— {r} · {c}: {why}" for r, c, why in notes))
         table.caption_justify = "left"
     return table
+
+
+def measurements_table(metrics: Sequence[Metric], *, title: str | None = None) -> Any:
+    """One model's metrics as rows (metric, value with n or the reason, unit): the view of `still eval`."""
+    from rich.markup import escape
+    from rich.table import Table
+    from stillhouse.plugins.reports.content import metric_text
+
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("metric", "left"), ("value", "right"), ("unit", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for metric in metrics:
+        text = escape(metric_text(metric))
+        table.add_row(metric.name, f"[dim]{text}[/dim]" if metric.value is None else text, escape(metric.unit))
+    return table

@@ -195,3 +195,12 @@ def test_cost_of_local_compute_at_an_hourly_rate(tiny_chat):
     assert metrics["cost_usd_total"].value == pytest.approx(0.01)
     assert metrics["cost_per_1k_requests_usd"].value == pytest.approx(2.5)  # 0.01 / 4 * 1000
     assert metrics["cost_usd_total"].unit == "USD (compute at $3.6/h)"
+
+
+def test_a_teacher_that_describes_itself_as_not_local_is_remote():
+    subject = api_subject([300.0, 100.0], [0.001, 0.001])
+    del subject.info["remote"]
+    subject.info["local"] = False  # as the litellm teacher's describe() says
+    assert by_name(LatencyEvaluator().evaluate(subject))["latency_p50_ms"].unit == "ms (per API call)"
+    subject.info["local"] = True
+    assert "no local model" in by_name(LatencyEvaluator().evaluate(subject))["latency_p50_ms"].reason

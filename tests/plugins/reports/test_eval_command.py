@@ -1,0 +1,79 @@
+"""``still eval``: one model alone on a task's data, recorded as an evaluation run in the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from stillhouse.kernel.runs import list_runs
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "data" / "nli.jsonl"
+
+
+@pytest.fixture
+def still(make_host):
+    from stillhouse.kernel.cli import build_cli
+
+    group = build_cli(make_host())  # every installed plugin: tasks, students, evaluators, registry
+    return lambda *args: CliRunner().invoke(group, [str(a) for a in args])
+
+
+@pytest.mark.slow
+def test_eval_records_an_evaluation_run(still, stillhouse_home, tiny_model_dir):
+    from stillhouse.registry.db import read_query
+
+    model = f"hf/{tiny_model_dir}"
+    result = still(
+        "eval",
+        "--model",
+        model,
+        "--task",
+        "nli",
+        "--data",
+        FIXTURE,
+        "--limit",
+        6,
+        "--batch-size",
+        3,
+        "--max-new-tokens",
+        8,
+        "--name",
+        "tiny-nli",
+    )
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and "report.md" in result.output
+    (run,) = list_runs(stillhouse_home)
+    events = list(run.events())
+    started = events[0]
+    assert started["type"] == "run_started" and started["kind"] == "eval"
+    assert started["task"] == "nli" and started["teacher_model"] is None and started["student_model"] == model
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
+    evals = {e["metric"]: e for e in events if e["type"] == "eval"}
+    assert evals["accuracy"]["role"] == "model" and evals["accuracy"]["n"] == 6
+    assert evals["parameters"]["value"] > 0 and evals["latency_p50_ms"]["value"] > 0
+    assert evals["cost_per_1k_requests_usd"]["value"] is None  # local, no --usd-per-hour: not priced, not $0
+    samples = [json.loads(line) for line in run.path("eval", "model.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 and {s["role"] for s in samples} == {"model"}
+    results = json.loads(run.path("eval", "results.json").read_text())
+    assert results["model"]["info"]["batch_size"] == 3
+    assert "| model |" in run.path("report.md").read_text()
+
+    runs = read_query("SELECT kind, task, student_model, teacher_model, status FROM runs", home=stillhouse_home)
+    assert runs.rows == [("eval", "nli", model, None, "completed")]
+    rows = read_query(
+        "SELECT role, value, n FROM evals WHERE run_id = ? AND metric = 'accuracy'", [run.id], home=stillhouse_home
+    )
+    assert rows.rows == [("model", evals["accuracy"]["value"], 6)]
+
+
+def test_eval_of_a_missing_data_file(still, stillhouse_home, tiny_model_dir, tmp_path):
+    result = still("eval", "--model", f"hf/{tiny_model_dir}", "--task", "nli", "--data", tmp_path / "nope.jsonl")
+    assert result.exit_code == 2 and "data file not found" in result.output
+    assert list_runs(stillhouse_home) == []  # nothing recorded for a call that could not start
+
+
+def test_eval_of_an_unknown_task(still, stillhouse_home, tiny_model_dir):
+    result = still("eval", "--model", f"hf/{tiny_model_dir}", "--task", "nly", "--data", FIXTURE)
+    assert result.exit_code == 2 and "did you mean 'nli'" in result.output
