@@ -1,0 +1,39 @@
+"""Fixtures for the TUI tests: a home with the registry's fixed fabricated runs, a fixed clock,
+and helpers to drive the real app with Pilot from plain (non-async) tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.tui.helpers import FIXED_NOW
+
+
+@pytest.fixture
+def fixture_home(stillhouse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$STILLHOUSE_HOME`` with the registry's standard fabricated runs, ingested into a real
+    DuckDB registry. The working directory is the home's parent so paths show short and stable."""
+    from stillhouse.registry.ingest import ingest_all
+    from stillhouse.registry.sample_runs import standard_runs, write_run
+
+    for spec in standard_runs():
+        write_run(stillhouse_home, spec)
+    ingest_all(stillhouse_home)
+    monkeypatch.chdir(stillhouse_home.parent)
+    return stillhouse_home
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., object]:
+    """``make_app(home, **options)``: the real app with a fixed clock and a test examples folder."""
+    from stillhouse.tui.app import StillhouseApp
+
+    def factory(home: Path, **options: object) -> StillhouseApp:
+        options.setdefault("clock", lambda: FIXED_NOW)
+        options.setdefault("poll_interval", 0.2)
+        options.setdefault("examples_dir", tmp_path / "examples")
+        return StillhouseApp(home, **options)  # type: ignore[arg-type]
+
+    return factory

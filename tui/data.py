@@ -1,0 +1,177 @@
+"""The TUI's only door into the registry: SQL through ``stillhouse.registry.db.read_query``.
+
+Everything here runs in worker threads. The registry is opened read-only per query by
+``read_query`` (with its lock retry), so the TUI never holds the database while a pipeline writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stillhouse.kernel.errors import StillhouseError, UserError
+from stillhouse.kernel.runs import STAGES
+from stillhouse.tui.catalog import RunRow
+
+
+class RegistryUnavailable(StillhouseError):
+    title = "Registry unavailable"
+
+
+@dataclass
+class QueryTable:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def _read_query() -> Any:
+    try:
+        from stillhouse.registry.db import read_query
+    except ImportError as exc:
+        raise RegistryUnavailable(
+            f"the registry is not installed ({exc})", hint="the run folders are still shown; SQL needs the registry"
+        ) from None
+    return read_query
+
+
+def query(sql: str, params: list[Any] | None = None, *, home: Path | None = None, ingest: bool = True) -> QueryTable:
+    """Run a read-only query; errors come back as StillhouseError (shown inline by the SQL screen)."""
+    if not sql.strip():
+        raise UserError("the query is empty", hint="press ctrl+e for example queries")
+    read_query = _read_query()
+    result = read_query(sql, params, home=home, ingest=ingest)
+    return QueryTable(list(result.columns), [tuple(r) for r in result.rows])
+
+
+@dataclass
+class SqlExample:
+    title: str
+    sql: str
+
+
+BUILTIN_EXAMPLES = [
+    SqlExample(
+        "Latest runs with their scores",
+        "SELECT name, task, status, teacher_score, baseline_score, student_score, round(retention_pct, 1) AS retention_pct, cost_usd\n"
+        "FROM run_summary ORDER BY started_at DESC LIMIT 50",
+    ),
+    SqlExample(
+        "Best distilled student per task",
+        "SELECT task, name, student_model, student_score, round(retention_pct, 1) AS retention_pct\nFROM run_summary\n"
+        "WHERE status = 'completed' AND student_score IS NOT NULL\n"
+        "QUALIFY row_number() OVER (PARTITION BY task ORDER BY student_score DESC) = 1",
+    ),
+    SqlExample(
+        "Teacher cost and latency by model",
+        "SELECT model, count(*) AS calls, sum(cost_usd) AS cost_usd, round(avg(latency_ms)) AS avg_latency_ms,\n"
+        "       avg(cache_hit::INT) AS cache_hit_rate\nFROM teacher_calls GROUP BY model ORDER BY cost_usd DESC NULLS LAST",
+    ),
+    SqlExample(
+        "Why teacher answers were rejected",
+        "SELECT r.task, s.reason, count(*) AS samples\nFROM samples s JOIN runs r USING (run_id)\n"
+        "WHERE NOT s.accepted GROUP BY ALL ORDER BY samples DESC",
+    ),
+    SqlExample(
+        "Teacher vs baseline vs student, primary metric",
+        "SELECT run_id, task, metric, teacher, baseline, student, round(student_vs_teacher_pct, 1) AS retention_pct\n"
+        "FROM comparison WHERE is_primary ORDER BY run_id",
+    ),
+    SqlExample(
+        "Loss curve of the newest run",
+        "SELECT step, key, value FROM metrics\nWHERE key IN ('train/loss', 'eval/loss')\n"
+        "  AND run_id = (SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1)\nORDER BY step, key",
+    ),
+    SqlExample(
+        "Config keys that differ between runs",
+        "SELECT key, count(DISTINCT value) AS distinct_values, list(DISTINCT value) AS values\n"
+        "FROM params GROUP BY key HAVING count(DISTINCT value) > 1 ORDER BY key",
+    ),
+    SqlExample(
+        "Stage durations",
+        "SELECT stage, count(*) AS runs, round(avg(seconds), 1) AS avg_s, round(max(seconds), 1) AS max_s\n"
+        "FROM stages WHERE status = 'finished' GROUP BY stage ORDER BY avg_s DESC",
+    ),
+]
+
+
+def sql_examples(docs: Path | None = None) -> list[SqlExample]:
+    """Example queries from docs/sql.md (each ```sql block, titled by the heading or line above it),
+    or a built-in few when the docs are not there (an installed wheel has no docs/)."""
+    path = docs or Path(__file__).resolve().parent.parent / "docs" / "sql.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return list(BUILTIN_EXAMPLES)
+    examples = parse_sql_examples(text)
+    return examples or list(BUILTIN_EXAMPLES)
+
+
+def parse_sql_examples(markdown: str) -> list[SqlExample]:
+    examples = []
+    title = ""
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if re.match(r"^\s*```\s*sql\s*$", line, re.IGNORECASE):
+            body = []
+            i += 1
+            while i < len(lines) and not lines[i].strip().startswith("```"):
+                body.append(lines[i])
+                i += 1
+            sql = "\n".join(body).strip()
+            if sql:
+                examples.append(SqlExample(title or sql.splitlines()[0][:60], sql))
+        elif line.strip().startswith("#"):
+            title = line.strip("# ").strip()
+        elif line.strip() and not line.strip().startswith("```"):
+            title = line.strip().rstrip(":")[:70] if len(line.strip()) < 90 else title
+        i += 1
+    return examples
+
+
+
+# One row per run for the Runs screen; progress counts finished stages (live runs are followed
+# from their folders instead, so a stale "running" here is corrected within a second).
+RUNS_SQL = """
+SELECT s.run_id, s.name, s.task, s.status, s.teacher_model, s.student_model, s.primary_metric,
+       s.teacher_score, s.baseline_score, coalesce(s.student_score, s.model_score), s.retention_pct, s.cost_usd,
+       epoch(s.started_at) AS started, st.finished, st.current
+FROM run_summary s
+LEFT JOIN (
+    SELECT run_id,
+           count(*) FILTER (WHERE status = 'finished') AS finished,
+           any_value(stage) FILTER (WHERE status = 'running') AS current
+    FROM stages GROUP BY run_id
+) st USING (run_id)
+"""
+
+
+def registry_runs(home: Path, *, ingest: bool = False) -> list[RunRow]:
+    """Every run with its key numbers, from the registry. Without ``ingest`` this reads what the
+    registry has (fast: one query); the catalog adds and follows what it lacks from the folders."""
+    result = query(RUNS_SQL, home=home, ingest=ingest)
+    rows = []
+    for (run_id, name, task, status, teacher, student, primary, t_score, b_score, s_score, retention, cost,
+         started, finished, current) in result.rows:
+        progress = 1.0 if status == "completed" else (finished or 0) / len(STAGES) if finished is not None else None
+        rows.append(
+            RunRow(
+                run_id=run_id,
+                name=name or run_id,
+                task=task or "",
+                teacher=teacher or "",
+                student=student or "",
+                status=status or "created",
+                progress=progress,
+                primary_metric=primary,
+                scores={"teacher": t_score, "baseline": b_score, "student": s_score},
+                retention=retention / 100 if retention is not None else None,
+                cost_usd=cost,
+                started=float(started) if started is not None else None,
+                stage=current,
+            )
+        )
+    return rows
