@@ -107,7 +107,8 @@ def map_row(task: TaskType, row: dict[str, Any], *, split: str, index: int, sour
             found, value = _lookup(row, column)
             if found:
                 break
-        if not found or value is None or (isinstance(value, str) and not value.strip() and spec.required):
+        # A blank cell (CSV has no null) is a missing value: an error when required, absent otherwise.
+        if not found or value is None or (isinstance(value, str) and not value.strip()):
             if spec.required:
                 tried = ", ".join(f"'{c}'" for c in candidates)
                 raise DataError(
