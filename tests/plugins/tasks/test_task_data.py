@@ -276,3 +276,14 @@ def test_full_public_files_load(task: type[TaskType], rel: str, rows: int) -> No
         assert parsed.ok, (example.source, gold, parsed.error)
         expected = example.reference if isinstance(instance, MathTask) else gold
         assert instance.answer_key(parsed.answer) == instance.answer_key(expected), example.source
+
+
+def test_blank_csv_cells_are_missing_references(tmp_path: Path) -> None:
+    # A CSV mixing labelled and unlabelled rows: the blank label is "no reference", not a label "".
+    path = tmp_path / "mixed.csv"
+    path.write_text("premise,hypothesis,label\nA dog runs.,An animal moves.,entailment\nA cat naps.,A cat rests.,\n")
+    assert [ex.reference for ex in load_split(NLITask(), path, "train").examples] == ["entailment", None]
+    blank = tmp_path / "blank.csv"
+    blank.write_text("premise,hypothesis,label\nA dog runs.,  ,entailment\n")
+    with pytest.raises(DataError, match="missing field 'hypothesis'"):
+        load_split(NLITask(), blank, "train")
