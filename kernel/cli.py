@@ -153,6 +153,9 @@ def plugins(as_json: bool) -> None:
         click.echo(f"BROKEN {failure['name']} ({failure['package']}): {failure['error']}", err=True)
 
 
+cli.add_command(__import__("stillhouse.kernel.scaffold", fromlist=["plugin_group"]).plugin_group)  # still plugin new
+
+
 # -- entry point --------------------------------------------------------------------------------
 
 
