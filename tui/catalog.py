@@ -137,15 +137,18 @@ class RunCatalog:
         self._root_mtime: float | None = None
         self.source = "folders"
         self.registry_error: str | None = None
+        self.registry_ids: set[str] = set()
 
     def load(self, *, ingest: bool = False) -> list[RunRow]:
         """Full load: the registry's rows (if any), then every folder it does not know yet.
         ``ingest`` first brings the registry up to date with the folders (slower)."""
         self.rows.clear()
+        self.registry_ids = set()
         if self._registry is not None:
             try:
                 for row in self._registry(self.home, ingest=ingest):
                     self.rows[row.run_id] = row
+                self.registry_ids = set(self.rows)
                 self.source = "registry"
                 self.registry_error = None
             except Exception as exc:  # noqa: BLE001 - the folders still work; say why in the footer
@@ -173,6 +176,13 @@ class RunCatalog:
                 self.rows[run_id] = row
                 changed[run_id] = row
         return list(changed.values())
+
+    def describe_source(self) -> str:
+        """Where the rows came from, for the status line."""
+        if self.source != "registry":
+            return "run folders"
+        extra = len(self.rows) - len(self.registry_ids)
+        return f"registry + {extra} new folder{'s' if extra != 1 else ''}" if extra else "registry"
 
     def state(self, run_id: str) -> RunState | None:
         follower = self._followers.get(run_id)

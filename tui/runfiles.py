@@ -41,7 +41,7 @@ class SampleView:
 
     def haystack(self) -> str:
         parts = [self.sample_id, self.prompt, self.reference, self.teacher_output, self.parsed_answer, self.reason]
-        return " ".join([*parts, *self.outputs.values()]).lower()
+        return " ".join(" ".join([*parts, *self.outputs.values()]).lower().split())
 
 
 def prompt_text(prompt: Any) -> str:
@@ -102,8 +102,9 @@ def eval_roles(run_dir: Path) -> list[str]:
 
 
 def filter_samples(samples: list[SampleView], verdict: str, search: str) -> list[SampleView]:
-    """``verdict``: all | accepted | rejected | eval | reason:<name>; ``search``: words, all must match."""
-    words = search.lower().split()
+    """``verdict``: all | accepted | rejected | eval | reason:<name>; ``search``: a phrase (case and
+    spacing ignored) found in the id, prompt, any answer, the reference or the reason."""
+    phrase = " ".join(search.lower().split())
     out = []
     for s in samples:
         if verdict == "accepted" and s.accepted is not True:
@@ -114,10 +115,8 @@ def filter_samples(samples: list[SampleView], verdict: str, search: str) -> list
             continue
         if verdict.startswith("reason:") and (s.accepted is not False or s.reason != verdict[7:]):
             continue
-        if words:
-            hay = s.haystack()
-            if not all(w in hay for w in words):
-                continue
+        if phrase and phrase not in s.haystack():
+            continue
         out.append(s)
     return out
 

@@ -1,0 +1,246 @@
+"""Pilot tests of the run detail screen: every tab on fixture runs, live following, cancel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from stillhouse.kernel.runs import append_jsonl
+from stillhouse.registry.sample_runs import standard_runs
+from stillhouse.tui.screens.confirm import ConfirmScreen
+from stillhouse.tui.screens.run_detail import RunDetailScreen
+from stillhouse.tui.widgets.curves import TrainingCurves
+from stillhouse.tui.widgets.samples import SamplesBrowser
+from textual.widgets import DataTable, Input, RichLog, Select, TabbedContent
+
+from tests.tui.helpers import drive, screen_text, shows, wait_for
+
+RUNS = {s.name: s for s in standard_runs()}
+
+
+async def open_run(pilot, run_id: str) -> RunDetailScreen:
+    await wait_for(pilot, lambda: pilot.app.screen.loaded, what="runs loaded")
+    pilot.app.open_run(run_id)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunDetailScreen) and pilot.app.screen.follower is not None)
+    await shows(pilot, "Stages")
+    return pilot.app.screen
+
+
+def rows(app, selector: str) -> list[list[str]]:
+    table = app.screen.query_one(selector, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def test_overview_of_a_completed_run(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+    spec = RUNS["nli-4o"]
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, spec.run_id)
+        text = screen_text(app)
+        for stage in ("generate", "filter", "train", "evaluate", "report"):
+            assert f"✓ {stage}" in text
+        assert "completed" in text and "openai/gpt-4o" in text and "96%" in text
+        assert "Resolved config" in text and 'task = "nli"' in text
+
+    drive(app, scenario)
+
+
+def test_tabs_by_number_keys(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, RUNS["nli-mini"].run_id)
+        tabs = app.screen.query_one(TabbedContent)
+        for key, tab in zip("234561", ("training", "samples", "evaluation", "events", "artifacts", "overview"), strict=True):
+            await pilot.press(key)
+            assert tabs.active == tab
+
+    drive(app, scenario)
+
+
+def test_training_curves_show_the_loss(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, RUNS["nli-mini"].run_id)
+        await pilot.press("2")
+        await shows(pilot, "Loss")
+        text = screen_text(app)
+        assert "Learning rate" in text and "Tokens / s" in text
+        assert "loss " in text and "val loss" in text and "@20" in text  # latest values at step 20
+        assert any(ch in text for ch in "⠁⠂⠄⡀⢀⠈⠐⠠")  # braille dots: a curve was drawn
+
+    drive(app, scenario)
+
+
+def test_samples_filter_by_verdict_reason_and_search(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+    spec = RUNS["qa"]
+    samples = [__import__("json").loads(line) for line in (fixture_home / "runs" / spec.run_id / "samples.jsonl").read_text().splitlines()]
+    rejected = [s for s in samples if not s["accepted"]]
+    reason = rejected[0]["reason"]
+
+    async def scenario(pilot) -> None:
+        screen = await open_run(pilot, spec.run_id)
+        await pilot.press("3")
+        browser = screen.query_one(SamplesBrowser)
+        await wait_for(pilot, lambda: browser.samples, what="samples loaded")
+        # 20 filter verdicts and 5 held-out evaluation samples
+        assert len(browser.view) == 25
+        select = screen.query_one("#samples-verdict", Select)
+        select.value = "rejected"
+        await wait_for(pilot, lambda: len(browser.view) == len(rejected))
+        assert all(r[1].startswith("✗") for r in rows(app, "#samples-table"))
+        select.value = f"reason:{reason}"
+        await wait_for(pilot, lambda: len(browser.view) == sum(s["reason"] == reason for s in rejected))
+        select.value = "all"
+        search = screen.query_one("#samples-search", Input)
+        search.focus()
+        await pilot.press(*"question 7")
+        await wait_for(pilot, lambda: [s.sample_id for s in browser.view] == ["s0007"])
+        text = screen_text(app)
+        assert "Teacher answer" in text and "Reasoning about 7" in text and "Prompt" in text
+
+    drive(app, scenario)
+
+
+def test_samples_show_each_evaluated_models_answer(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await open_run(pilot, RUNS["nli-mini"].run_id)
+        await pilot.press("3")
+        browser = screen.query_one(SamplesBrowser)
+        await wait_for(pilot, lambda: browser.samples)
+        screen.query_one("#samples-verdict", Select).value = "eval"
+        await wait_for(pilot, lambda: len(browser.view) == 5)
+        text = screen_text(app)
+        assert "teacher answer" in text and "baseline answer" in text and "student answer" in text
+
+    drive(app, scenario)
+
+
+def test_evaluation_comparison_and_missing_reasons(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, RUNS["math"].run_id)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#comparison-table", DataTable).row_count == 5)
+        labels = [r[0] for r in rows(app, "#comparison-table")]
+        assert labels == ["teacher", "baseline", "distilled", "vs teacher", "vs baseline"]
+        metrics = {r[0]: r[1:] for r in rows(app, "#metrics-table")}
+        assert metrics["accuracy"] == ["0.760", "0.050", "0.730"]
+        text = screen_text(app)
+        assert "API model: parameter count unknown" in text  # why the teacher's size is missing
+        assert "96.1%" in text  # accuracy retained: 0.73 / 0.76
+
+    drive(app, scenario)
+
+
+def test_events_log_and_artifacts(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await open_run(pilot, RUNS["sum"].run_id)
+        await pilot.press("5")
+        log = screen.query_one(RichLog)
+        await wait_for(pilot, lambda: log.lines)
+        text = screen_text(app)
+        # Following: the newest events are in view; progress is one replaceable line, not 100 rows.
+        assert "run_finished" in text and "stage_finished" in text
+        assert "progress: generate 20/20" in text and "train 20/20" in text and "metric events folded" in text
+        await pilot.press("6")
+        await wait_for(pilot, lambda: app.screen.query_one("#artifacts-table", DataTable).row_count > 0)
+        paths = [r[0] for r in rows(app, "#artifacts-table")]
+        assert paths[:2] == ["student", "report.md"]  # declared artifacts first
+        assert {"events.jsonl", "samples.jsonl", "eval/results.json"} <= set(paths)
+        artifacts = app.screen.query_one("#artifacts-table", DataTable)
+        artifacts.focus()
+        artifacts.move_cursor(row=paths.index("eval/results.json"))
+        await shows(pilot, '"metrics": [')
+
+    drive(app, scenario)
+
+
+def test_live_run_follows_new_events(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+    spec = RUNS["qa-live"]
+    events_path = fixture_home / "runs" / spec.run_id / "events.jsonl"
+
+    async def scenario(pilot) -> None:
+        screen = await open_run(pilot, spec.run_id)
+        assert "▶ train" in screen_text(app)
+        curves = screen.query_one(TrainingCurves)
+        step = 10
+        append_jsonl(events_path, [
+            {"ts": 2e9, "type": "metric", "run_id": spec.run_id, "key": "train/loss", "value": 0.123, "step": 11, "context": "train"},
+            {"ts": 2e9, "type": "progress", "run_id": spec.run_id, "stage": "train", "done": step + 5, "total": 20},
+        ])
+        await shows(pilot, "15/20")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "loss 0.123 @11" in screen_text(app), what="new loss point")
+        assert curves.is_mounted
+        append_jsonl(events_path, [
+            {"ts": 2e9 + 1, "type": "stage_finished", "run_id": spec.run_id, "stage": "train", "summary": {"steps": 20}, "seconds": 3.0},
+            {"ts": 2e9 + 2, "type": "run_finished", "run_id": spec.run_id, "status": "failed", "error": "evaluate: disk full"},
+        ])
+        await pilot.press("1")
+        await shows(pilot, "evaluate: disk full")
+        await pilot.press("5")
+        await shows(pilot, "run_finished")
+
+    drive(app, scenario)
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, signal, sys, time
+    path = sys.argv[1]
+    def emit(**event):
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"ts": time.time(), "run_id": "cancel-me", **event}) + "\\n")
+    def stop(*_):
+        emit(type="stage_failed", stage="train", error="interrupted")
+        emit(type="run_finished", status="interrupted", error="stopped by the user")
+        sys.exit(0)
+    signal.signal(signal.SIGINT, stop)
+    emit(type="run_started", name="cancel-me", task="nli", pid=os.getpid(), primary_metric="accuracy")
+    emit(type="stage_started", stage="train")
+    while True:
+        time.sleep(0.05)
+    """
+)
+
+
+def test_cancel_sends_sigint_to_the_runs_process(stillhouse_home: Path, make_app) -> None:
+    run_dir = stillhouse_home / "runs" / "20261130-000000-cancel-me-c001"
+    run_dir.mkdir(parents=True)
+    events = run_dir / "events.jsonl"
+    # A stand-in pipeline process: it records its pid and turns SIGINT into an interrupted run.
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(events)])
+    try:
+        deadline = time.monotonic() + 20
+        while "stage_started" not in (events.read_text() if events.exists() else ""):
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.05)
+        app = make_app(stillhouse_home, use_registry=False)
+
+        async def scenario(pilot) -> None:
+            await open_run(pilot, run_dir.name)
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: child.poll() is not None, what="child stopped by SIGINT")
+            await shows(pilot, "interrupted")
+
+        drive(app, scenario)
+        assert child.wait(10) == 0
+        assert '"status": "interrupted"' in events.read_text()
+    finally:
+        if child.poll() is None:
+            child.kill()

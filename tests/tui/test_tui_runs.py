@@ -1,0 +1,152 @@
+"""Pilot tests of the Runs screen: registry rows, filter, sort, open, live updates, marks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stillhouse.kernel.runs import append_jsonl
+from stillhouse.registry.sample_runs import FakeRun, standard_runs, write_run
+from stillhouse.tui.screens.compare import CompareScreen
+from stillhouse.tui.screens.run_detail import RunDetailScreen
+from stillhouse.tui.screens.runs import RunsScreen
+from textual.widgets import DataTable, Input
+
+from tests.tui.helpers import drive, screen_text, shows, wait_for
+
+LIVE = next(s for s in standard_runs() if s.status == "running")
+
+
+def table(app) -> DataTable:
+    return app.screen.query_one("#runs-table", DataTable)
+
+
+def shown_ids(app) -> list[str]:
+    t = table(app)
+    return [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
+
+
+async def loaded(pilot) -> None:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.loaded, what="runs loaded")
+
+
+def test_lists_every_run_from_the_registry_newest_first(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        specs = sorted(standard_runs(), key=lambda s: s.started, reverse=True)
+        assert shown_ids(app) == [s.run_id for s in specs]
+        text = screen_text(app)
+        assert "10 of 10 runs" in text and "1 live" in text and "source: registry" in text
+        # nli-4o: teacher 0.93, student 0.89 -> 96 % retained
+        row = table(app).get_row(next(s.run_id for s in specs if s.name == "nli-4o"))
+        assert str(row[4]) == "0.930" and str(row[6]) == "0.890" and str(row[7]) == "96%"
+
+    drive(app, scenario)
+
+
+def test_filter_narrows_and_escape_clears(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"task:nli")
+        await wait_for(pilot, lambda: len(shown_ids(app)) == 5, what="5 nli runs")
+        await pilot.press("space", *"fail")
+        await wait_for(pilot, lambda: shown_ids(app) == ["20261127-090000-nli-fail-a008"])
+        await pilot.press("enter")  # back to the table, filter kept
+        assert app.focused is table(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(shown_ids(app)) == 10, what="filter cleared")
+
+    drive(app, scenario)
+
+
+def test_sort_by_key_and_by_header_click(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        screen = app.screen
+        while screen.sort_column != "retention":
+            await pilot.press("s")
+        ids = shown_ids(app)
+        rows = {s.run_id: s for s in standard_runs()}
+        retained = [rows[i].scores["student"] / rows[i].scores["teacher"] for i in ids if "teacher" in rows[i].scores and rows[i].status == "completed"]
+        assert retained == sorted(retained, reverse=True) and len(retained) == 7
+        assert "Ret. ▼" in screen_text(app)
+        await pilot.press("S")
+        assert "Ret. ▲" in screen_text(app)
+        await pilot.click("#runs-table", offset=(2, 0))  # the Name header
+        await wait_for(pilot, lambda: screen.sort_column == "name")
+        names = [rows[i].name for i in shown_ids(app)]
+        assert names == sorted(names)
+
+    drive(app, scenario)
+
+
+def test_enter_opens_the_run_and_escape_returns(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.run_id == shown_ids_at(app, 1)
+        await shows(pilot, "Stages")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert table(app).cursor_row == 1
+
+    def shown_ids_at(app, index: int) -> str:
+        return sorted(standard_runs(), key=lambda s: s.started, reverse=True)[index].run_id
+
+    drive(app, scenario)
+
+
+def test_live_run_and_new_run_folder_update_the_table(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+    live_dir = fixture_home / "runs" / LIVE.run_id
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        assert str(table(app).get_row(LIVE.run_id)[1]) == "running"
+        events = [{"ts": 2e9, "type": "stage_finished", "run_id": LIVE.run_id, "stage": "train", "summary": {}, "seconds": 1.0}]
+        events += [{"ts": 2e9 + 1, "type": "run_finished", "run_id": LIVE.run_id, "status": "interrupted", "error": "stopped"}]
+        append_jsonl(live_dir / "events.jsonl", events)
+        await wait_for(pilot, lambda: str(table(app).get_row(LIVE.run_id)[1]) == "interrupted", what="live row updated")
+        # A run launched elsewhere appears without a reload.
+        write_run(fixture_home, FakeRun("20261130-120000-brand-new-b001", name="brand-new", started=2e9))
+        await wait_for(pilot, lambda: shown_ids(app)[:1] == ["20261130-120000-brand-new-b001"], what="new run listed")
+        assert "11 of 11 runs" in screen_text(app) and "registry + 1 new folder" in screen_text(app)
+
+    drive(app, scenario)
+
+
+def test_marked_runs_open_in_compare(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        first, second = shown_ids(app)[3:5]
+        await pilot.press("down", "down", "down", "space", "space")
+        assert app.screen.marked == {first, second}
+        await shows(pilot, "2 marked")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and len(app.screen.states) == 2, what="compared")
+        assert [s.run_id for s in app.screen.states] == [first, second]
+
+    drive(app, scenario)
+
+
+def test_without_registry_the_folders_are_listed(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home, use_registry=False)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        assert len(shown_ids(app)) == 10
+        assert "source: run folders" in screen_text(app)
+
+    drive(app, scenario)

@@ -1,0 +1,361 @@
+"""Runs: every run in a sortable, filterable table; live runs update while you watch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from stillhouse.kernel.errors import StillhouseError
+from stillhouse.tui.catalog import SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
+from stillhouse.tui.launch import cancel_run, resume_run
+from stillhouse.tui.screens.confirm import ConfirmScreen
+from stillhouse.tui.widgets import cells
+from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.workers import ReportsWorkerErrors, error_message
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+if TYPE_CHECKING:
+    from stillhouse.tui.app import StillhouseApp
+
+PAGE = 200
+
+# (key, label, width): the most telling columns first so 80 columns show what matters.
+COLUMNS: list[tuple[str, str, int]] = [
+    ("name", "Name", 20),
+    ("status", "Status", 11),
+    ("progress", "Progress", 10),
+    ("task", "Task", 7),
+    ("score_teacher", "Teacher", 7),
+    ("score_baseline", "Base", 6),
+    ("score_student", "Student", 7),
+    ("retention", "Ret.", 5),
+    ("cost", "Cost", 9),
+    ("started", "Started (UTC)", 16),
+    ("teacher", "Teacher model", 24),
+    ("student", "Student model", 28),
+]
+DESCENDING_FIRST = {"progress", "score_teacher", "score_baseline", "score_student", "retention", "cost", "started"}
+
+
+class RunsLoaded(Message):
+    def __init__(self, rows: list[RunRow], source: str, error: str | None) -> None:
+        super().__init__()
+        self.rows, self.source, self.error = rows, source, error
+
+
+class RunsChanged(Message):
+    def __init__(self, rows: list[RunRow], source: str) -> None:
+        super().__init__()
+        self.rows, self.source = rows, source
+
+
+def row_cells(row: RunRow, marked: bool) -> list[Any]:
+    name = Text("● " if marked else "", style="bold yellow")
+    name.append(cells.clip(row.name, 18 if marked else 20))
+    progress = cells.progress_bar(row.progress, 4)
+    return [
+        name,
+        cells.status_text(row.status),
+        progress,
+        row.task,
+        cells.score(row.scores.get("teacher")),
+        cells.score(row.scores.get("baseline")),
+        cells.score(row.scores.get("student")),
+        cells.percent(row.retention),
+        cells.money(row.cost_usd),
+        format_started(row.started),
+        row.teacher,
+        row.student,
+    ]
+
+
+class RunsScreen(ReportsWorkerErrors, Screen):
+    """The home screen."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("s", "next_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("c", "compare", "Compare"),
+        Binding("n", "new_run", "New"),
+        Binding("x", "cancel_run", "Cancel run"),
+        Binding("R", "resume_run", "Resume", show=False),
+        Binding("ctrl+r", "reload", "Reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_rows: dict[str, RunRow] = {}
+        self.view: list[RunRow] = []
+        self.shown = 0
+        self.sort_column = "started"
+        self.descending = True
+        self.marked: set[str] = set()
+        self.source = "run folders"
+        self.loaded = False
+        self._polling = False
+
+    @property
+    def stillhouse(self) -> StillhouseApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: words, status:running, task:nli   (/ to focus, esc to clear)", id="runs-filter")
+        table = PagedTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=max(width, len(label) + 2), key=key)  # room for the sort arrow
+        yield table
+        yield Static("loading runs…", id="runs-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Runs"
+        self._label_sort()
+        self.query_one(PagedTable).focus()
+        self.load_runs()
+        self.set_interval(self.stillhouse.poll_interval, self._poll)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-load")
+    def load_runs(self, ingest: bool = False) -> None:
+        app = self.stillhouse
+        with app.catalog_lock:
+            rows = app.catalog.load(ingest=ingest)
+            source, error = app.catalog.describe_source(), app.catalog.registry_error
+        if not get_current_worker().is_cancelled:
+            self.post_message(RunsLoaded(rows, source, error))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-poll")
+    def poll_runs(self) -> None:
+        app = self.stillhouse
+        try:
+            with app.catalog_lock:
+                changed = app.catalog.refresh()
+                source = app.catalog.describe_source()
+            if changed:
+                self.post_message(RunsChanged(changed, source))
+        finally:
+            self._polling = False
+
+    def _poll(self) -> None:
+        if self.loaded and not self._polling:
+            self._polling = True
+            self.poll_runs()
+
+    # -- messages --------------------------------------------------------------------------
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        self.all_rows = {row.run_id: row for row in message.rows}
+        self.source = message.source
+        self.loaded = True
+        if message.error:
+            self.notify(f"showing run folders only: {message.error}", title="Registry", severity="warning", timeout=6)
+        self.rebuild()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        table = self.query_one(PagedTable)
+        self.source = message.source
+        new = False
+        for row in message.rows:
+            new = new or row.run_id not in self.all_rows
+            self.all_rows[row.run_id] = row
+        if new:
+            self.rebuild()
+            return
+        shown_keys = {r.run_id for r in self.view[: self.shown]}
+        for row in message.rows:
+            if row.run_id in shown_keys:
+                for (key, _, _), value in zip(COLUMNS, row_cells(row, row.run_id in self.marked), strict=True):
+                    table.update_cell(row.run_id, key, value)
+        self.view = [self.all_rows[r.run_id] for r in self.view]
+        self._update_status()
+
+    @on(PagedTable.NearEnd)
+    def _more(self) -> None:
+        self._add_page()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self) -> None:
+        if self.loaded:
+            self.rebuild()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(PagedTable).focus()
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.stillhouse.open_run(event.row_key.value)
+
+    @on(DataTable.HeaderSelected, "#runs-table")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key == self.sort_column:
+            self.descending = not self.descending
+        else:
+            self.sort_column, self.descending = key, key in DESCENDING_FIRST
+        self._label_sort()
+        self.rebuild()
+
+    # -- table -----------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Filter, sort and show the first page, keeping the cursor on the same run."""
+        table = self.query_one(PagedTable)
+        current = self.selected_run_id()
+        text = self.query_one("#runs-filter", Input).value
+        self.view = sort_rows(filter_rows(self.all_rows.values(), text), self.sort_column, self.descending)
+        table.clear()
+        self.shown = 0
+        target = next((i for i, r in enumerate(self.view) if r.run_id == current), 0) if current else 0
+        self._add_page(upto=target + 1)
+        if target:
+            table.move_cursor(row=target)
+        self._update_status()
+
+    def _add_page(self, upto: int = 0) -> None:
+        table = self.query_one(PagedTable)
+        end = min(len(self.view), max(self.shown + PAGE, upto))
+        for row in self.view[self.shown : end]:
+            table.add_row(*row_cells(row, row.run_id in self.marked), key=row.run_id)
+        self.shown = end
+        table.has_more = self.shown < len(self.view)
+
+    def _update_status(self) -> None:
+        live = sum(1 for r in self.all_rows.values() if r.live)
+        arrow = "↓" if self.descending else "↑"
+        label = dict((k, lbl) for k, lbl, _ in COLUMNS)[self.sort_column]
+        parts = [
+            f"{len(self.view):,} of {len(self.all_rows):,} runs",
+            f"{live} live",
+            f"sorted by {label} {arrow}",
+            f"source: {self.source}",
+        ]
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked (c compares)")
+        self.query_one("#runs-status", Static).update(" · ".join(parts))
+
+    def _label_sort(self) -> None:
+        table = self.query_one(PagedTable)
+        for key, label, _ in COLUMNS:
+            column = table.columns[key]  # type: ignore[index]
+            arrow = (" ▼" if self.descending else " ▲") if key == self.sort_column else ""
+            column.label = Text(label + arrow)
+        table.refresh()
+
+    def selected_run_id(self) -> str | None:
+        table = self.query_one(PagedTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - cursor outside the rows after a clear
+            return None
+        return str(key.value) if key.value else None
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id:
+            self.stillhouse.open_run(run_id)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        filt = self.query_one("#runs-filter", Input)
+        if filt.value:
+            filt.value = ""
+        self.query_one(PagedTable).focus()
+
+    def action_next_sort(self) -> None:
+        keys = list(SORT_KEYS)
+        self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
+        self.descending = self.sort_column in DESCENDING_FIRST
+        self._label_sort()
+        self.rebuild()
+
+    def action_reverse_sort(self) -> None:
+        self.descending = not self.descending
+        self._label_sort()
+        self.rebuild()
+
+    def action_mark(self) -> None:
+        run_id = self.selected_run_id()
+        if not run_id:
+            return
+        self.marked ^= {run_id}
+        row = self.all_rows[run_id]
+        self.query_one(PagedTable).update_cell(run_id, "name", row_cells(row, run_id in self.marked)[0])
+        self._update_status()
+        self.query_one(PagedTable).action_cursor_down()
+
+    def action_compare(self) -> None:
+        chosen = [r.run_id for r in self.view if r.run_id in self.marked]
+        if len(chosen) < 2:
+            current = self.selected_run_id()
+            chosen = [*chosen, *([current] if current and current not in chosen else [])]
+        self.stillhouse.compare_runs(chosen)
+
+    def action_new_run(self) -> None:
+        self.app.switch_mode("new")
+
+    def action_reload(self) -> None:
+        """Bring the registry up to date with every run folder, then reload."""
+        self.load_runs(ingest=True)
+
+    def action_cancel_run(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id:
+            confirm_cancel(self, run_id)
+
+    def action_resume_run(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id:
+            start_resume(self, run_id)
+
+
+def confirm_cancel(screen: Screen, run_id: str) -> None:
+    """Ask, then SIGINT the run's process; the run records itself as interrupted."""
+    app: StillhouseApp = screen.app  # type: ignore[assignment]
+
+    def done(yes: bool | None) -> None:
+        if not yes:
+            return
+        try:
+            pid = cancel_run(app.home / "runs" / run_id)
+        except StillhouseError as exc:
+            title, message = error_message(exc)
+            app.notify(message, title=title, severity="error", timeout=8)
+            return
+        app.notify(f"sent SIGINT to process {pid}; the run stops after its current step", title="Cancelling")
+
+    screen.app.push_screen(ConfirmScreen(f"Cancel run {run_id}?", "The run stops and can be resumed later."), done)
+
+
+def start_resume(screen: Screen, run_id: str) -> None:
+    app: StillhouseApp = screen.app  # type: ignore[assignment]
+    row = app.catalog.rows.get(run_id)
+    if row is not None and row.live:
+        app.notify(f"run {run_id} is still running", severity="warning")
+        return
+    try:
+        launched = resume_run(run_id, app.home)
+    except StillhouseError as exc:
+        title, message = error_message(exc)
+        app.notify(message, title=title, severity="error")
+        return
+    app.notify(f"resuming {run_id} (pid {launched.pid}); log: {launched.log_path}", title="Resume")

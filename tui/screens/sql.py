@@ -1,0 +1,161 @@
+"""SQL: a read-only query editor over the registry, results in a table, example queries one key
+away (ctrl+e), errors inline under the editor."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from stillhouse.kernel.errors import StillhouseError
+from stillhouse.tui.data import QueryTable, SqlExample, query, sql_examples
+from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.workers import ReportsWorkerErrors, error_message
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+if TYPE_CHECKING:
+    from stillhouse.tui.app import StillhouseApp
+
+PAGE = 500
+CELL_WIDTH = 40
+
+
+class QueryDone(Message):
+    def __init__(self, result: QueryTable | None, error: str | None, seconds: float) -> None:
+        super().__init__()
+        self.result, self.error, self.seconds = result, error, seconds
+
+
+def cell(value: Any) -> Any:
+    if value is None:
+        return Text("NULL", style="dim italic")
+    if isinstance(value, float):
+        return Text(f"{value:.6g}", justify="right")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Text(str(value), justify="right")
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+class ExamplesScreen(ModalScreen[SqlExample | None]):
+    """Pick an example query; enter runs it."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, examples: list[SqlExample]) -> None:
+        super().__init__()
+        self.examples = examples
+
+    def compose(self) -> ComposeResult:
+        options = OptionList(
+            *(Option(Text.assemble((e.title, "bold"), "\n", (" ".join(e.sql.split())[:100], "dim")), id=str(i))
+              for i, e in enumerate(self.examples)),
+            id="examples-list",
+            classes="dialog",
+        )
+        options.border_title = "Example queries (enter runs)"
+        yield options
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.examples[int(event.option.id or 0)])
+
+
+class SqlScreen(ReportsWorkerErrors, Screen):
+    BINDINGS = [
+        Binding("ctrl+r,f5", "run_query", "Run"),
+        Binding("ctrl+e", "examples", "Examples"),
+        Binding("ctrl+j", "focus_results", "Results", show=False),
+        Binding("escape", "focus_editor", "Editor", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.examples: list[SqlExample] = []
+        self.result: QueryTable | None = None
+        self.shown = 0
+
+    @property
+    def stillhouse(self) -> StillhouseApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
+        yield Static("ctrl+r runs · ctrl+e examples · read-only", id="sql-status")
+        yield PagedTable(id="sql-results", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "SQL"
+        self.examples = sql_examples()
+        editor = self.query_one("#sql-editor", TextArea)
+        if self.examples:
+            editor.load_text(self.examples[0].sql)
+        editor.focus()
+
+    def action_examples(self) -> None:
+        def chosen(example: SqlExample | None) -> None:
+            if example is not None:
+                self.query_one("#sql-editor", TextArea).load_text(example.sql)
+                self.action_run_query()
+
+        self.app.push_screen(ExamplesScreen(self.examples), chosen)
+
+    def action_run_query(self) -> None:
+        sql = self.query_one("#sql-editor", TextArea).text
+        self.query_one("#sql-status", Static).update("running…")
+        self.run_sql(sql)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sql")
+    def run_sql(self, sql: str) -> None:
+        start = time.perf_counter()
+        try:
+            result, error = query(sql, home=self.stillhouse.home), None
+        except StillhouseError as exc:
+            result, error = None, "\n".join(error_message(exc))
+        except Exception as exc:  # noqa: BLE001 - DuckDB's parser and binder errors, shown as they are
+            result, error = None, f"{type(exc).__name__}: {exc}"
+        if not get_current_worker().is_cancelled:
+            self.post_message(QueryDone(result, error, time.perf_counter() - start))
+
+    def on_query_done(self, message: QueryDone) -> None:
+        status = self.query_one("#sql-status", Static)
+        table = self.query_one(PagedTable)
+        if message.error is not None:
+            status.update(Text(message.error, style="red"))
+            status.add_class("error")
+            return
+        status.remove_class("error")
+        self.result = message.result
+        assert self.result is not None
+        table.clear(columns=True)
+        for i, name in enumerate(self.result.columns):
+            table.add_column(name, key=f"c{i}")
+        self.shown = 0
+        self._add_page()
+        status.update(f"{len(self.result.rows):,} rows · {message.seconds * 1000:.0f} ms")
+
+    @on(PagedTable.NearEnd, "#sql-results")
+    def _add_page(self) -> None:
+        if self.result is None:
+            return
+        table = self.query_one(PagedTable)
+        end = min(len(self.result.rows), self.shown + PAGE)
+        for row in self.result.rows[self.shown : end]:
+            table.add_row(*(cell(v) for v in row))
+        self.shown = end
+        table.has_more = end < len(self.result.rows)
+
+    def action_focus_results(self) -> None:
+        self.query_one(PagedTable).focus()
+
+    def action_focus_editor(self) -> None:
+        self.query_one("#sql-editor", TextArea).focus()

@@ -1,0 +1,60 @@
+"""Run detail, Training tab: loss and validation loss, learning rate and tokens/s as terminal plots."""
+
+from __future__ import annotations
+
+from stillhouse.tui.state import MetricPoint, RunState
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+# (plot id, title, [(metric key, label)])
+PLOTS = [
+    ("loss-plot", "Loss", [("train/loss", "train"), ("eval/loss", "validation")]),
+    ("lr-plot", "Learning rate", [("train/lr", "lr")]),
+    ("tps-plot", "Tokens / s", [("train/tokens_per_s", "tok/s")]),
+]
+
+
+def series(points: list[MetricPoint]) -> tuple[list[float], list[float]]:
+    """x = step when the trainer gave one, else the point's index."""
+    xs = [float(p.step) if p.step is not None else float(i) for i, p in enumerate(points)]
+    return xs, [p.value for p in points]
+
+
+def latest_line(state: RunState) -> str:
+    parts = []
+    for key, label in (("train/loss", "loss"), ("eval/loss", "val loss"), ("train/lr", "lr"), ("train/tokens_per_s", "tok/s")):
+        points = state.metrics.get(key)
+        if points:
+            step = f" @{points[-1].step}" if points[-1].step is not None else ""
+            parts.append(f"{label} {points[-1].value:.4g}{step}")
+    return "   ".join(parts) if parts else "no training metrics yet"
+
+
+class TrainingCurves(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("no training metrics yet", id="curves-latest")
+        yield PlotextPlot(id="loss-plot")
+        with Horizontal(id="curves-small"):
+            yield PlotextPlot(id="lr-plot")
+            yield PlotextPlot(id="tps-plot")
+
+    def show(self, state: RunState) -> None:
+        self.query_one("#curves-latest", Static).update(latest_line(state))
+        for plot_id, title, keys in PLOTS:
+            widget = self.query_one(f"#{plot_id}", PlotextPlot)
+            plt = widget.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.title(title)
+            drawn = False
+            for key, label in keys:
+                points = list(state.metrics.get(key) or [])
+                if points:
+                    xs, ys = series(points)
+                    plt.plot(xs, ys, label=label, marker="braille")
+                    drawn = True
+            if drawn:
+                plt.xlabel("step")
+            widget.refresh()

@@ -1,0 +1,105 @@
+"""Run detail, Evaluation tab: the report's comparison table (kernel.comparison), every metric by
+role, and why any cell is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from stillhouse.kernel.comparison import Comparison, build_comparison, format_metric, results_from_json
+from stillhouse.tui.runfiles import load_results, results_table
+from stillhouse.tui.workers import ReportsWorkerErrors
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+SHORT_LABELS = {"student_vs_teacher": "vs teacher", "student_vs_baseline": "vs baseline", "student": "distilled"}
+
+
+class ResultsLoaded(Message):
+    def __init__(self, results: dict[str, Any], evals: dict[str, dict[str, float | None]], primary: str | None) -> None:
+        super().__init__()
+        self.results, self.evals, self.primary = results, evals, primary
+
+
+def results_from_events(evals: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    """results.json's shape from the run's ``eval`` events, for a run still evaluating."""
+    return {
+        role: {"model": "", "metrics": [{"name": name, "value": value} for name, value in metrics.items()]}
+        for role, metrics in evals.items()
+    }
+
+
+def comparison_for(results: dict[str, Any], primary: str | None) -> Comparison | None:
+    if not results:
+        return None
+    metrics, _ = results_from_json(results)
+    roles = [r for r in ("teacher", "baseline", "student") if r in metrics] or list(metrics)
+    return build_comparison(metrics, primary or "accuracy", roles=roles)
+
+
+class EvaluationView(ReportsWorkerErrors, VerticalScroll):
+    def __init__(self, run_dir: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.run_dir = run_dir
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("not evaluated yet", id="eval-status")
+        yield DataTable(id="comparison-table", cursor_type="row", show_cursor=False)
+        yield Static("All metrics", classes="section-title")
+        yield DataTable(id="metrics-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="eval-notes")
+
+    def load(self, evals: dict[str, dict[str, float | None]], primary: str | None) -> None:
+        self.loaded = True
+        self._load({role: dict(m) for role, m in evals.items()}, primary)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _load(self, evals: dict[str, dict[str, float | None]], primary: str | None) -> None:
+        results = load_results(self.run_dir)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ResultsLoaded(results, evals, primary))
+
+    def on_results_loaded(self, message: ResultsLoaded) -> None:
+        results = message.results or results_from_events(message.evals)
+        status = self.query_one("#eval-status", Static)
+        if not results:
+            status.update("not evaluated yet: the evaluate stage fills this tab")
+            return
+        source = "eval/results.json" if message.results else "eval events (results.json not written yet)"
+        status.update(Text(f"primary metric: {message.primary or '-'}   source: {source}", style="dim"))
+        comparison = comparison_for(results, message.primary)
+        self._show_comparison(comparison)
+        self._show_metrics(results)
+
+    def _show_comparison(self, comparison: Comparison | None) -> None:
+        table = self.query_one("#comparison-table", DataTable)
+        table.clear(columns=True)
+        notes = self.query_one("#eval-notes", Static)
+        if comparison is None:
+            notes.update("")
+            return
+        table.add_column("", key="label")
+        for column in comparison.columns:
+            table.add_column(column.title, key=column.key)
+        for row in (*comparison.rows, *comparison.ratios):
+            cells = [Text(row.cells[c.key].text, style="dim" if row.cells[c.key].missing else "", justify="right") for c in comparison.columns]
+            table.add_row(Text(SHORT_LABELS.get(row.key, row.key), style="bold"), *cells, key=row.key)
+        missing = comparison.notes()
+        lines = [f"– {label} / {column}: {reason}" for label, column, reason in missing[:30]]
+        notes.update(Text("Missing cells\n" + "\n".join(lines), style="dim") if lines else "")
+
+    def _show_metrics(self, results: dict[str, Any]) -> None:
+        table = self.query_one("#metrics-table", DataTable)
+        table.clear(columns=True)
+        roles, rows = results_table(results)
+        table.add_column("metric", key="metric")
+        for role in roles:
+            table.add_column(role, key=role)
+        for name, *values in rows:
+            table.add_row(name, *(Text(format_metric(name, v), justify="right") for v in values), key=name)
