@@ -146,12 +146,24 @@ class QueryResult:
         return [row[index] for row in self.rows]
 
 
+_parsers = threading.local()
+
+
+def _parser() -> Any:
+    """An in-memory connection per thread, only for parsing (opening one costs tens of ms)."""
+    import duckdb
+
+    if getattr(_parsers, "con", None) is None:
+        _parsers.con = duckdb.connect()
+    return _parsers.con
+
+
 def split_read_statements(sql: str) -> list[Any]:
     """Parse ``sql`` and refuse anything but reads (SELECT, EXPLAIN, PRAGMA), with a clear error."""
     import duckdb
 
     try:
-        statements = duckdb.connect().extract_statements(sql)
+        statements = _parser().extract_statements(sql)
     except duckdb.Error as exc:
         raise QueryError(str(exc), hint="check the SQL; `still sql --schema` lists tables and columns") from None
     if not statements:
@@ -181,27 +193,36 @@ def read_query(
     the query still answers from what is already in the database. Several statements may be given;
     the last one's rows are returned and ``params`` bind to it.
     """
-    import duckdb
-
     statements = split_read_statements(sql)
     if ingest:
-        from stillhouse.registry.ingest import ingest_all
+        from stillhouse.registry import ingest as ingest_
 
+        # One read-only connection answers both "anything new?" and, usually, the query itself.
+        with read_connection(home, timeout=timeout) as con:
+            todo, gone = ingest_.pending(home or stillhouse_home(), ingest_.states(con))
+            if not todo and not gone:
+                return _run(con, statements, params)
         try:
-            ingest_all(home, timeout=timeout)
+            ingest_.write_pending(home or stillhouse_home(), todo, gone, timeout)
         except StillhouseError as exc:  # a busy writer must not stop readers from reading
             log.warning("registry ingest skipped: %s", exc.what)
     with read_connection(home, timeout=timeout) as con:
-        try:
-            for statement in statements[:-1]:
-                con.execute(statement.query)
-            cursor = con.execute(statements[-1].query, list(params) if params else None)
-            description = cursor.description or []
-            rows = cursor.fetchall() if description else []
-        except duckdb.Error as exc:
-            raise QueryError(
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                hint="`still sql --schema` lists tables, views and columns",
-                details=str(exc).splitlines()[1:6],
-            ) from None
+        return _run(con, statements, params)
+
+
+def _run(con: Any, statements: list[Any], params: Sequence[Any] | None) -> QueryResult:
+    import duckdb
+
+    try:
+        for statement in statements[:-1]:
+            con.execute(statement.query)
+        cursor = con.execute(statements[-1].query, list(params) if params else None)
+        description = cursor.description or []
+        rows = cursor.fetchall() if description else []
+    except duckdb.Error as exc:
+        raise QueryError(
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            hint="`still sql --schema` lists tables, views and columns",
+            details=str(exc).splitlines()[1:6],
+        ) from None
     return QueryResult([d[0] for d in description], rows, [str(d[1]) for d in description])

@@ -49,7 +49,8 @@ def export_registry(folder: Path, fmt: str = "parquet", home: Path | None = None
     with read_connection(home) as con:
         for table in public_tables():
             target = folder / f"{table}.{fmt}"
-            options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+            # CSV: NULL as \N, so an empty string and a NULL stay different through a round trip.
+            options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true, NULLSTR '\\N'"
             con.execute(f"COPY (SELECT * FROM {table} ORDER BY run_id) TO {_quote(target)} ({options})")
             counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     manifest = {
@@ -101,7 +102,7 @@ def _source(con: Any, table: str, path: Path, fmt: str) -> str:
     if unknown:
         raise ExportError(f"{path}: unknown columns {', '.join(unknown)}")
     spec = ", ".join(f"'{c}': '{types[c]}'" for c in header)
-    return f"read_csv({_quote(path)}, header = true, columns = {{{spec}}})"
+    return f"read_csv({_quote(path)}, header = true, nullstr = '\\N', columns = {{{spec}}})"
 
 
 def import_registry(folder: Path, home: Path | None = None) -> ImportSummary:

@@ -46,8 +46,8 @@ def ingest_run(run_dir: Path, home: Path | None = None, *, timeout: float | None
     """Ingest what is new in one run folder; returns the number of rows written."""
     run_dir = Path(run_dir).resolve()
     home = home or home_of(run_dir)
-    states = _read_states(home, timeout)
-    return _ingest(home, [(run_dir, states.get(run_dir.name))], [], timeout)
+    known = _read_states(home, timeout)
+    return write_pending(home, [(run_dir, known.get(run_dir.name))], [], timeout)
 
 
 def ingest_all(home: Path | None = None, *, timeout: float | None = None) -> int:
@@ -56,14 +56,24 @@ def ingest_all(home: Path | None = None, *, timeout: float | None = None) -> int
 
     Cheap when nothing changed: a stat of each folder's files and one read-only query."""
     home = home or stillhouse_home()
-    states = _read_states(home, timeout)
+    todo, gone = pending(home, _read_states(home, timeout))
+    return write_pending(home, todo, gone, timeout)
+
+
+Pending = list[tuple[Path, IngestState | None]]
+
+
+def pending(home: Path, states: dict[str, IngestState]) -> tuple[Pending, list[str]]:
+    """Run folders whose files changed since ``states`` (with their state), and ids of ingested
+    runs whose folder is gone. Reads only file sizes and mtimes."""
+    states = dict(states)
     todo = []
     for run_dir in list_run_dirs(runs_root(home)):
         state = states.pop(run_dir.name, None)
         if needs_ingest(state, run_dir, folder_sigs(run_dir)):
             todo.append((run_dir, state))
     gone = [s.run_id for s in states.values() if not Path(s.run_dir).exists()]
-    return _ingest(home, todo, gone, timeout)
+    return todo, gone
 
 
 def delete_runs(run_ids: list[str], home: Path | None = None, *, timeout: float | None = None) -> None:
@@ -79,10 +89,11 @@ def _read_states(home: Path, timeout: float | None) -> dict[str, IngestState]:
     if not db_path(home).exists():
         return {}
     with read_connection(home, timeout=timeout) as con:
-        return _states(con, None)
+        return states(con)
 
 
-def _states(con: Any, run_ids: list[str] | None) -> dict[str, IngestState]:
+def states(con: Any, run_ids: list[str] | None = None) -> dict[str, IngestState]:
+    """The ingest state of every run (or of ``run_ids``), on any open connection."""
     sql = (
         "SELECT run_id, run_dir, events_offset, events_head, samples_sig, results_sig, eval_outputs_sig "
         "FROM _ingest_state"
@@ -95,7 +106,8 @@ def _states(con: Any, run_ids: list[str] | None) -> dict[str, IngestState]:
     return {row[0]: IngestState(*row) for row in rows}
 
 
-def _ingest(home: Path, todo: list[tuple[Path, IngestState | None]], gone: list[str], timeout: float | None) -> int:
+def write_pending(home: Path, todo: Pending, gone: list[str], timeout: float | None = None) -> int:
+    """Plan each folder (outside any lock), then write in transactions of about BATCH_ROWS rows."""
     redactor = Redactor()
     written = 0
     batch: list[RunDelta] = []
@@ -129,7 +141,7 @@ def _recheck(con: Any, deltas: list[RunDelta], redactor: Redactor) -> list[RunDe
     """Under the write lock: re-plan runs another process ingested since we planned them."""
     if not deltas:
         return []
-    current = _states(con, [d.run_id for d in deltas])
+    current = states(con, [d.run_id for d in deltas])
     checked = []
     for delta in deltas:
         now = current.get(delta.run_id)
