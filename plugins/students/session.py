@@ -153,7 +153,7 @@ class TrainingSession:
             bf16=bool(bf16),
             use_cpu=use_cpu,
             ddp_backend=cfg.ddp_backend or (("gloo" if use_cpu else "nccl") if distributed else None),
-            gradient_checkpointing=cfg.gradient_checkpointing,
+            activation_checkpointing=cfg.gradient_checkpointing,
             report_to="none",
             disable_tqdm=True,
             dataloader_num_workers=0,

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from stillhouse.kernel.errors import ModelError
 from stillhouse.plugins.hf_models import load_causal_lm, load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL
@@ -111,8 +110,10 @@ def test_api_top_logprobs_are_mapped_onto_the_student_vocabulary(tmp_path: Path,
     pieces = [tok.decode([i]) for i in answer_ids]
     prefix = "Let me think. "
     tokens = [{"token": prefix, "logprob": -0.5, "top": []}]
-    for i, piece in enumerate(pieces):
-        tokens.append({"token": piece, "logprob": -0.1, "top": [[piece, -0.1], [" the", -2.5], ["\u00e9\u00e9\u00e9zz", -3.0]]})
+    for piece in pieces:
+        tokens.append(
+            {"token": piece, "logprob": -0.1, "top": [[piece, -0.1], [" the", -2.5], ["\u00e9\u00e9\u00e9zz", -3.0]]}
+        )
     record = {
         "sample_id": pair.sample_id,
         "model": "openai/gpt-x",

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from stillhouse.kernel.errors import ConfigError
 from stillhouse.plugins.hf_models import count_parameters, load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL
@@ -19,6 +17,7 @@ from stillhouse.plugins.students.data import encode_pairs
 from stillhouse.plugins.students.hf import HfStudentTrainer
 from stillhouse.plugins.students.teacher_store import open_store
 from stillhouse.testing.tiny import CHAT_TEMPLATE
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .conftest import JobFactory
 from .helpers import batch_loss, nli_pairs
@@ -85,7 +84,9 @@ def test_logit_kd_learns_the_stored_teacher_distribution(make_job: JobFactory, t
 def test_live_teacher_gives_the_same_loss_as_the_store(make_job: JobFactory, tmp_path: Path) -> None:
     loss = ForwardKL(ForwardKL.Config(alpha=0.7, temperature=2.0))
     stored, stored_events = make_job(loss, run_dir=tmp_path / "a", max_steps=2, top_k=8)
-    live, live_events = make_job(loss, run_dir=tmp_path / "b", max_steps=2, top_k=8, student={"teacher_signals": "live"})
+    live, live_events = make_job(
+        loss, run_dir=tmp_path / "b", max_steps=2, top_k=8, student={"teacher_signals": "live"}
+    )
     train(stored)
     outcome = train(live)
     assert "teacher_topk" not in outcome.summary and not (tmp_path / "b" / "teacher_topk").exists()
