@@ -1,52 +1,83 @@
 """Footprint: parameter count, size on disk, peak memory (process RSS, and GPU memory on a GPU).
 
-Local models measure themselves through ``ChatModel.footprint()``. An API model exposes none of
-this; its parameter count is taken from the config when the user declared it (``teacher.parameters
-= "671B"``, passed on as ``info["parameters"]``) and is otherwise reported as not measured.
+Parameters and size on disk come from ``ChatModel.footprint()``. Memory is measured here, per
+model: the model answers one batch of evaluation prompts while :func:`watch_memory` samples the
+process RSS and (when the model runs on a GPU) the CUDA allocator's peak, because the process-wide
+high-water marks a model could report would carry an earlier model's peak into a later model's
+row. An API model exposes none of this; its parameter count is taken from the config when the user
+declared it (``teacher.parameters = "671B"``, passed on as ``info["parameters"]``) and is otherwise
+reported as not measured.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
 from stillhouse.kernel.comparison import parse_count
 from stillhouse.kernel.errors import ConfigError, Location
-from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric
-from stillhouse.plugins.evaluators.common import is_remote
+from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel
+from stillhouse.plugins.evaluators.common import is_remote, setting
+from stillhouse.plugins.evaluators.memory import Watched, watch_memory
 
-MEASURES = (
-    ("bytes_on_disk", "bytes"),
-    ("peak_memory_bytes", "bytes (process peak RSS)"),
-    ("gpu_peak_memory_bytes", "bytes (GPU)"),
-)
+
+class FootprintConfig(StrictModel):
+    watch_prompts: int = Field(
+        8, ge=0, description="Prompts answered in one batch while memory is watched (0: use the model's own numbers)."
+    )
 
 
 class FootprintEvaluator(Evaluator):
     name = "footprint"
-    description = "Parameters, size on disk, peak RSS and GPU memory."
+    description = "Parameters, size on disk, peak RSS and GPU memory while the model answers."
+    Config = FootprintConfig
 
     def evaluate(self, subject: EvalSubject) -> list[Metric]:
         found: dict[str, Any] = subject.model.footprint() if subject.model is not None else {}
         unmeasured = "not measured: remote API model" if is_remote(subject) else "not measured by this model"
-        metrics = [self._parameters(subject, found, unmeasured)]
-        for name, unit in MEASURES:
-            value = found.get(name)
-            reason = None
-            if value is None:
-                reason = found.get(f"{name}_reason") or unmeasured
-                if name == "gpu_peak_memory_bytes" and found:  # the model measured itself, just not on a GPU
-                    reason = "not measured: the model did not run on a GPU"
+        on_gpu = found.get("gpu_peak_memory_bytes") is not None or str(found.get("device", "")).startswith("cuda")
+        watched, count = self._watch(subject, on_gpu)
+        disk = found.get("bytes_on_disk")
+        metrics = [
+            self._parameters(subject, found, unmeasured),
+            _bytes("bytes_on_disk", disk, 1, "bytes", None if disk is not None else unmeasured),
+        ]
+        if watched is not None:
+            during = f"while answering {count} prompts at once"
+            rss_reason = None if watched.rss_peak_bytes is not None else "not measured: no /proc on this system"
             metrics.append(
-                Metric(
-                    name,
-                    float(value) if value is not None else None,
-                    n=1,
-                    reason=reason,
-                    higher_is_better=False,
-                    unit=unit,
+                _bytes("peak_memory_bytes", watched.rss_peak_bytes, count, f"bytes (process RSS {during})", rss_reason)
+            )
+            gpu_reason = None if watched.gpu_peak_bytes is not None else "not measured: the model did not run on a GPU"
+            metrics.append(
+                _bytes(
+                    "gpu_peak_memory_bytes",
+                    watched.gpu_peak_bytes,
+                    count,
+                    f"bytes (CUDA allocated {during})",
+                    gpu_reason,
                 )
             )
+            return metrics
+        for name in ("peak_memory_bytes", "gpu_peak_memory_bytes"):
+            value = found.get(name)
+            metrics.append(
+                _bytes(name, value, 1, "bytes (as the model reported)", None if value is not None else unmeasured)
+            )
         return metrics
+
+    def _watch(self, subject: EvalSubject, on_gpu: bool) -> tuple[Watched | None, int]:
+        """Memory over one batched answer of the first prompts; None for remote or absent models."""
+        count = min(self.config.watch_prompts, len(subject.examples))
+        if subject.model is None or is_remote(subject) or count == 0:
+            return None, 0
+        prompts = [subject.task.student_messages(e) for e in subject.examples[:count]]
+        model = subject.model
+        _, watched = watch_memory(
+            lambda: model.answer(prompts, max_new_tokens=int(setting(subject, "max_new_tokens")), batch_size=count),
+            gpu=on_gpu,
+        )
+        return watched, count
 
     def _parameters(self, subject: EvalSubject, found: dict[str, Any], unmeasured: str) -> Metric:
         if found.get("parameters") is not None:
@@ -69,3 +100,9 @@ class FootprintEvaluator(Evaluator):
                 hint='write a count such as "671B", "8B" or "135M"',
             ) from None
         return Metric("parameters", count, n=1, higher_is_better=None, unit="params (declared in config)")
+
+
+def _bytes(name: str, value: float | None, n: int, unit: str, reason: str | None) -> Metric:
+    return Metric(
+        name, float(value) if value is not None else None, n=n, reason=reason, higher_is_better=False, unit=unit
+    )

@@ -63,8 +63,8 @@ def test_latency_times_single_requests_on_a_local_model(tiny_chat):
     subject = answer_subject(tiny_chat, LabelTask(), examples(6), batch_size=3)
     tiny_chat.calls.clear()
     metrics = by_name(LatencyEvaluator(LatencyConfig(single_requests=3)).evaluate(subject))
-    # Three prompts answered one at a time, with batch_size=1.
-    assert tiny_chat.calls == [(1, 1)] * 3
+    # One untimed warm-up, then three prompts answered one at a time, with batch_size=1.
+    assert tiny_chat.calls == [(1, 1)] * 4
     single = metrics["latency_p50_ms"]
     assert single.n == 3 and single.value > 0 and single.unit == "ms (batch size 1)"
     assert metrics["latency_p95_ms"].value >= single.value
@@ -135,15 +135,27 @@ def test_throughput_when_tokens_were_not_counted():
 def test_footprint_of_a_local_model(tiny_chat, tiny_model_dir):
     from stillhouse.plugins.hf_models import count_parameters, folder_bytes
 
-    subject = answer_subject(tiny_chat, LabelTask(), examples(2))
+    subject = answer_subject(tiny_chat, LabelTask(), examples(3))
+    tiny_chat.calls.clear()
     metrics = by_name(FootprintEvaluator().evaluate(subject))
     assert metrics["parameters"].value == count_parameters(tiny_chat.model) > 10_000
     assert metrics["bytes_on_disk"].value == folder_bytes(str(tiny_model_dir))
-    # The test model does not measure memory: reported as such, never as 0.
-    assert (
-        metrics["peak_memory_bytes"].value is None
-        and metrics["peak_memory_bytes"].reason == "not measured by this model"
-    )
+    # Memory is watched over one batched answer of the prompts (three here, in one batch).
+    assert tiny_chat.calls == [(3, 3)]
+    rss = metrics["peak_memory_bytes"]
+    assert rss.value > 10 * 2**20 and rss.n == 3 and rss.unit == "bytes (process RSS while answering 3 prompts at once)"
+    gpu = metrics["gpu_peak_memory_bytes"]
+    assert gpu.value is None and gpu.reason == "not measured: the model did not run on a GPU"
+
+
+def test_footprint_without_watching_takes_the_models_numbers(tiny_chat):
+    from stillhouse.plugins.evaluators.footprint import FootprintConfig
+
+    subject = answer_subject(tiny_chat, LabelTask(), examples(2))
+    metrics = by_name(FootprintEvaluator(FootprintConfig(watch_prompts=0)).evaluate(subject))
+    # The test model reports no memory of its own: missing with the reason, never 0.
+    assert metrics["peak_memory_bytes"].value is None
+    assert metrics["peak_memory_bytes"].reason == "not measured by this model"
 
 
 def test_footprint_of_an_api_model_uses_the_declared_count():
