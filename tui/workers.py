@@ -29,4 +29,4 @@ class ReportsWorkerErrors(MessagePump):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             title, message = error_message(event.worker.error)
-            self.app.notify(message, title=title, severity="error", timeout=10)
+            self.app.notify(message, title=title, severity="error", timeout=10, markup=False)

@@ -37,3 +37,37 @@ def make_app(tmp_path: Path) -> Callable[..., object]:
         return StillhouseApp(home, **options)  # type: ignore[arg-type]
 
     return factory
+
+
+TINY_NLI = """\
+# A tiny NLI pipeline for the New run screen's tests.
+name = "tiny-nli"
+task = "nli"
+
+[data]
+train = "data/nli.jsonl"
+test = "data/nli.jsonl"
+limit = 8
+
+[teacher]
+model = "openai/gpt-4o-mini"
+max_tokens = 64
+
+[student]
+model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+[train]
+learning_rate = 2e-4
+num_epochs = 1
+"""
+
+
+@pytest.fixture
+def examples_dir(tmp_path: Path) -> Path:
+    """The folder make_app offers as examples: one valid config with its data beside it."""
+    folder = tmp_path / "examples"
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    rows = (Path(__file__).parents[1] / "fixtures" / "data" / "nli.jsonl").read_text().splitlines()[:12]
+    (folder / "data" / "nli.jsonl").write_text("\n".join(rows) + "\n")
+    (folder / "tiny-nli.toml").write_text(TINY_NLI)
+    return folder

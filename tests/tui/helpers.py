@@ -44,3 +44,10 @@ def screen_text(app: Any) -> str:
 async def shows(pilot: Any, text: str, timeout: float = 20.0) -> None:
     """Wait until ``text`` is on the screen."""
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, f"{text!r} on screen")
+
+
+async def notified(pilot: Any, text: str, timeout: float = 20.0) -> None:
+    """Wait until a notification containing ``text`` was raised (run_test does not draw toasts)."""
+    await wait_for(
+        pilot, lambda: any(text in str(n.message) for n in pilot.app._notifications), timeout, f"notification {text!r}"
+    )

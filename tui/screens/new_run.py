@@ -136,7 +136,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            self.notify(f"cannot read {path}: {exc.strerror or exc}", title="Open", severity="error")
+            self.notify(f"cannot read {path}: {exc.strerror or exc}", title="Open", severity="error", markup=False)
             return
         self.source = path.resolve()
         editor = self.query_one("#config-editor", TextArea)
@@ -216,7 +216,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
             apply_form(raw, values)
         except StillhouseError as exc:
             title, message = error_message(exc)
-            self.notify(message, title=title, severity="error")
+            self.notify(message, title=title, severity="error", markup=False)
             return
         editor.load_text(to_toml(raw))
         self.query_one(TabbedContent).active = "editor-tab"
@@ -236,7 +236,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
             path = path.with_suffix(self.source.suffix)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(editor.text, encoding="utf-8")
-        self.notify(f"saved {path}", title="Saved")
+        self.notify(f"saved {path}", title="Saved", markup=False)
         return path
 
     def action_focus_path(self) -> None:
@@ -245,7 +245,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
     def action_launch(self) -> None:
         text = self.query_one("#config-editor", TextArea).text
         if self.valid_text != text:
-            self.notify("fix the config first (see the errors under the editor)", title="Not launched", severity="error")
+            self.notify("fix the config first (see the errors under the editor)", title="Not launched", severity="error", markup=False)
             return
         path = self.action_save()
         if path is not None:
@@ -278,5 +278,5 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         status = self.query_one("#launch-status", Static)
         status.update(Text(message.message, style="red" if message.error else ""))
         if message.run_id:
-            self.notify(message.message, title="Launched")
+            self.notify(message.message, title="Launched", markup=False)
             self.stillhouse.open_run(message.run_id)

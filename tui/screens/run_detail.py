@@ -111,7 +111,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen):
         self.title = "Run"
         self.sub_title = self.run_id
         if not self.run_dir.is_dir():
-            self.notify(f"no run folder {self.run_dir}", title="Run not found", severity="error")
+            self.notify(f"no run folder {self.run_dir}", title="Run not found", severity="error", markup=False)
             self.app.pop_screen()
             return
         self.follower = EventFollower(self.run_dir)

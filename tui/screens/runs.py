@@ -160,7 +160,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         self.source = message.source
         self.loaded = True
         if message.error:
-            self.notify(f"showing run folders only: {message.error}", title="Registry", severity="warning", timeout=6)
+            self.notify(f"showing run folders only: {message.error}", title="Registry", severity="warning", timeout=6, markup=False)
         self.rebuild()
 
     def on_runs_changed(self, message: RunsChanged) -> None:
@@ -339,9 +339,9 @@ def confirm_cancel(screen: Screen, run_id: str) -> None:
             pid = cancel_run(app.home / "runs" / run_id)
         except StillhouseError as exc:
             title, message = error_message(exc)
-            app.notify(message, title=title, severity="error", timeout=8)
+            app.notify(message, title=title, severity="error", timeout=8, markup=False)
             return
-        app.notify(f"sent SIGINT to process {pid}; the run stops after its current step", title="Cancelling")
+        app.notify(f"sent SIGINT to process {pid}; the run stops after its current step", title="Cancelling", markup=False)
 
     screen.app.push_screen(ConfirmScreen(f"Cancel run {run_id}?", "The run stops and can be resumed later."), done)
 
@@ -350,12 +350,12 @@ def start_resume(screen: Screen, run_id: str) -> None:
     app: StillhouseApp = screen.app  # type: ignore[assignment]
     row = app.catalog.rows.get(run_id)
     if row is not None and row.live:
-        app.notify(f"run {run_id} is still running", severity="warning")
+        app.notify(f"run {run_id} is still running", severity="warning", markup=False)
         return
     try:
         launched = resume_run(run_id, app.home)
     except StillhouseError as exc:
         title, message = error_message(exc)
-        app.notify(message, title=title, severity="error")
+        app.notify(message, title=title, severity="error", markup=False)
         return
-    app.notify(f"resuming {run_id} (pid {launched.pid}); log: {launched.log_path}", title="Resume")
+    app.notify(f"resuming {run_id} (pid {launched.pid}); log: {launched.log_path}", title="Resume", markup=False)

@@ -70,8 +70,9 @@ class ExamplesScreen(ModalScreen[SqlExample | None]):
 
 class SqlScreen(ReportsWorkerErrors, Screen):
     BINDINGS = [
-        Binding("ctrl+r,f5", "run_query", "Run"),
-        Binding("ctrl+e", "examples", "Examples"),
+        Binding("ctrl+r", "run_query", "Run"),
+        # priority: the editor would take ctrl+e as "end of line"
+        Binding("ctrl+e", "examples", "Examples", priority=True),
         Binding("ctrl+j", "focus_results", "Results", show=False),
         Binding("escape", "focus_editor", "Editor", show=False),
     ]

@@ -1,0 +1,156 @@
+"""Pilot tests of SQL, Plugins, Compare, help, the command palette and themes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stillhouse.kernel import hookimpl
+from stillhouse.registry.sample_runs import standard_runs
+from stillhouse.tui.screens.compare import CompareScreen
+from stillhouse.tui.screens.help import HelpScreen
+from stillhouse.tui.screens.plugins import PluginsScreen
+from stillhouse.tui.screens.run_detail import RunDetailScreen
+from stillhouse.tui.screens.sql import ExamplesScreen, SqlScreen
+from textual.widgets import DataTable, OptionList, SelectionList, Static, TextArea
+
+from tests.tui.helpers import drive, screen_text, shows, wait_for
+
+RUNS = {s.name: s for s in standard_runs()}
+
+
+def table_rows(app, selector: str) -> list[list[str]]:
+    table = app.screen.query_one(selector, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def sql_screen(pilot) -> SqlScreen:
+    await pilot.press("4")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+    return pilot.app.screen
+
+
+def test_sql_query_results_and_inline_error(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await sql_screen(pilot)
+        editor = screen.query_one(TextArea)
+        editor.load_text("SELECT name, student_score FROM run_summary WHERE task = 'nli' AND kind = 'pipeline' ORDER BY name")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.result is not None)
+        assert [c.label.plain for c in screen.query_one("#sql-results", DataTable).columns.values()] == ["name", "student_score"]
+        rows = table_rows(app, "#sql-results")
+        assert [r[0] for r in rows] == ["nli-4o", "nli-fail", "nli-lr", "nli-mini"]
+        assert rows[0][1] == "0.89" and rows[1][1] == "NULL"
+        assert "4 rows" in screen_text(app)
+        editor.load_text("SELECT nme FROM runs")
+        await pilot.press("ctrl+r")
+        status = screen.query_one("#sql-status", Static)
+        await wait_for(pilot, lambda: status.has_class("error"))
+        assert 'Referenced column "nme" not found' in screen_text(app)
+        assert table_rows(app, "#sql-results")[0][0] == "nli-4o"  # the last good result stays
+        editor.load_text("DELETE FROM runs")
+        await pilot.press("ctrl+r")
+        await shows(pilot, "read-only")
+
+    drive(app, scenario)
+
+
+def test_example_queries_are_one_key_away_and_all_run(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await sql_screen(pilot)
+        assert len(screen.examples) >= 5
+        for index, example in enumerate(screen.examples):
+            await pilot.press("ctrl+e")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen))
+            app.screen.query_one(OptionList).highlighted = index
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SqlScreen))
+            await wait_for(pilot, lambda: "rows ·" in str(screen.query_one("#sql-status", Static).render()) or screen.query_one("#sql-status", Static).has_class("error"))
+            assert not screen.query_one("#sql-status", Static).has_class("error"), (example.title, screen_text(app))
+            assert screen.query_one(TextArea).text == example.sql
+
+    drive(app, scenario)
+
+
+class BrokenPlugin:
+    """A third-party plugin whose registration raises."""
+
+    __name__ = "broken-plugin"
+
+    @hookimpl
+    def register_tasks(self, register):  # noqa: ANN001, ANN201
+        raise RuntimeError("missing dependency: frobnicate")
+
+
+def test_plugins_lists_installed_and_broken(stillhouse_home: Path, make_app, make_host) -> None:
+    make_host(BrokenPlugin())
+    app = make_app(stillhouse_home)
+
+    async def scenario(pilot) -> None:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: isinstance(app.screen, PluginsScreen) and app.screen.rows)
+        names = [r[0] for r in table_rows(app, "#plugins-table")]
+        assert {"tasks", "teachers", "students", "registry", "tui"} <= set(names)
+        text = screen_text(app)
+        assert "Broken plugins" in text and "missing dependency: frobnicate" in text and "1 failed" in text
+        table = app.screen.query_one("#plugins-table", DataTable)
+        table.focus()
+        table.move_cursor(row=names.index("tasks"))
+        await shows(pilot, "task: conversation, math, nli, qa, summarization")
+
+    drive(app, scenario)
+
+
+def test_compare_picks_runs_and_shows_differences(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+    a, b = RUNS["nli-mini"], RUNS["nli-lr"]
+
+    async def scenario(pilot) -> None:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.rows)
+        screen = app.screen
+        picker = screen.query_one(SelectionList)
+        values = [picker.get_option_at_index(i).value for i in range(picker.option_count)]
+        for run in (a, b):
+            picker.highlighted = values.index(run.run_id)
+            await pilot.press("space")
+        await wait_for(pilot, lambda: len(screen.states) == 2)
+        metrics = {r[0]: r[1:] for r in table_rows(app, "#compare-metrics")}
+        assert metrics["student/accuracy"] == ["0.870", "0.780"]
+        assert metrics["retention"] == ["97%", "87%"]
+        config = {r[0]: r[1:] for r in table_rows(app, "#compare-config")}
+        assert config["train.learning_rate"] == ["2e-05", "0.0001"]
+        assert "name" in config and "task" not in config  # same task: not a difference
+        await pilot.press("d")
+        config = {r[0]: r[1:] for r in table_rows(app, "#compare-config")}
+        assert config["task"] == ["nli", "nli"]
+
+    drive(app, scenario)
+
+
+def test_help_palette_and_theme(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await wait_for(pilot, lambda: app.screen.loaded)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await shows(pilot, "Keys on this screen (Runs)")
+        assert "compares" in screen_text(app)
+        await pilot.press("escape")
+        dark = app.current_theme.dark
+        await pilot.press("ctrl+t")
+        assert app.current_theme.dark is not dark
+        # Command palette: open a run by typing part of its name.
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"nli-4o")
+        await wait_for(pilot, lambda: "Open run nli-4o" in screen_text(app), what="palette hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.run_id == RUNS["nli-4o"].run_id
+
+    drive(app, scenario)
