@@ -13,12 +13,18 @@ from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import PromptedTask, as_list, prediction_text, with_reference
 from stillhouse.plugins.tasks.text import longest_common_run, split_answer, strip_markdown, unquote, words
 
+_SENTENCE_ENDINGS = (".", "!", "?", "…", '"', "”", "'", ")")
+
 
 class FreeTextConfig(TaskConfig):
     min_words: int = Field(1, ge=1, description="Shorter answers are rejected (too_short).")
     max_words: int = Field(120, ge=1, description="Longer answers are rejected (too_long).")
     max_copied_words: int | None = Field(
         20, ge=2, description="Reject answers that repeat this many consecutive words of the input (copied_context)."
+    )
+    require_complete: bool = Field(
+        False,
+        description="Reject answers that do not end like a sentence (.!?), e.g. cut off at max_tokens (truncated).",
     )
     ask_rationale: bool = Field(False, description="Ask the teacher to reason before answering.")
     rationale: str = Field(
@@ -69,6 +75,8 @@ class FreeTextTask(PromptedTask):
         limit = self.config.max_copied_words
         if limit is not None and longest_common_run(answer, source) >= limit:
             return Verdict(False, "copied_context")
+        if self.config.require_complete and not str(parsed.answer).rstrip().endswith(_SENTENCE_ENDINGS):
+            return Verdict(False, "truncated")
         return None
 
     def overlap_metrics(

@@ -26,6 +26,11 @@ class MathConfig(TaskConfig):
     tolerance: float = Field(
         1e-6, ge=0, description="Absolute tolerance when comparing the final number with the gold one."
     )
+    require_final_answer: bool = Field(
+        True,
+        description="Filter: reject a teacher output whose number is only the last one in the text, with no "
+        "'Answer:', '####', '\\boxed{}' or 'the answer is' (often a solution cut off mid-way).",
+    )
 
 
 class MathTask(PromptedTask):
@@ -79,6 +84,10 @@ class MathTask(PromptedTask):
         return numbers.canonical(str(answer))
 
     def verify(self, example: Example, parsed: Parsed) -> Verdict:
+        # Checked first: a cut-off solution has neither a final answer nor a usable rationale,
+        # and "no_final_answer" says so better than "missing_rationale".
+        if parsed.ok and self.config.require_final_answer and numbers.final_number(parsed.text).how == "last":
+            return Verdict(False, "no_final_answer")
         rejected = self.precheck(parsed)
         if rejected is not None:
             return rejected

@@ -19,6 +19,8 @@ from stillhouse.plugins.tasks.text import clean_span, split_answer
 
 DEFAULT_LABELS = ["entailment", "neutral", "contradiction"]
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
 # Word stems that name a label in prose ("entails", "is entailed", "contradicts", "contradictory").
 STEMS = {"entailment": "entail", "contradiction": "contradict", "neutral": "neutral"}
 
@@ -193,21 +195,22 @@ class NLITask(PromptedTask):
             if label is None:
                 return Parsed(rationale=split.rationale, error="unparseable", text=text)
             return Parsed(answer=label, rationale=split.rationale, text=text)
-        # No marker: a bare label, else the conclusion, which reasoning puts last.
+        # No marker: a bare label, else the conclusion, which reasoning puts in its last sentence.
+        # Label words earlier in the text are not answers ("to decide whether the premise entails
+        # the hypothesis, ..."), and a text cut off mid-reasoning has no conclusion at all.
         label = self.label_in(segment, whole_only=True)
         if label is not None:
             return Parsed(answer=label, rationale=split.rationale, text=text)
-        mentions = self._mentions(segment)
-        if not mentions:
+        sentences = [s.strip() for s in _SENTENCE_END.split(segment) if s.strip()]
+        if not sentences:
             return Parsed(error="unparseable", text=text)
-        lines = [line for line in segment.splitlines() if line.strip()]
-        last_line_labels = self._mentions(lines[-1]) if lines else []
-        if last_line_labels and len(set(last_line_labels)) > 1:
+        conclusion = self._mentions(sentences[-1])
+        if len(set(conclusion)) > 1:
             return Parsed(error="ambiguous_label", text=text)
-        rationale = split.rationale
-        if len(lines) > 1:  # the conclusion is on the last line; what leads to it is the rationale
-            rationale = "\n".join(lines[:-1]).strip() or rationale
-        return Parsed(answer=mentions[-1], rationale=rationale, text=text)
+        if not conclusion:
+            return Parsed(error="unparseable", text=text)
+        rationale = segment[: segment.rfind(sentences[-1])].strip() or split.rationale
+        return Parsed(answer=conclusion[0], rationale=rationale, text=text)
 
     # -- checking and scoring -----------------------------------------------------------------
 

@@ -74,7 +74,7 @@ def equal(a: str | None, b: str | None, tolerance: float = 0.0) -> bool:
 class FinalNumber:
     value: str | None  # canonical number, None when none was found
     rationale: str | None
-    how: str  # boxed | hashes | marker | last | none
+    how: str  # boxed | hashes | marker | only | last | none
 
 
 def _number_of_segment(segment: str) -> str | None:
@@ -115,9 +115,13 @@ def final_number(text: str) -> FinalNumber:
     if not matches:
         return FinalNumber(None, thinking, "none")
     last = matches[-1]
+    if len(matches) == 1 and len(body.split()) <= 4:
+        # The whole reply is the number ("55000", "$1,080.", "72 clips"): an answer-only output.
+        return FinalNumber(canonical(last.group("num")), thinking, "only")
     before = body[: last.start()]
     line_start = before.rfind("\n")
-    rationale = _join(thinking, before[:line_start] if line_start >= 0 else "")
+    # The lines before the one with the number; in a one-line solution, the text before the number.
+    rationale = _join(thinking, before[:line_start] if line_start >= 0 else before)
     return FinalNumber(canonical(last.group("num")), rationale, "last")
 
 

@@ -27,6 +27,10 @@ class SummarizationConfig(FreeTextConfig):
     max_compression: float = Field(
         0.9, gt=0, description="Reject summaries longer than this share of the source's words (too_long)."
     )
+    require_complete: bool = Field(
+        True,
+        description="Reject summaries that do not end like a sentence (.!?), e.g. cut off at max_tokens (truncated).",
+    )
     rouge_threshold: float | None = Field(
         None, ge=0, le=1, description="If set, least ROUGE-L F against the gold summary."
     )

@@ -36,6 +36,19 @@ NLI_OUTPUTS = [
     ("Final answer: ENTAILMENT", "entailment"),
     ("I'd say the hypothesis contradicts the premise.", "contradiction"),
     ("### Answer\nneutral", "neutral"),
+    # Real SmolLM2-135M outputs cut off at max_tokens: a label word in the opening sentence is not
+    # a conclusion.
+    (
+        "To determine whether the premise entails the hypothesis, we need to examine the logical structure "
+        "of the premise. However, the premise does not provide any information about the relationship "
+        "between the two women. It does not specify the relationship between",
+        "unparseable",
+    ),
+    (
+        "To determine whether the premise entails the hypothesis, we need to examine the given information.\n\n"
+        "The hypothesis is a neutral statement, as it does not conta",
+        "neutral",
+    ),
     ("", "empty"),
     ("   \n ", "empty"),
     ("I am not sure what you mean.", "unparseable"),

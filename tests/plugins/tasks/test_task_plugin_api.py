@@ -29,7 +29,7 @@ class SentimentConfig(TaskConfig):
 class SentimentTask(TaskType):
     """A task a third party might write: movie-review sentiment, from kernel interfaces only."""
 
-    name = "sentiment"
+    name = "test_polarity"  # not "sentiment": the example plugin package may be installed
     description = "Review -> positive / negative."
     Config = SentimentConfig
     primary_metric = "accuracy"
@@ -99,12 +99,13 @@ def test_builtin_tasks_register_through_the_entry_point(make_host) -> None:  # t
 
 def test_third_party_task_registers_and_runs(make_host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     host = make_host(SentimentPlugin(), ClashingPlugin())
-    assert "sentiment" in host.names("task") and "nli" in host.names("task")
+    assert "test_polarity" in host.names("task") and "nli" in host.names("task")
     # The clash is refused by name and the built-in keeps its place.
     assert host.get("task", "nli") is next(c for c in BUILTIN_TASKS if c.name == "nli")
     assert any(f.stage == "duplicate" and "'nli'" in f.error for f in host.failures)
 
-    cls = host.get("task", "sentiment")
+    cls = host.get("task", "test_polarity")
+    assert cls is SentimentTask and host.source_of("task", "test_polarity") == "SentimentPlugin"
     task = cls(cls.Config.model_validate({"positive_words": ["positive", "thumbs up"], "few_shot": 0}))
     data = tmp_path / "reviews.csv"
     data.write_text("sentence,sentiment\nA joy from start to end.,positive\nTwo dull hours.,negative\nMeh,\n")

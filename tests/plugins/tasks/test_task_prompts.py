@@ -196,6 +196,12 @@ def test_math_verification() -> None:
     assert verdict(task, example, "Reasoning: unclear.") == "no_number"
     assert verdict(task, example, "55000") == "missing_rationale"  # keep mode trains on the rationale
     assert verdict(MathTask(MathTask.Config(rationale="drop")), example, "55000") == "ok"
+    # A solution cut off mid-way ends on some number, not on a final answer.
+    truncated = "First floor: 2 * 20000 = 40000. Second floor: 20000. Boxes use 5000, so 55000"
+    assert verdict(task, example, truncated) == "no_final_answer"
+    assert verdict(task, example, truncated + "\nThe answer is 55000.") == "ok"
+    lenient = MathTask(MathTask.Config(require_final_answer=False))
+    assert verdict(lenient, example, truncated) == "ok"
 
 
 def test_summarization_verification() -> None:
@@ -204,6 +210,9 @@ def test_summarization_verification() -> None:
     assert verdict(task, example, example.reference) == "ok"
     assert verdict(task, example, "Summary: Dogs.") == "too_short"
     assert verdict(task, example, " ".join(["word"] * 121)) == "too_long"
+    cut = "#Person1# and #Person2# talk about the advantages and disadvantages of"
+    assert verdict(task, example, cut) == "truncated"
+    assert verdict(SummarizationTask(SummarizationTask.Config(require_complete=False)), example, cut) == "ok"
     copied = " ".join(example.inputs["document"].split()[:30])
     assert verdict(task, example, copied) == "copied_context"
     strict = SummarizationTask(SummarizationTask.Config(rouge_threshold=0.3))
