@@ -98,6 +98,7 @@ class Engine:
         self.spent = 0.0  # across runs of this engine: the budget is per teacher, not per split
         self._reserved = 0.0
         self._stop: asyncio.Event | None = None
+        self._settled: asyncio.Condition | None = None  # notified whenever a reservation is released
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def request_stop(self) -> None:
@@ -107,6 +108,7 @@ class Engine:
     async def run(self, jobs: list[Job], emit: Callable[[Outcome], None]) -> RunSummary:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._settled = asyncio.Condition()
         summary = RunSummary()
         queue = deque(jobs)
 
@@ -151,8 +153,7 @@ class Engine:
         token_estimate = job.prompt_tokens_estimate + s.max_tokens * s.samples
         while True:
             reserve = self._worst_case_cost(job) if s.budget_usd is not None else 0.0
-            if s.budget_usd is not None and self.spent + self._reserved + reserve > s.budget_usd:
-                summary.budget_hit = True
+            if not await self._admit(reserve, summary):
                 return None
             if attempts == 0:
                 summary.started += 1
@@ -169,6 +170,9 @@ class Engine:
                 latency_ms = (time.perf_counter() - started) * 1000
             finally:
                 self._reserved -= reserve
+                if self._settled is not None:
+                    async with self._settled:
+                        self._settled.notify_all()
             if isinstance(result, Reply):
                 self.limiter.settle(token_estimate, result.prompt_tokens + result.completion_tokens)
                 cost = self._cost(result)
@@ -187,6 +191,21 @@ class Engine:
             return Outcome(
                 job, None, f"{result.kind}: {result.message} (after {attempts} attempt(s))", latency_ms, attempts
             )
+
+    async def _admit(self, reserve: float, summary: RunSummary) -> bool:
+        """Whether a call whose worst case costs ``reserve`` fits the budget. While calls are in
+        flight their real costs are not known yet: wait for them rather than give up early."""
+        budget = self.settings.budget_usd
+        if budget is None:
+            return True
+        assert self._settled is not None
+        async with self._settled:
+            while self.spent + self._reserved + reserve > budget:
+                if self._reserved <= 0 or self._halted(summary):
+                    summary.budget_hit = True
+                    return False
+                await self._settled.wait()
+        return True
 
     async def _backoff(self, attempt: int, retry_after: float | None) -> bool:
         """Wait before retry number ``attempt``; False if a stop was requested meanwhile."""

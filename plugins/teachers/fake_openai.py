@@ -54,13 +54,25 @@ class FakeStats:
     answered: Counter[str] = field(default_factory=Counter)
     """Successful (HTTP 200, well-formed) answers per prompt (the last user message)."""
     faults: Counter[str] = field(default_factory=Counter)
+    seen: Counter[str] = field(default_factory=Counter)
+    """Requests per prompt, whatever their outcome."""
+    last_params: dict[str, Any] = field(default_factory=dict)
+    """Sampling parameters of the latest request (messages left out)."""
+    inflight: int = 0
+    max_inflight: int = 0
 
     @property
     def answered_total(self) -> int:
         return sum(self.answered.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "answered": dict(self.answered), "faults": dict(self.faults)}
+        return {
+            "requests": self.requests,
+            "answered": dict(self.answered),
+            "faults": dict(self.faults),
+            "seen": dict(self.seen),
+            "max_inflight": self.max_inflight,
+        }
 
 
 def _last_user(messages: list[dict[str, str]]) -> str:
@@ -105,10 +117,19 @@ class FakeOpenAIApp:
         return b.faults[int.from_bytes(digest[8:12], "big") % len(b.faults)]
 
     async def chat(self, request: Any) -> Any:
+        stats = self.stats
+        stats.requests += 1
+        stats.inflight += 1
+        stats.max_inflight = max(stats.max_inflight, stats.inflight)
+        try:
+            return await self._chat(request)
+        finally:
+            stats.inflight -= 1
+
+    async def _chat(self, request: Any) -> Any:
         from aiohttp import web
 
         b = self.behaviour
-        self.stats.requests += 1
         if b.api_key is not None and request.headers.get("Authorization") != f"Bearer {b.api_key}":
             self.stats.faults["401"] += 1
             return web.json_response(error_body("invalid api key", "invalid_api_key", 401), status=401)
@@ -117,6 +138,8 @@ class FakeOpenAIApp:
         except (RequestError, ValueError) as exc:
             return web.json_response(error_body(str(exc)), status=400)
         prompt = _last_user(params.messages)
+        self.stats.seen[prompt] += 1
+        self.stats.last_params = {k: v for k, v in vars(params).items() if k != "messages"}
         if b.latency_s:
             await asyncio.sleep(b.latency_s)
         if "[[fail:" in prompt:

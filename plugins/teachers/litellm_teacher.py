@@ -317,7 +317,9 @@ class LiteLLMTeacher(Teacher):
 def _check_local_spec(spec: str) -> None:
     """A local path that does not exist is a config error now, not a load error mid-run.
     Hub ids (``org/name``) are left to the loader: they may sit in the Hugging Face cache."""
-    path = Path(spec).expanduser()
+    from stillhouse.plugins.hf_models import resolve_spec
+
+    path = Path(resolve_spec(spec)).expanduser()
     looks_like_path = spec.startswith(("/", ".", "~")) or spec.endswith(".gguf") or path.exists()
     if looks_like_path and not path.exists():
         raise ConfigError(

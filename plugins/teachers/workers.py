@@ -201,6 +201,9 @@ def main() -> None:
     protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the protocol
     _serve(sys.stdin.buffer, protocol_out)
+    sys.stderr.flush()
+    # Every answer is already flushed to the parent; skip litellm's slow interpreter teardown.
+    os._exit(0)
 
 
 if __name__ == "__main__":
