@@ -114,8 +114,9 @@ class ConversationTask(FreeTextTask):
         if rejected is not None:
             return rejected
         reply = words(str(parsed.answer))
-        if any(words(turn["text"]) == reply for turn in example.inputs["turns"]):
-            return Verdict(False, "copied_context")  # a short turn repeated word for word
+        # A turn repeated word for word; a short formula ("Goodbye!" to "Goodbye!") is a fine reply.
+        if len(reply) >= 4 and any(words(turn["text"]) == reply for turn in example.inputs["turns"]):
+            return Verdict(False, "copied_context")
         return Verdict(True, "ok")
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:

@@ -18,6 +18,7 @@ from stillhouse.plugins.tasks.freetext import FreeTextConfig, FreeTextTask
 from stillhouse.plugins.tasks.text import words
 
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_TURN_LABEL = re.compile(r"^([^:\n]{1,30}):\s", re.M)
 _HEADING = re.compile(r"^\s*#+\s*\w[\w ]*:?\s*$")
 
 
@@ -93,6 +94,8 @@ class SummarizationTask(FreeTextTask):
             return rejected
         if len(words(str(parsed.answer))) > self.config.max_compression * len(source):
             return Verdict(False, "too_long")
+        if _speaker_turns(str(parsed.answer), str(example.inputs["document"])) >= 2:
+            return Verdict(False, "not_a_summary")  # it re-enacts the dialogue instead of reporting it
         if self.config.rouge_threshold is not None and example.reference is not None:
             best = max(metrics.rouge_l(str(parsed.answer), ref) for ref in as_list(example.reference))
             if best < self.config.rouge_threshold:
@@ -101,3 +104,11 @@ class SummarizationTask(FreeTextTask):
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:
         return self.overlap_metrics(examples, predictions, ["rouge1", "rouge2", "rouge_l", "bleu", "chrf"])
+
+
+def _speaker_turns(summary: str, document: str) -> int:
+    """How many times the summary opens a turn of one of the document's speakers ("#Person1#:")."""
+    speakers = {m.group(1).strip() for m in _TURN_LABEL.finditer(document)}
+    if len(speakers) < 2:  # not a dialogue
+        return 0
+    return sum(summary.count(f"{speaker}:") for speaker in speakers)

@@ -210,6 +210,13 @@ def test_summarization_verification() -> None:
     assert verdict(task, example, example.reference) == "ok"
     assert verdict(task, example, "Summary: Dogs.") == "too_short"
     assert verdict(task, example, " ".join(["word"] * 121)) == "too_long"
+    # A real SmolLM2-135M "summary": the dialogue acted out again, in new words.
+    reenacted = (
+        "#Person1#: I hear there will be a dog park. #Person2#: What for? #Person1#: Dogs may not be in the "
+        "streets. #Person2#: That sounds fair to me."
+    )
+    assert verdict(task, example, reenacted) == "not_a_summary"
+    assert verdict(task, example, "#Person1# tells #Person2# about a new dog park in the city.") == "ok"
     cut = "#Person1# and #Person2# talk about the advantages and disadvantages of"
     assert verdict(task, example, cut) == "truncated"
     assert verdict(SummarizationTask(SummarizationTask.Config(require_complete=False)), example, cut) == "ok"
