@@ -96,6 +96,9 @@ def evaluate_role(
     answers = model.answer(prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
     info = dict(info or {})
     info["answer_wall_s"] = time.perf_counter() - start
+    # The decoding the evaluators must repeat when they time or measure the model again.
+    for key in ("batch_size", "max_new_tokens", "usd_per_hour"):
+        info.setdefault(key, getattr(config, key))
     parsed = [task.parse(a.text) if not a.error else Parsed(error=a.error) for a in answers]
     subject = EvalSubject(role, model_name, model, task, examples, answers, parsed, info)
     metrics: list[Metric] = []

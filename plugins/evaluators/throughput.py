@@ -1,26 +1,35 @@
-"""Throughput of the batched answering: generated tokens per second and requests per second.
+"""Throughput of batched answering: generated tokens per second and requests per second.
 
-The wall time is the one the evaluate stage measured around the whole batched pass
-(``info["answer_wall_s"]``), so batching, padding and scheduling are all counted.
+Measured on the pass from ``passes.batched_pass``: for a local model a repeated, warm batched pass
+timed around the whole of it (batching, padding and scheduling counted); for a remote model the
+evaluate stage's pass and the wall time it measured (``info["answer_wall_s"]``).
 """
 
 from __future__ import annotations
 
-from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric
+from pydantic import Field
+from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel
 from stillhouse.plugins.evaluators.common import answered, batch_label, first_error
+from stillhouse.plugins.evaluators.passes import batched_pass
+
+
+class ThroughputConfig(StrictModel):
+    repeat: bool = Field(True, description="Time a repeated (warm) batched pass of a local model, not the first one.")
 
 
 class ThroughputEvaluator(Evaluator):
     name = "throughput"
-    description = "Generated tokens/s and requests/s of the batched evaluation pass."
+    description = "Generated tokens/s and requests/s of a batched pass over the evaluation prompts."
+    Config = ThroughputConfig
 
     def evaluate(self, subject: EvalSubject) -> list[Metric]:
-        done = answered(subject.answers)
-        wall = subject.info.get("answer_wall_s")
-        at = batch_label(subject)
+        measured = batched_pass(subject, repeat=self.config.repeat)
+        done = answered(measured.answers)
+        wall = measured.wall_s
+        at = ("" if not measured.warm else " (warm pass)") + batch_label(subject)
         reason = None
         if not done:
-            reason = f"no successful answer: {first_error(subject.answers)}"
+            reason = f"no successful answer: {first_error(measured.answers)}"
         elif not wall or wall <= 0:
             reason = "not measured: the wall time of the batched answering was not recorded"
         tokens = sum(a.completion_tokens for a in done)
