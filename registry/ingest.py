@@ -23,10 +23,18 @@ from typing import Any
 from stillhouse.kernel.runs import runs_root, stillhouse_home
 from stillhouse.registry import rows as R
 from stillhouse.registry.db import db_path, read_connection, write_connection
-from stillhouse.registry.parse import IngestState, RunDelta, list_run_dirs, metric_row, needs_ingest, plan_run
-from stillhouse.registry.parse import folder_sigs, rows_to_metric_table
+from stillhouse.registry.parse import (
+    IngestState,
+    RunDelta,
+    list_run_dirs,
+    metric_row,
+    needs_ingest,
+    parse_batch,
+    plan_run,
+    folder_sigs,
+)
 from stillhouse.registry.redact import Redactor
-from stillhouse.registry.schema import public_tables
+from stillhouse.registry.schema import arrow_schema, public_tables
 
 log = logging.getLogger(__name__)
 
@@ -130,31 +138,43 @@ def write_pending(home: Path, todo: Pending, gone: list[str], timeout: float | N
 
 
 def _write(home: Path, deltas: list[RunDelta], gone: list[str], redactor: Redactor, timeout: float | None) -> int:
+    metrics = parse_batch(deltas, redactor)  # before the lock: parsing is most of the work
     with write_connection(home, timeout=timeout) as con:
         if gone:
             _delete(con, (*public_tables(), "_ingest_state"), gone)
             log.info("registry: dropped %d runs whose folders are gone", len(gone))
-        return _apply(con, _recheck(con, deltas, redactor))
+        deltas, metrics = _recheck(con, deltas, metrics, redactor)
+        return _apply(con, deltas, metrics)
 
 
-def _recheck(con: Any, deltas: list[RunDelta], redactor: Redactor) -> list[RunDelta]:
-    """Under the write lock: re-plan runs another process ingested since we planned them."""
+def _recheck(con: Any, deltas: list[RunDelta], metrics: Any, redactor: Redactor) -> tuple[list[RunDelta], Any]:
+    """Under the write lock: re-plan runs another process ingested since we planned them, and
+    swap their metrics rows for the re-planned ones."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if not deltas:
-        return []
+        return [], None
     current = states(con, [d.run_id for d in deltas])
-    checked = []
+    fresh, replanned, stale = [], [], []
     for delta in deltas:
         now = current.get(delta.run_id)
-        if now != delta.seen:
-            replanned = plan_run(delta.run_dir, now, redactor)
-            if replanned is None:
-                continue
-            delta = replanned
-        checked.append(delta)
-    return checked
+        if now == delta.seen:
+            fresh.append(delta)
+            continue
+        stale.append(delta.run_id)
+        again = plan_run(delta.run_dir, now, redactor)
+        if again is not None:
+            replanned.append(again)
+    if not stale:
+        return deltas, metrics
+    if metrics is not None:
+        metrics = metrics.filter(pc.invert(pc.is_in(metrics["run_id"], value_set=pa.array(stale, pa.string()))))
+    tables = [t for t in (metrics, parse_batch(replanned, redactor)) if t is not None]
+    return fresh + replanned, (pa.concat_tables(tables) if tables else None)
 
 
-def _apply(con: Any, deltas: list[RunDelta]) -> int:
+def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
     if not deltas:
         return 0
     ids = [d.run_id for d in deltas]
@@ -167,7 +187,6 @@ def _apply(con: Any, deltas: list[RunDelta]) -> int:
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in ("metrics", "teacher_calls", "logs", "artifacts")}
     event_evals: list[dict[str, Any]] = []
     config_runs: dict[str, dict[str, Any]] = {}  # run_id -> latest run_started event
-    metric_tables = []
     for delta in deltas:
         rid = delta.run_id
         run = runs.get(rid) or R.empty_run(rid, str(delta.run_dir))
@@ -183,9 +202,9 @@ def _apply(con: Any, deltas: list[RunDelta]) -> int:
                 run_stages[key] = R.fold_stage(run_stages.get(key), event, rid)
                 if kind == "stage_failed":
                     out["logs"].append(R.log_row(rid, event))
-            elif kind == "progress":
+            elif kind == "progress":  # likewise
                 out["metrics"].append(R.progress_row(rid, event))
-            elif kind == "metric":  # only when a metric line did not take the Arrow path
+            elif kind == "metric":  # only lines the Arrow fast path gave back
                 out["metrics"].append(metric_row(rid, event))
             elif kind == "teacher_call":
                 out["teacher_calls"].append(R.teacher_call_row(rid, event))
@@ -196,9 +215,9 @@ def _apply(con: Any, deltas: list[RunDelta]) -> int:
             elif kind == "log":
                 out["logs"].append(R.log_row(rid, event))
             # other event types (third-party plugins) are left to the events file
+        if delta.newest_us is not None and (run.get("updated_at") is None or delta.newest_us > run["updated_at"]):
+            run["updated_at"] = delta.newest_us
         runs[rid] = run
-        if delta.metric_table is not None:
-            metric_tables.append(delta.metric_table)
 
     written = 0
     _delete(con, ("runs", "stages"), ids)
@@ -207,10 +226,9 @@ def _apply(con: Any, deltas: list[RunDelta]) -> int:
     _delete(con, ("params", "plugins_used"), list(config_runs))
     written += _insert(con, "params", [p for rid, ev in config_runs.items() for p in _params(rid, ev)])
     written += _insert(con, "plugins_used", [p for rid, ev in config_runs.items() for p in R.plugins_from(rid, ev)])
-    for table in metric_tables:
-        written += _insert_arrow(con, "metrics", table)
-    if out["metrics"]:
-        written += _insert_arrow(con, "metrics", rows_to_metric_table(out["metrics"]))
+    if metrics is not None:
+        written += _insert_arrow(con, "metrics", metrics)
+    written += _insert(con, "metrics", out["metrics"])
     written += _insert(con, "teacher_calls", out["teacher_calls"])
     written += _insert(con, "logs", out["logs"])
     written += _upsert(con, "artifacts", R.last_by(out["artifacts"], "run_id", "name"), ("run_id", "name"))
@@ -229,16 +247,20 @@ def _params(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _write_results(con: Any, deltas: list[RunDelta]) -> int:
     """eval/results.json is the complete record of the roles it lists: replace those roles."""
-    written = 0
-    for delta in deltas:
-        rows = R.result_rows(delta.run_id, delta.results or {})
-        roles = sorted({row["role"] for row in rows})
-        if roles:
-            con.execute(
-                "DELETE FROM evals WHERE run_id = ? AND role IN (SELECT unnest(?::VARCHAR[]))", [delta.run_id, roles]
-            )
-        written += _insert(con, "evals", R.last_by(rows, "run_id", "role", "metric"))
-    return written
+    import pyarrow as pa
+
+    rows = [
+        row for d in deltas for row in R.last_by(R.result_rows(d.run_id, d.results or {}), "run_id", "role", "metric")
+    ]
+    if not rows:
+        return 0
+    roles = sorted({(row["run_id"], row["role"]) for row in rows})
+    con.register(_BATCH_VIEW, pa.table({"run_id": [r[0] for r in roles], "role": [r[1] for r in roles]}))
+    try:
+        con.execute(f"DELETE FROM evals USING {_BATCH_VIEW} b WHERE evals.run_id = b.run_id AND evals.role = b.role")
+    finally:
+        con.unregister(_BATCH_VIEW)
+    return _insert(con, "evals", rows)
 
 
 def _replace_files(con: Any, deltas: list[RunDelta]) -> int:
@@ -289,33 +311,12 @@ def _now_us() -> int:
     return (utcnow() - _EPOCH) // _US
 
 
-def _arrow_schema(con: Any, table: str) -> Any:
-    """The Arrow schema of a table, from the database's own column types."""
-    import pyarrow as pa
-
-    types = {
-        "VARCHAR": pa.string(),
-        "JSON": pa.string(),
-        "DOUBLE": pa.float64(),
-        "BIGINT": pa.int64(),
-        "INTEGER": pa.int32(),
-        "BOOLEAN": pa.bool_(),
-        "TIMESTAMP": pa.timestamp("us"),
-    }
-    cols = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND table_name = ? ORDER BY column_index",
-        [table],
-    ).fetchall()
-    return pa.schema([(name, types[dtype]) for name, dtype in cols])
-
-
 def _insert(con: Any, table: str, rows: list[dict[str, Any]]) -> int:
     import pyarrow as pa
 
     if not rows:
         return 0
-    return _insert_arrow(con, table, pa.Table.from_pylist(rows, schema=_arrow_schema(con, table)))
+    return _insert_arrow(con, table, pa.Table.from_pylist(rows, schema=arrow_schema(table)))
 
 
 def _insert_arrow(con: Any, table: str, data: Any) -> int:
@@ -335,7 +336,7 @@ def _upsert(con: Any, table: str, rows: list[dict[str, Any]], keys: tuple[str, .
 
     if not rows:
         return 0
-    data = pa.Table.from_pylist(rows, schema=_arrow_schema(con, table))
+    data = pa.Table.from_pylist(rows, schema=arrow_schema(table))
     con.register(_BATCH_VIEW, data)
     try:
         match = " AND ".join(f"{table}.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)

@@ -68,8 +68,9 @@ def migrate(con: Any, target: int | None = None) -> list[int]:
     """Apply the missing migrations up to ``target`` (default: all) on a read-write connection,
     each in its own transaction. Returns the versions applied."""
     target = latest_version() if target is None else target
-    con.execute(_BOOKKEEPING)
     have = current_version(con)
+    if have == 0:
+        con.execute(_BOOKKEEPING)
     if have > latest_version():
         raise RegistryVersionError(
             f"the registry database is at schema version {have}, this Stillhouse knows up to {latest_version()}",

@@ -7,23 +7,18 @@ before the write lock is taken, so a slow parse never blocks readers.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.runs import read_jsonl
+from stillhouse.registry import fastpath
 from stillhouse.registry.redact import Redactor
 
 EVENTS = "events.jsonl"
 SAMPLES = "samples.jsonl"
 RESULTS = "eval/results.json"
-
-# Metric events are nearly all of a big events file; they are parsed by Arrow's C++ JSON reader
-# (about 4x faster than json.loads) when every line fits this shape, and by Python otherwise.
-_METRIC_MARKERS = (b'"type": "metric"', b'"type":"metric"')
 
 
 @dataclass(frozen=True)
@@ -59,8 +54,9 @@ class RunDelta:
     seen: IngestState | None  # the state this delta was planned from (checked again under the lock)
     state: IngestState
     reset: bool
-    events: list[dict[str, Any]] = field(default_factory=list)
-    metric_table: Any = None  # pyarrow.Table (run_id, key, context, step, value, ts) or None
+    data: bytes = b""  # the new complete lines of events.jsonl, parsed by parse_batch
+    events: list[dict[str, Any]] = field(default_factory=list)  # set by parse_batch: all but metric/progress
+    newest_us: int | None = None  # set by parse_batch: newest metric/progress timestamp
     samples: list[dict[str, Any]] | None = None  # None: unchanged
     results: dict[str, Any] | None = None  # None: unchanged
     eval_outputs: dict[str, list[dict[str, Any]]] | None = None  # None: unchanged
@@ -68,10 +64,9 @@ class RunDelta:
     @property
     def size(self) -> int:
         """Rough number of rows this delta writes (for batching)."""
-        metric_rows = self.metric_table.num_rows if self.metric_table is not None else 0
         samples = len(self.samples or [])
         outputs = sum(len(v) for v in (self.eval_outputs or {}).values())
-        return len(self.events) + metric_rows + samples + outputs
+        return self.data.count(b"\n") + samples + outputs
 
 
 def _sig(path: Path) -> str | None:
@@ -140,7 +135,8 @@ def _first_line(path: Path) -> bytes | None:
 
 
 def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> RunDelta | None:
-    """Read what is new in ``run_dir`` since ``state``; None when nothing is."""
+    """Read what is new in ``run_dir`` since ``state``; None when nothing is. The files written
+    whole are parsed here; the new event lines are parsed for a whole batch by parse_batch."""
     run_dir = Path(run_dir)
     run_id = run_dir.name
     sigs = folder_sigs(run_dir)
@@ -170,15 +166,13 @@ def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> Ru
     outputs_changed = base is None or sigs.eval_outputs_sig != base.eval_outputs_sig
     if not (reset or data or samples_changed or results_changed or outputs_changed):
         return None
-    events, metric_table = parse_events(data, run_id, redactor)
     return RunDelta(
         run_id=run_id,
         run_dir=run_dir,
         seen=state,
         state=new_state,
         reset=reset,
-        events=events,
-        metric_table=metric_table,
+        data=data,
         samples=read_samples(run_dir / SAMPLES, redactor) if samples_changed else None,
         results=read_results(run_dir / RESULTS, redactor) if results_changed else None,
         eval_outputs=read_eval_outputs(run_dir, redactor) if outputs_changed else None,
@@ -188,93 +182,92 @@ def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> Ru
 # -- events -------------------------------------------------------------------------------------
 
 
-def parse_events(data: bytes, run_id: str, redactor: Redactor) -> tuple[list[dict[str, Any]], Any]:
-    """Split new event lines into metric rows (an Arrow table, fast path) and other events (dicts,
-    redacted). Malformed lines are skipped: only a torn line can be, and we cut those off."""
-    if not data:
-        return [], None
-    metric_lines: list[bytes] = []
-    other: list[dict[str, Any]] = []
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        if _METRIC_MARKERS[0] in line or _METRIC_MARKERS[1] in line:
-            metric_lines.append(line)
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            other.append(redactor.value(event))
-    table = _metric_table(metric_lines, run_id, redactor) if metric_lines else None
-    return other, table
-
-
-def _metric_schema() -> Any:
+def parse_batch(deltas: list[RunDelta], redactor: Redactor) -> Any:
+    """Parse the new event lines of many runs at once: sets each delta's ``events`` (all but metric
+    and progress, redacted, in file order) and ``newest_us``, and returns the ``metrics`` rows of
+    all their metric and progress events (an Arrow table, or None). One Arrow pass for the batch;
+    if it cannot read the batch as a whole, each run is parsed on its own."""
+    import numpy as np
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            ("ts", pa.float64()),
-            ("type", pa.string()),
-            ("key", pa.string()),
-            ("context", pa.string()),
-            ("step", pa.int64()),
-            ("value", pa.float64()),
-        ]
-    )
+    for delta in deltas:
+        delta.events, delta.newest_us = [], None
+    todo = [d for d in deltas if d.data]
+    if not todo:
+        return None
+    counts = [d.data.count(b"\n") for d in todo]
+    owner = np.repeat(np.arange(len(todo)), counts)
+    whole = fastpath.split(b"".join(d.data for d in todo), owner, [d.run_id for d in todo], redactor)
+    if whole is not None:
+        table, other, newest = whole
+        events = decode_lines([line for _, line in other], redactor)
+        for (index, _), event in zip(other, events, strict=True):
+            if event is not None:
+                todo[index].events.append(event)
+        for index, ts in newest.items():
+            todo[index].newest_us = ts
+        return table
+    tables = []
+    for delta in todo:  # per run, then per line inside parse_run_events
+        table = parse_run_events(delta, redactor)
+        if table is not None:
+            tables.append(table)
+    return pa.concat_tables(tables) if tables else None
 
 
-def _metric_table(lines: list[bytes], run_id: str, redactor: Redactor) -> Any:
+def parse_run_events(delta: RunDelta, redactor: Redactor) -> Any:
+    """parse_batch for one run, falling back to classifying lines one by one."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.json as pj
 
-    try:
-        raw = pj.read_json(
-            io.BytesIO(b"\n".join(lines)),
-            parse_options=pj.ParseOptions(explicit_schema=_metric_schema(), unexpected_field_behavior="ignore"),
-        )
-        if raw.num_rows != len(lines) or not pc.all(pc.equal(raw["type"], "metric")).as_py():
-            raise ValueError("not all lines are metric events")
-    except (pa.ArrowInvalid, ValueError):
-        # NaN/Infinity, float steps, a line that only mentions "metric" ...: parse them one by one.
-        return _metric_table_slow(lines, run_id, redactor)
-    # Screen the two text columns for secrets at C++ speed; redact the rare hit in Python.
-    columns = {}
-    pattern = redactor.pattern()
-    for name in ("key", "context"):
-        col = raw[name]
-        if pc.any(pc.match_substring_regex(col, pattern)).as_py():
-            col = pa.array([None if v is None else redactor.text(v) for v in col.to_pylist()], pa.string())
-        columns[name] = col
-    ts_us = pc.cast(pc.multiply(raw["ts"], 1_000_000.0), pa.int64(), safe=False)
-    return pa.table(
-        {
-            "run_id": pa.array([run_id] * raw.num_rows, pa.string()),
-            "key": columns["key"],
-            "context": columns["context"],
-            "step": raw["step"],
-            "value": raw["value"],
-            "ts": pc.cast(ts_us, pa.timestamp("us")),
-        }
-    )
+    owner = np.zeros(delta.data.count(b"\n"), dtype=np.int64)
+    whole = fastpath.split(delta.data, owner, [delta.run_id], redactor)
+    if whole is not None:
+        table, other, newest = whole
+        delta.events = [e for e in decode_lines([line for _, line in other], redactor) if e is not None]
+        delta.newest_us = newest.get(0)
+        return table
+    fast: dict[str, list[bytes]] = {kind: [] for kind in fastpath.FAST_TYPES}
+    lines = []
+    for line in delta.data.split(b"\n"):
+        if line.strip():
+            kind = fastpath.kind_of(line)
+            (fast[kind] if kind else lines).append(line)
+    tables = []
+    for kind, group in fast.items():
+        part = fastpath.metric_rows(kind, group, delta.run_id, redactor) if group else None
+        if part is not None:
+            tables.append(part)
+        else:
+            lines.extend(group)  # metric/progress rows do not depend on their order among events
+    delta.events = [e for e in decode_lines(lines, redactor) if e is not None]
+    if not tables:
+        return None
+    table = pa.concat_tables(tables)
+    delta.newest_us = pc.max(pc.cast(table["ts"], pa.int64())).as_py()
+    return table
 
 
-def _metric_table_slow(lines: list[bytes], run_id: str, redactor: Redactor) -> Any:
-    rows = []
-    for line in lines:
+def decode_lines(lines: list[bytes], redactor: Redactor) -> list[dict[str, Any] | None]:
+    """The JSON object of each raw line (None for a line that is not one), redacted where the
+    secret screen flags it."""
+    flagged = redactor.needs_many(lines)
+    out: list[dict[str, Any] | None] = []
+    for line, flag in zip(lines, flagged, strict=True):
         try:
-            event = json.loads(line)
+            value = json.loads(line)
         except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("type") == "metric":
-            rows.append(metric_row(run_id, redactor.value(event)))
-    return rows_to_metric_table(rows)
+            value = None
+        if not isinstance(value, dict):
+            out.append(None)
+        else:
+            out.append(redactor.value(value) if flag else value)
+    return out
 
 
 def metric_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A ``metrics`` row from a metric event the fast path did not take."""
     return {
         "run_id": run_id,
         "key": to_text(event.get("key")),
@@ -283,22 +276,6 @@ def metric_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
         "value": to_float(event.get("value")),
         "ts": to_micros(event.get("ts")),
     }
-
-
-def rows_to_metric_table(rows: list[dict[str, Any]]) -> Any:
-    import pyarrow as pa
-
-    schema = pa.schema(
-        [
-            ("run_id", pa.string()),
-            ("key", pa.string()),
-            ("context", pa.string()),
-            ("step", pa.int64()),
-            ("value", pa.float64()),
-            ("ts", pa.timestamp("us")),
-        ]
-    )
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
 # -- value helpers --------------------------------------------------------------------------------
@@ -341,7 +318,12 @@ def to_text(value: Any) -> str | None:
 
 
 def read_samples(path: Path, redactor: Redactor) -> list[dict[str, Any]]:
-    return [redactor.value(row) for row in read_jsonl(path) if isinstance(row, dict)]
+    """Rows of a JSONL file written whole (samples.jsonl, eval/<role>.jsonl); [] when missing."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return [row for row in decode_lines([line for line in data.split(b"\n") if line.strip()], redactor) if row]
 
 
 def read_results(path: Path, redactor: Redactor) -> dict[str, Any]:

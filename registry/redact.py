@@ -46,11 +46,34 @@ def _env_secrets() -> list[str]:
     return sorted(set(values), key=len, reverse=True)
 
 
+# A cheap screen over a raw JSON line: a superset of what SECRET_KEY (as an object key) and
+# SECRET_VALUE match, plus \u escapes (which could spell either). Lines that pass it untouched
+# need no redaction, which spares the recursive walk for nearly every event.
+_LINE_SCREEN = (
+    rb"(?:api[_\-]?key|access[_\-]?key|secret[_\-]?key|private[_\-]?key|secret|token|password|passwd"
+    rb"|authorization|bearer|credentials?)\"\s*:"
+    rb"|sk-|AKIA|hf_|gh[pousr]_|xox[abprs]-|AIza|Bearer|Basic|\\u"
+)
+
+
 class Redactor:
     """Redacts nested JSON-like values. Built once per ingest (reads the environment once)."""
 
     def __init__(self, env: bool = True) -> None:
         self._env_values = _env_secrets() if env else []
+        env_parts = [re.escape(v.encode()) for v in self._env_values]
+        self._screen = b"|".join([_LINE_SCREEN, *env_parts]).decode()
+
+    def needs_many(self, lines: list[bytes]) -> list[bool]:
+        """For each raw JSON line, whether it might hold something to redact (false positives are
+        fine). One case-insensitive RE2 pass over all lines: Python's re is ~20x slower here."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not lines:
+            return []
+        found = pc.match_substring_regex(pa.array(lines, pa.binary()), self._screen, ignore_case=True)
+        return found.to_pylist()
 
     def text(self, value: str) -> str:
         for secret in self._env_values:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,19 @@ class Relation:
     columns: tuple[Column, ...] = field(default_factory=tuple)
 
 
-@lru_cache(maxsize=1)
 def catalog() -> tuple[Relation, ...]:
-    """Public tables, then views, of a freshly migrated in-memory database (the current schema)."""
+    """Public tables, then views, of the current schema (tables starting with _ are internal)."""
+    return tuple(r for r in all_relations() if not r.name.startswith("_"))
+
+
+def relation(name: str) -> Relation:
+    """A table or view of the current schema, internal ones included."""
+    return next(r for r in all_relations() if r.name == name)
+
+
+@lru_cache(maxsize=1)
+def all_relations() -> tuple[Relation, ...]:
+    """Every table and view of a freshly migrated in-memory database (the current schema)."""
     import duckdb
 
     from stillhouse.registry.migrate import migrate
@@ -40,8 +51,6 @@ def catalog() -> tuple[Relation, ...]:
         order = {"table": 0, "view": 1}
         out = []
         for name, kind, doc in sorted(relations, key=lambda r: (order[r[1]], _position(r[0]))):
-            if name.startswith("_"):
-                continue
             cols = con.execute(
                 "SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() "
                 "WHERE database_name = current_database() AND table_name = ? ORDER BY column_index",
@@ -94,3 +103,20 @@ def schema_markdown() -> str:
 
 def schema_dict() -> list[dict[str, object]]:
     return [{"name": r.name, "kind": r.kind, "doc": r.doc, "columns": [vars(c) for c in r.columns]} for r in catalog()]
+
+
+@lru_cache(maxsize=64)
+def arrow_schema(table: str) -> Any:
+    """The Arrow schema of a table of the current schema (rows are built in Arrow, then inserted)."""
+    import pyarrow as pa
+
+    types = {
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "DOUBLE": pa.float64(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMP": pa.timestamp("us"),
+    }
+    return pa.schema([(c.name, types[c.type]) for c in relation(table).columns])

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from stillhouse.kernel.runs import append_jsonl
@@ -120,7 +121,7 @@ def test_incremental_ingest_equals_one_shot(home: Path, tmp_path: Path) -> None:
 
 
 def test_only_new_lines_are_read(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stillhouse.registry import parse
+    from stillhouse.registry import ingest
 
     spec = FakeRun("20261130-100000-off-b002", seed=12)
     run_dir = write_run(home, spec)
@@ -137,8 +138,8 @@ def test_only_new_lines_are_read(home: Path, monkeypatch: pytest.MonkeyPatch) ->
     }
     append_jsonl(run_dir / "events.jsonl", [new])
     seen: list[bytes] = []
-    real = parse.parse_events
-    monkeypatch.setattr(parse, "parse_events", lambda data, *a: seen.append(data) or real(data, *a))
+    real = ingest.plan_run
+    monkeypatch.setattr(ingest, "plan_run", lambda *a: (lambda d: seen.append(d.data) or d)(real(*a)))
     ingest_all(home)
     assert seen == [(json.dumps(new) + "\n").encode()]
     assert table(home, "SELECT count(*) FROM metrics")[0][0] == metrics_before + 1
@@ -282,15 +283,22 @@ def test_odd_metric_lines_take_the_python_path(home: Path) -> None:
     assert table(home, "SELECT message FROM logs") == [('saw {"type": "metric"}',)]
 
 
-def test_fast_metric_path_matches_python_path(home: Path) -> None:
-    """The Arrow fast path and the json.loads path give the same rows for the same events."""
-    from stillhouse.registry.parse import _metric_table, _metric_table_slow
+@pytest.mark.parametrize("kind", ["metric", "progress"])
+def test_fast_path_matches_the_python_path(kind: str) -> None:
+    """Arrow's rows equal the rows the per-event Python path builds from the same lines."""
+    from stillhouse.registry import rows as R
+    from stillhouse.registry.fastpath import metric_rows
+    from stillhouse.registry.parse import metric_row
     from stillhouse.registry.redact import Redactor
+    from stillhouse.registry.schema import arrow_schema
 
-    events = [e for e in fabricate(FakeRun("r", seed=3, train_steps=30)).events if e["type"] == "metric"]
-    lines = [json.dumps(e).encode() for e in events]
-    fast = _metric_table(lines, "r", Redactor())
-    slow = _metric_table_slow(lines, "r", Redactor())
+    events = [e for e in fabricate(FakeRun("r", seed=3, train_steps=30)).events if e["type"] == kind]
+    events.append(
+        {**events[-1], "ts": events[-1]["ts"] + 1, "total": 0} if kind == "progress" else {**events[-1], "step": None}
+    )
+    fast = metric_rows(kind, [json.dumps(e).encode() for e in events], "r", Redactor())
+    build = metric_row if kind == "metric" else R.progress_row
+    slow = pa.Table.from_pylist([build("r", e) for e in events], schema=arrow_schema("metrics"))
     assert fast.num_rows == len(events)
     assert fast.to_pylist() == slow.to_pylist()
 
@@ -307,3 +315,33 @@ def test_a_stale_plan_is_replanned_under_the_lock(home: Path) -> None:
     before = snapshot(home)
     assert _write(home, [stale], [], Redactor(), None) == 0
     assert snapshot(home) == before
+
+
+def test_one_odd_run_does_not_spoil_the_batch(home: Path) -> None:
+    """Runs are parsed in one Arrow pass per batch; a run Arrow cannot read (NaN loss) falls back
+    on its own, and every run still gets exactly its rows."""
+    good = write_run(home, FakeRun("20261130-100000-good-b008", seed=18, train_steps=6))
+    odd = write_run(home, FakeRun("20261130-100000-odd-b009", seed=19, train_steps=6))
+    append_jsonl(
+        odd / "events.jsonl",
+        [
+            {
+                "ts": 2e9,
+                "type": "metric",
+                "run_id": odd.name,
+                "key": "train/loss",
+                "value": float("nan"),
+                "step": 7,
+                "context": "train",
+            }
+        ],
+    )
+    ingest_all(home)
+    for run_dir in (good, odd):
+        lines = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+        expected = sum(e["type"] in ("metric", "progress") for e in lines)
+        assert table(home, "SELECT count(*) FROM metrics WHERE run_id = ?", [run_dir.name]) == [(expected,)]
+        newest = max(e["ts"] for e in lines)
+        assert table(home, "SELECT epoch(updated_at) FROM runs WHERE run_id = ?", [run_dir.name])[0][
+            0
+        ] == pytest.approx(newest)
