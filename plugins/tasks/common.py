@@ -15,6 +15,7 @@ targets for the three rationale modes of the config:
 from __future__ import annotations
 
 import hashlib
+import random
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -114,18 +115,15 @@ class PromptedTask(TaskType):
 
     def pick_demos(self, example: Example, pool: Sequence[Example]) -> list[Example]:
         """``few_shot`` demos from ``pool``: rows with a reference other than the example itself,
-        chosen by a hash of the example id so that each example sees a stable, varied set."""
+        drawn with a seed from the example id, so each example sees a stable, varied set."""
         wanted = self.config.few_shot
-        usable = [demo for demo in pool if demo.id != example.id and self.demo_answer(demo) is not None]
-        if wanted == 0 or not usable:
+        if wanted == 0:
             return []
+        usable = [demo for demo in pool if demo.id != example.id and self.demo_answer(demo) is not None]
         if len(usable) <= wanted:
             return usable
-
-        def rank(demo: Example) -> str:
-            return hashlib.sha256(f"{example.id}\x00{demo.id}".encode()).hexdigest()
-
-        return sorted(usable, key=rank)[:wanted]
+        seed = int.from_bytes(hashlib.sha256(example.id.encode()).digest()[:8], "big")
+        return random.Random(seed).sample(usable, wanted)
 
     def teacher_messages(self, example: Example, few_shot: Sequence[Example] = ()) -> list[Message]:
         """System instructions, then each demo as a user/assistant exchange, then the example.

@@ -17,7 +17,7 @@ from stillhouse.kernel.interfaces import Example, FieldSpec, Metric, Parsed, Ver
 from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import data_error, prediction_text
 from stillhouse.plugins.tasks.freetext import FreeTextConfig, FreeTextTask
-from stillhouse.plugins.tasks.text import words
+from stillhouse.plugins.tasks.text import split_answer, words
 
 # Labels a model puts before a turn ("agent_2:", "#Person1#:", "Assistant:"); a reply starting
 # with one is unwrapped and a line starting with one ends the reply (the model kept talking).
@@ -25,6 +25,7 @@ SPEAKER_LABEL = re.compile(
     r"^\s*(?:\*\*)?(?:agent[_ ]?\d+|speaker[_ ]?\w{1,3}|#?person[_ ]?\d+#?|user|assistant|bot|human|ai|[AB])(?:\*\*)?\s*:\s*",
     re.I,
 )
+_OPENING_LABEL = re.compile(r"^\s*(?:\*\*)?([^:\n*]{1,30}?)(?:\*\*)?\s*:\s")
 _TEXT_KEYS = ("text", "content", "value", "utterance", "message")
 _SPEAKER_KEYS = ("speaker", "role", "from", "author", "agent")
 
@@ -113,11 +114,22 @@ class ConversationTask(FreeTextTask):
         rejected = self.check_text(parsed, context)
         if rejected is not None:
             return rejected
+        speakers = {turn["speaker"].lower() for turn in example.inputs["turns"] if turn["speaker"]}
+        wanted = (example.inputs.get("next_speaker") or "").lower()
+        opening = self._opening_label(parsed.text)
+        if wanted and opening in speakers and opening != wanted:
+            return Verdict(False, "wrong_speaker")  # "agent_1: ..." when agent_2 is to reply
         reply = words(str(parsed.answer))
         # A turn repeated word for word; a short formula ("Goodbye!" to "Goodbye!") is a fine reply.
         if len(reply) >= 4 and any(words(turn["text"]) == reply for turn in example.inputs["turns"]):
             return Verdict(False, "copied_context")
         return Verdict(True, "ok")
+
+    def _opening_label(self, text: str) -> str | None:
+        """The speaker label the raw output opens with ("Agent_1:" -> "agent_1"), if any."""
+        segment = split_answer(text, self.answer_markers, prose=False, preamble=True).answer
+        match = _OPENING_LABEL.match(segment)
+        return match.group(1).strip().lower() if match else None
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:
         texts = [prediction_text(p) for p in predictions]

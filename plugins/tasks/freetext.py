@@ -11,7 +11,14 @@ from pydantic import Field
 from stillhouse.kernel.interfaces import Example, Metric, Parsed, TaskConfig, Verdict
 from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import PromptedTask, as_list, prediction_text, with_reference
-from stillhouse.plugins.tasks.text import longest_common_run, split_answer, strip_markdown, unquote, words
+from stillhouse.plugins.tasks.text import (
+    longest_common_run,
+    repeated_ngram_share,
+    split_answer,
+    strip_markdown,
+    unquote,
+    words,
+)
 
 _SENTENCE_ENDINGS = (".", "!", "?", "…", '"', "”", "'", ")")
 
@@ -21,6 +28,13 @@ class FreeTextConfig(TaskConfig):
     max_words: int = Field(120, ge=1, description="Longer answers are rejected (too_long).")
     max_copied_words: int | None = Field(
         20, ge=2, description="Reject answers that repeat this many consecutive words of the input (copied_context)."
+    )
+    max_repetition: float | None = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Reject answers whose share of repeated word trigrams is above this (repetitive): the "
+        "loops small teachers fall into. Gold DialogSum summaries and Topical-Chat turns stay under 0.2.",
     )
     require_complete: bool = Field(
         False,
@@ -75,6 +89,9 @@ class FreeTextTask(PromptedTask):
         limit = self.config.max_copied_words
         if limit is not None and longest_common_run(answer, source) >= limit:
             return Verdict(False, "copied_context")
+        limit_repeats = self.config.max_repetition
+        if limit_repeats is not None and repeated_ngram_share(answer) > limit_repeats:
+            return Verdict(False, "repetitive")
         if self.config.require_complete and not str(parsed.answer).rstrip().endswith(_SENTENCE_ENDINGS):
             return Verdict(False, "truncated")
         return None

@@ -184,3 +184,13 @@ def longest_common_run(a: list[str], b: list[str]) -> int:
                     best = current[j]
         previous = current
     return best
+
+
+def repeated_ngram_share(tokens: list[str], n: int = 3, minimum: int = 8) -> float:
+    """Share of word n-grams that repeat an earlier one: 0 for varied text, towards 1 for the
+    loops small models fall into ("I'm glad to hear ... I'm glad to hear ..."). Texts with fewer
+    than ``minimum`` n-grams score 0: too short to judge."""
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    if len(grams) < minimum:
+        return 0.0
+    return 1 - len(set(grams)) / len(grams)

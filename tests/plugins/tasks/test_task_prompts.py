@@ -237,6 +237,16 @@ def test_conversation_verification() -> None:
     assert verdict(task, example, "agent_1: " + example.inputs["turns"][1]["text"]) == "copied_context"
     assert verdict(task, example, " ".join(["really"] * 81)) == "too_long"
     assert verdict(task, example, "agent_1:") == "empty"
+    # Real SmolLM2-135M replies: speaking for the wrong agent, and looping.
+    speaker = example.inputs["next_speaker"]
+    other = next(t["speaker"] for t in example.inputs["turns"] if t["speaker"] != speaker)
+    assert verdict(task, example, f"{other.capitalize()}: I'm a football fan.") == "wrong_speaker"
+    assert verdict(task, example, f"{speaker}: I'm a football fan.") == "ok"
+    looping = (
+        "I'm glad you enjoyed the conversation. I'm glad to hear about the NFL quarterback who is a genius. "
+        "I'm glad to hear about the talent of the Patriots. I'm glad to hear about the talent of the Patriots"
+    )
+    assert verdict(task, example, looping) == "repetitive"
 
 
 # -- options -----------------------------------------------------------------------------------------
