@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -76,10 +77,13 @@ def pending(home: Path, states: dict[str, IngestState]) -> tuple[Pending, list[s
     runs whose folder is gone. Reads only file sizes and mtimes."""
     states = dict(states)
     todo = []
-    for run_dir in list_run_dirs(runs_root(home)):
-        state = states.pop(run_dir.name, None)
-        if needs_ingest(state, run_dir, folder_sigs(run_dir)):
-            todo.append((run_dir, state))
+    for run_dir in list_run_dirs(runs_root(home).resolve()):
+        sigs = folder_sigs(run_dir)
+        if sigs is None:
+            continue  # not a run folder (yet): no events file
+        state = states.pop(os.path.basename(run_dir), None)
+        if needs_ingest(state, run_dir, sigs):
+            todo.append((Path(run_dir), state))
     gone = [s.run_id for s in states.values() if not Path(s.run_dir).exists()]
     return todo, gone
 

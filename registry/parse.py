@@ -69,37 +69,49 @@ class RunDelta:
         return self.data.count(b"\n") + samples + outputs
 
 
-def _sig(path: Path) -> str | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
+def _sig_of(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def eval_output_files(run_dir: Path) -> list[Path]:
-    eval_dir = run_dir / "eval"
-    if not eval_dir.is_dir():
-        return []
-    return sorted(p for p in eval_dir.iterdir() if p.suffix == ".jsonl" and p.is_file())
-
-
-def folder_sigs(run_dir: Path) -> FolderSigs:
+def _sig(path: str | Path) -> str | None:
     try:
-        events_size = (run_dir / EVENTS).stat().st_size
+        return _sig_of(os.stat(path))
     except FileNotFoundError:
-        events_size = 0
-    outputs = [f"{p.name}:{_sig(p)}" for p in eval_output_files(run_dir)]
+        return None
+
+
+def eval_output_files(run_dir: Path) -> list[Path]:
+    return [Path(entry.path) for entry in _eval_entries(str(run_dir))]
+
+
+def _eval_entries(run_dir: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(os.path.join(run_dir, "eval")) as entries:
+            found = [e for e in entries if e.name.endswith(".jsonl") and e.is_file()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(found, key=lambda e: e.name)
+
+
+def folder_sigs(run_dir: Path | str) -> FolderSigs | None:
+    """Signatures of a run folder's files; None when it has no events file. Called for every run
+    before every query, so it sticks to a few plain stat calls (no pathlib)."""
+    run_dir = str(run_dir)
+    try:
+        events_size = os.stat(os.path.join(run_dir, EVENTS)).st_size
+    except FileNotFoundError:
+        return None
+    outputs = [f"{e.name}:{_sig_of(e.stat())}" for e in _eval_entries(run_dir)]
     return FolderSigs(
         events_size=events_size,
-        samples_sig=_sig(run_dir / SAMPLES),
-        results_sig=_sig(run_dir / RESULTS),
+        samples_sig=_sig(os.path.join(run_dir, SAMPLES)),
+        results_sig=_sig(os.path.join(run_dir, RESULTS)),
         eval_outputs_sig="|".join(outputs) or None,
     )
 
 
-def needs_ingest(state: IngestState | None, run_dir: Path, sigs: FolderSigs) -> bool:
-    if state is None or state.run_dir != str(run_dir):
+def needs_ingest(state: IngestState | None, run_dir: str, sigs: FolderSigs) -> bool:
+    if state is None or state.run_dir != run_dir:
         return True
     return (
         sigs.events_size != state.events_offset
@@ -139,7 +151,7 @@ def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> Ru
     whole are parsed here; the new event lines are parsed for a whole batch by parse_batch."""
     run_dir = Path(run_dir)
     run_id = run_dir.name
-    sigs = folder_sigs(run_dir)
+    sigs = folder_sigs(run_dir) or FolderSigs(0, None, None, None)
     events_path = run_dir / EVENTS
     reset = state is None or state.run_dir != str(run_dir) or sigs.events_size < state.events_offset
     if not reset and state is not None and state.events_offset > 0:
@@ -340,10 +352,10 @@ def read_eval_outputs(run_dir: Path, redactor: Redactor) -> dict[str, list[dict[
     return {p.stem: read_samples(p, redactor) for p in eval_output_files(run_dir)}
 
 
-def list_run_dirs(root: Path) -> list[Path]:
-    """Run folders under ``root`` (those with an events file), sorted by name."""
-    if not root.is_dir():
+def list_run_dirs(root: Path) -> list[str]:
+    """Candidate run folders under ``root`` (every sub-folder), sorted by name."""
+    try:
+        with os.scandir(root) as entries:
+            return sorted(e.path for e in entries if e.is_dir())
+    except FileNotFoundError:
         return []
-    with os.scandir(root) as entries:
-        dirs = [Path(e.path) for e in entries if e.is_dir() and os.path.exists(os.path.join(e.path, EVENTS))]
-    return sorted(dirs)
