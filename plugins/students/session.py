@@ -57,6 +57,7 @@ class TrainingSession:
         self.tc = job.train_config
         self.loss = job.loss
         self.summary: dict[str, Any] = {}
+        self.is_main = int(os.environ.get("RANK", "0")) == 0
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -153,6 +154,7 @@ class TrainingSession:
             bf16=bool(bf16),
             use_cpu=use_cpu,
             ddp_backend=cfg.ddp_backend or (("gloo" if use_cpu else "nccl") if distributed else None),
+            ddp_find_unused_parameters=False,  # every parameter (incl. a loss projection) gets a gradient
             activation_checkpointing=cfg.gradient_checkpointing,
             report_to="none",
             disable_tqdm=True,
@@ -176,13 +178,10 @@ class TrainingSession:
 
     def _log_encoding(self, split: str, report: EncodeReport) -> None:
         if report.truncated or report.dropped:
-            self.job.emit(
-                {
-                    "type": "log",
-                    "level": "warning",
-                    "message": f"{split}: {report.truncated} answers cut at student.max_length={self.config.max_length}; "
-                    f"dropped {report.dropped or 'none'}",
-                }
+            self._emit_log(
+                f"{split}: {report.truncated} answers cut at student.max_length={self.config.max_length}; "
+                f"dropped {report.dropped or 'none'}",
+                "warning",
             )
 
     def teacher_store(self, args: Any, samples: list[TokenizedSample], tokenizer: Any) -> Any:
@@ -227,7 +226,8 @@ class TrainingSession:
             return store
 
     def _emit_log(self, message: str, level: str = "info") -> None:
-        self.job.emit({"type": "log", "level": level, "message": message})
+        if self.is_main:  # under torchrun every process runs this session; one reports
+            self.job.emit({"type": "log", "level": level, "message": message})
 
     def load_student(self, tokenizer: Any) -> Any:
         from stillhouse.plugins.hf_models import load_causal_lm
