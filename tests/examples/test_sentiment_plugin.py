@@ -161,3 +161,32 @@ def test_a_full_pipeline_run_with_the_plugins_task_and_loss(make_host, run_still
         for name in ("accuracy", "macro_f1"):
             assert metrics[name]["n"] == 6 and 0 <= metrics[name]["value"] <= 1, (role, metrics[name])
     assert "accuracy" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_generate_and_filter_with_a_local_tiny_teacher(make_host, run_still, stillhouse_home, write_pipeline, local_teacher, tiny_model_dir, all_plugins):
+    """What a task author checks first: the plugin's prompts reach a real local teacher and its
+    parser and verifier judge every answer. (The tiny teacher has random weights, so it writes no
+    label: every answer is rejected with one of the task's reasons.)"""
+    rows = [json.loads(line) for line in (PACKAGE_DIR / "stillhouse_sentiment" / "data" / "train.jsonl").read_text().splitlines()]
+    config = write_pipeline(
+        task="sentiment",
+        train=rows[:6],
+        test=rows[6:8],
+        teacher=local_teacher,
+        student={"model": str(tiny_model_dir)},
+        task_options={"ask_rationale": False},
+    )
+    make_host()
+    assert run_still("config", "check", str(config)).exit_code == 0
+    result = run_still("run", str(config), "--stage", "generate", "--stage", "filter")
+    assert result.exit_code == 0, result.output[-3000:]
+
+    (run_dir,) = (stillhouse_home / "runs").iterdir()
+    outputs = [json.loads(line) for line in (run_dir / "teacher" / "outputs.jsonl").read_text().splitlines()]
+    assert len(outputs) == 6 and all(o["error"] is None and o["completions"][0]["text"] for o in outputs)
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6
+    assert all(s["prompt"][-1]["content"].startswith("Text: ") for s in samples)  # the plugin's student prompt
+    assert not any(s["accepted"] for s in samples)
+    assert {s["reason"] for s in samples} <= {"unparseable", "ambiguous", "label_mismatch", "empty"}
