@@ -19,6 +19,8 @@ from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel
 from stillhouse.plugins.evaluators.common import is_remote, setting
 from stillhouse.plugins.evaluators.memory import Watched, watch_memory
+from stillhouse.plugins.evaluators.weights import local_path, parameters_on_disk
+from stillhouse.plugins.hf_models import folder_bytes
 
 
 class FootprintConfig(StrictModel):
@@ -33,7 +35,10 @@ class FootprintEvaluator(Evaluator):
     Config = FootprintConfig
 
     def evaluate(self, subject: EvalSubject) -> list[Metric]:
-        found: dict[str, Any] = subject.model.footprint() if subject.model is not None else {}
+        reported = subject.model.footprint() if subject.model is not None else {}
+        found: dict[str, Any] = {k: v for k, v in reported.items() if v is not None}
+        if not is_remote(subject) and ("parameters" not in found or "bytes_on_disk" not in found):
+            found = {**_from_weight_files(subject), **found}
         unmeasured = "not measured: remote API model" if is_remote(subject) else "not measured by this model"
         on_gpu = found.get("gpu_peak_memory_bytes") is not None or str(found.get("device", "")).startswith("cuda")
         watched, count = self._watch(subject, on_gpu)
@@ -81,7 +86,8 @@ class FootprintEvaluator(Evaluator):
 
     def _parameters(self, subject: EvalSubject, found: dict[str, Any], unmeasured: str) -> Metric:
         if found.get("parameters") is not None:
-            return Metric("parameters", float(found["parameters"]), n=1, higher_is_better=None, unit="params")
+            unit = "params (counted in the weight files)" if found.get("from_files") else "params"
+            return Metric("parameters", float(found["parameters"]), n=1, higher_is_better=None, unit=unit)
         declared = subject.info.get("parameters")
         if declared in (None, ""):
             return Metric(
@@ -100,6 +106,19 @@ class FootprintEvaluator(Evaluator):
                 hint='write a count such as "671B", "8B" or "135M"',
             ) from None
         return Metric("parameters", count, n=1, higher_is_better=None, unit="params (declared in config)")
+
+
+def _from_weight_files(subject: EvalSubject) -> dict[str, Any]:
+    """Parameters and size on disk of a local model that does not report them (a local teacher)."""
+    spec = str(subject.info.get("model") or subject.model_name)
+    path = local_path(spec) if spec else None
+    if path is None:
+        return {}
+    count = parameters_on_disk(path)
+    found: dict[str, Any] = {"bytes_on_disk": folder_bytes(str(path))}
+    if count is not None:
+        found.update(parameters=count, from_files=True)
+    return found
 
 
 def _bytes(name: str, value: float | None, n: int, unit: str, reason: str | None) -> Metric:

@@ -12,26 +12,37 @@ Everything heavy (rich, torch, peft) is imported inside the functions that need 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from stillhouse.kernel import hookimpl
+from stillhouse.kernel.interfaces import Metric, ReportInput
 
 
-def write_model_card(student_dir: Path, report_input: Any) -> Path:
+def write_model_card(student_dir: Path, report_input: ReportInput) -> Path:
+    """Write ``student_dir/README.md`` with the run's numbers and training config."""
     from stillhouse.plugins.reports.model_card import write_model_card as write
 
     return write(student_dir, report_input)
 
 
-def comparison_table(*args: Any, **kwargs: Any) -> Any:
+def comparison_table(
+    results: Mapping[str, Sequence[Metric]],
+    primary_metric: str,
+    *,
+    roles: Sequence[str] = ("teacher", "baseline", "student"),
+    title: str | None = None,
+) -> Any:
+    """The comparison as a ``rich.table.Table`` (rich is imported on call)."""
     from stillhouse.plugins.reports.terminal import comparison_table as table
 
-    return table(*args, **kwargs)
+    return table(results, primary_metric, roles=roles, title=title)
 
 
-def load_report_input(run_dir: Path) -> Any:
+def load_report_input(run_dir: Path) -> ReportInput:
+    """A ReportInput rebuilt from a run folder (config, eval/results.json, events)."""
     from stillhouse.plugins.reports.content import load_report_input as load
 
     return load(run_dir)

@@ -228,3 +228,21 @@ def test_a_teacher_that_describes_itself_as_not_local_is_remote():
     assert by_name(LatencyEvaluator().evaluate(subject))["latency_p50_ms"].unit == "ms (per API call)"
     subject.info["local"] = True
     assert "no local model" in by_name(LatencyEvaluator().evaluate(subject))["latency_p50_ms"].reason
+
+
+def test_footprint_of_a_local_model_that_reports_nothing_reads_its_weight_files(tiny_chat, tiny_model_dir):
+    """A local teacher served through litellm has no footprint of its own: its files are counted."""
+    from stillhouse.kernel.interfaces import ChatModel
+    from stillhouse.plugins.hf_models import count_parameters, folder_bytes
+
+    class Opaque(ChatModel):
+        def answer(self, prompts, *, max_new_tokens, batch_size):
+            return tiny_chat.answer(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+
+    subject = answer_subject(Opaque(), LabelTask(), examples(2), role="teacher", local=True)
+    subject.info["model"] = f"hf/{tiny_model_dir}"  # as the teacher's describe() names it
+    metrics = by_name(FootprintEvaluator().evaluate(subject))
+    assert metrics["parameters"].value == count_parameters(tiny_chat.model)
+    assert metrics["parameters"].unit == "params (counted in the weight files)"
+    assert metrics["bytes_on_disk"].value == folder_bytes(str(tiny_model_dir))
+    assert metrics["peak_memory_bytes"].value > 0  # watched while it answered, like any local model
