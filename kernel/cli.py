@@ -153,7 +153,9 @@ def plugins(as_json: bool) -> None:
         click.echo(f"BROKEN {failure['name']} ({failure['package']}): {failure['error']}", err=True)
 
 
-cli.add_command(__import__("stillhouse.kernel.scaffold", fromlist=["plugin_group"]).plugin_group)  # still plugin new
+from stillhouse.kernel.scaffold import plugin_group  # noqa: E402 - light: click and string templates only
+
+cli.add_command(plugin_group)  # still plugin new
 
 
 # -- entry point --------------------------------------------------------------------------------
