@@ -54,9 +54,10 @@ class StageState:
             return None
         rate = (self.done - done0) / (ts1 - ts0)
         remaining = (self.total - self.done) / rate
-        # Time already spent since the last progress event counts against the estimate.
+        # Time already spent since the last progress event counts against the estimate; past it,
+        # the stage is overdue (or its process died) and there is no honest estimate.
         elapsed_since = max(0.0, (now or time.time()) - ts1)
-        return max(0.0, remaining - elapsed_since)
+        return remaining - elapsed_since if elapsed_since <= remaining else None
 
 
 @dataclass

@@ -42,6 +42,7 @@ def test_running_run_progress_and_eta() -> None:
     assert state.current_stage is not None and state.current_stage.name == "train"
     # 2 steps per 10 s observed; 6 steps left -> 30 s, minus the 5 s since the last event.
     assert state.eta_seconds(now=145.0) == 25.0
+    assert state.eta_seconds(now=175.0) is None  # overdue: no honest estimate
     assert state.progress == (2 + 0.4) / 5
 
 

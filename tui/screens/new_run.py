@@ -80,6 +80,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         super().__init__()
         self.source: Path | None = None
         self.valid_text: str | None = None
+        self._shown_text: str | None = None  # the text the validation box describes
         self._timer = None
 
     @property
@@ -96,7 +97,8 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
             with Vertical(id="new-main"):
                 with TabbedContent(id="new-tabs", initial="editor-tab"):
                     with TabPane("Editor", id="editor-tab"):
-                        yield TextArea(BLANK, id="config-editor", show_line_numbers=True, tab_behavior="indent")
+                        # No soft wrap: editor lines are file lines, as the error messages count them.
+                        yield TextArea(BLANK, id="config-editor", show_line_numbers=True, tab_behavior="indent", soft_wrap=False)
                     with TabPane("Form", id="form-tab"):
                         with VerticalScroll(id="form"):
                             for field in FORM_FIELDS:
@@ -158,6 +160,11 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         self.validate(self.query_one("#config-editor", TextArea).text)
 
     @property
+    def validating(self) -> bool:
+        """Whether the validation box is behind the editor's text (a check is pending or running)."""
+        return self._shown_text != self.query_one("#config-editor", TextArea).text
+
+    @property
     def source_name(self) -> str:
         return short_path(self.source) if self.source else "<editor>"
 
@@ -184,6 +191,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         if message.text != editor.text:
             return  # stale: the user typed since
         self.valid_text = message.text if message.ok else None
+        self._shown_text = message.text
         box = self.query_one("#validation", Static)
         box.update(Text(message.message, style="green" if message.ok else "red"))
         box.set_class(not message.ok, "error")

@@ -56,7 +56,9 @@ class RunsChanged(Message):
 
 
 def row_cells(row: RunRow, marked: bool) -> list[Any]:
-    name = Text("● " if marked else "", style="bold yellow")
+    name = Text()
+    if marked:
+        name.append("● ", style="bold yellow")
     name.append(cells.clip(row.name, 18 if marked else 20))
     progress = cells.progress_bar(row.progress, 4)
     return [

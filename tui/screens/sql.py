@@ -33,6 +33,10 @@ class QueryDone(Message):
         self.result, self.error, self.seconds = result, error, seconds
 
 
+def elapsed_text(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
 def cell(value: Any) -> Any:
     if value is None:
         return Text("NULL", style="dim italic")
@@ -142,7 +146,7 @@ class SqlScreen(ReportsWorkerErrors, Screen):
             table.add_column(name, key=f"c{i}")
         self.shown = 0
         self._add_page()
-        status.update(f"{len(self.result.rows):,} rows · {message.seconds * 1000:.0f} ms")
+        status.update(f"{len(self.result.rows):,} rows · {elapsed_text(message.seconds)}")
 
     @on(PagedTable.NearEnd, "#sql-results")
     def _add_page(self) -> None:

@@ -67,12 +67,15 @@ def number(value: float | None, digits: int = 4) -> Text:
 
 
 def duration(seconds: float | None) -> str:
-    """``1:02:03`` / ``2:03``; "-" when unknown."""
+    """``2d 01:02:03`` / ``1:02:03`` / ``2:03``; "-" when unknown."""
     if seconds is None:
         return "-"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
+    seconds = max(0, int(round(seconds)))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}:{minutes:02d}:{secs:02d}"
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
@@ -80,3 +83,22 @@ def clip(text: str, width: int) -> str:
     """One line of at most ``width`` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def toml_text(source: str) -> Text:
+    """TOML with [tables] and keys picked out; plain theme colours so it reads on light and dark."""
+    text = Text()
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            text.append(line, style="bold cyan")
+        elif stripped.startswith("#"):
+            text.append(line, style="dim")
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            text.append(key, style="bold")
+            text.append("=" + value)
+        else:
+            text.append(line)
+        text.append("\n")
+    return text

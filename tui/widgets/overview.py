@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rich.console import Group
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from stillhouse.tui.state import RunState, StageState
@@ -13,6 +12,9 @@ from stillhouse.tui.widgets import cells
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+
+
+QUIET_AFTER = 300.0  # seconds without an event before a running run is called out as quiet
 
 
 def summary_text(state: RunState, now: float) -> Table:
@@ -42,6 +44,8 @@ def summary_text(state: RunState, now: float) -> Table:
         eta = current.eta_seconds(now)
         line.append(f"  ETA {cells.duration(eta)}" if eta is not None else "  ETA -")
         grid.add_row("Now", line)
+    if state.status == "running" and state.last_ts is not None and now - state.last_ts > QUIET_AFTER:
+        grid.add_row("Quiet", Text(f"no event for {cells.duration(now - state.last_ts)}: killed without a trace? (R resumes)", style="yellow"))
     if state.teacher_calls:
         grid.add_row(
             "Teacher calls",
@@ -95,5 +99,5 @@ class Overview(VerticalScroll):
         self.query_one("#overview-timeline", Static).update(timeline(state, now))
 
     def show_config(self, text: str) -> None:
-        body = Syntax(text, "toml", theme="ansi_dark", background_color="default", word_wrap=True) if text else Text("no config recorded", style="dim")
+        body = cells.toml_text(text) if text else Text("no config recorded", style="dim")
         self.query_one("#overview-config", Static).update(Group(Text("Resolved config", style="bold"), body))
