@@ -194,3 +194,38 @@ def test_registry_ingest_rebuild(run, filled_home: Path) -> None:
 def test_import_rejects_a_non_export(run, tmp_path: Path) -> None:
     result = run("registry", "import", str(tmp_path))
     assert result.exit_code == 2 and "manifest.json" in result.output
+
+
+def test_still_help_stays_light() -> None:
+    """`still --help` imports the registry plugin and its commands, but not DuckDB or Arrow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from click.testing import CliRunner; from stillhouse.kernel.cli import build_cli; "
+        "assert CliRunner().invoke(build_cli(), ['--help']).exit_code == 0; "
+        "import stillhouse.registry.plugin, stillhouse.registry.cli; "
+        "print(sorted(m for m in ('duckdb', 'pyarrow', 'numpy', 'rich', 'textual', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_module_entry_point_without_the_kernel_cli(filled_home: Path) -> None:
+    """`python -m stillhouse.registry` serves the same commands (and renders errors the same way)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "STILLHOUSE_HOME": str(filled_home)}
+    ok = subprocess.run(
+        [sys.executable, "-m", "stillhouse.registry", "sql", "select count(*) n from runs", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ok.returncode == 0 and ok.stdout == f"n\n{len(standard_runs())}\n"
+    refused = subprocess.run(
+        [sys.executable, "-m", "stillhouse.registry", "sql", "drop table runs"], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2 and "read-only" in refused.stderr
