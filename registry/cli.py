@@ -141,7 +141,8 @@ def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
 @runs_group.command("show")
 @click.argument("run_id")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def runs_show(run_id: str, fmt: str) -> None:
+@click.option("--config", "with_config", is_flag=True, help="Also list the resolved config, one row per key.")
+def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
     """Everything the registry knows about one run."""
     rid = resolve_run_id(run_id)
     sections = {
@@ -171,6 +172,8 @@ def runs_show(run_id: str, fmt: str) -> None:
             "Warnings and errors",
         ),
     }
+    if with_config:
+        sections["config"] = ("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", "Config")
     results = {name: _query(sql, [rid], ingest=False) for name, (sql, _) in sections.items()}
     if fmt == "json":
         from stillhouse.registry.render import _plain

@@ -93,8 +93,11 @@ def test_runs_show(run) -> None:
     assert [s["stage"] for s in data["stages"]] == ["generate", "filter", "train", "evaluate", "report"]
     assert data["evaluation"][0]["metric"] == "accuracy"  # the primary metric first
     assert {r["reason"] for r in data["rejections"]} <= {"wrong_label", "unparseable"}
+    assert "config" not in data
     text = run("runs", "show", A).output
     assert "Stages" in text and "Evaluation" in text and "retention_pct" in text
+    config = json.loads(run("runs", "show", A, "--config", "--format", "json").output)["config"]
+    assert {"key": "train.learning_rate", "value": "2e-05"} in config
     failed = run("runs", "show", "nli-fail").output
     assert "CUDA out of memory" in failed
 
