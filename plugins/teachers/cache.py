@@ -124,19 +124,29 @@ class ResponseCache:
         return found
 
     def put(self, key: str, response: CachedResponse) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self.put_many([(key, response)])
+
+    def put_many(self, items: Sequence[tuple[str, CachedResponse]]) -> None:
+        """Store responses in one transaction: all of them are durable when this returns."""
+        if not items:
+            return
+        now = time.time()
+        rows = [
             (
                 key,
-                response.model,
-                completions_to_json(response.completions),
-                response.prompt_tokens,
-                response.completion_tokens,
-                response.cost_usd,
-                response.latency_ms,
-                time.time(),
-            ),
-        )
+                r.model,
+                completions_to_json(r.completions),
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.cost_usd,
+                r.latency_ms,
+                now,
+            )
+            for key, r in items
+        ]
+        with self._db:  # BEGIN ... COMMIT (rolled back if a row fails)
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM responses").fetchone()[0])

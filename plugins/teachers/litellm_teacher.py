@@ -157,20 +157,24 @@ class LiteLLMTeacher(Teacher):
         on_result: Callable[[TeacherResult], None],
         should_stop: Callable[[], bool],
     ) -> RunSummary:
-        engine = self._ensure_engine()
+        engine = self._ensure_engine(len(jobs))
         inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         future = self._loop.submit(engine.run(jobs, inbox.put))
         future.add_done_callback(lambda _: inbox.put(_DONE))
         try:
-            while True:
+            finished = False
+            while not finished:
                 try:
-                    item = inbox.get(timeout=_POLL_S)
+                    batch = [inbox.get(timeout=_POLL_S)]
                 except queue.Empty:
-                    item = None
-                if item is _DONE:
-                    break
-                if item is not None:
-                    self._deliver(item, cache, on_result)
+                    batch = []
+                while batch:  # whatever else arrived meanwhile: one cache transaction for all
+                    try:
+                        batch.append(inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                finished = _DONE in batch
+                self._deliver([item for item in batch if item is not _DONE], cache, on_result)
                 if should_stop():
                     engine.request_stop()
         except BaseException:
@@ -181,39 +185,42 @@ class LiteLLMTeacher(Teacher):
         return future.result()
 
     def _deliver(
-        self, outcome: Outcome, cache: ResponseCache | None, on_result: Callable[[TeacherResult], None]
+        self, outcomes: list[Outcome], cache: ResponseCache | None, on_result: Callable[[TeacherResult], None]
     ) -> None:
-        job, reply = outcome.job, outcome.reply
-        if outcome.error is not None or reply is None:
-            for sample_id in job.sample_ids:
-                on_result(
-                    TeacherResult(
-                        sample_id=sample_id,
-                        model=self.config.model,
-                        cache_key=job.key,
-                        prompt_tokens=reply.prompt_tokens if reply else 0,
-                        completion_tokens=reply.completion_tokens if reply else 0,
-                        cost_usd=outcome.cost_usd if sample_id == job.sample_ids[0] else 0.0,
-                        latency_ms=outcome.latency_ms,
-                        error=outcome.error,
-                    )
+        """Store the successes (durable before anyone hears of them), then report every outcome."""
+        answered: dict[int, CachedResponse] = {}
+        for o in outcomes:
+            if o.error is None and o.reply is not None:
+                r = o.reply
+                answered[id(o)] = CachedResponse(
+                    self.config.model, r.completions, r.prompt_tokens, r.completion_tokens, o.cost_usd, o.latency_ms
                 )
-            return
-        response = CachedResponse(
-            self.config.model,
-            reply.completions,
-            reply.prompt_tokens,
-            reply.completion_tokens,
-            outcome.cost_usd,
-            outcome.latency_ms,
-        )
         if cache is not None:
-            cache.put(job.key, response)  # durable before anyone hears of it
-        for i, sample_id in enumerate(job.sample_ids):
-            # The first asker paid; repeats of the same prompt in this batch are answered for free.
-            on_result(
-                self._result(sample_id, job.key, response, cache_hit=i > 0, cost=outcome.cost_usd if i == 0 else 0.0)
-            )
+            cache.put_many([(o.job.key, answered[id(o)]) for o in outcomes if id(o) in answered])
+        for outcome in outcomes:
+            response = answered.get(id(outcome))
+            job = outcome.job
+            if response is None:
+                for sample_id in job.sample_ids:
+                    on_result(self._failure(outcome, sample_id))
+                continue
+            for i, sample_id in enumerate(job.sample_ids):
+                # The first asker paid; repeats of the same prompt in this batch are answered for free.
+                cost = outcome.cost_usd if i == 0 else 0.0
+                on_result(self._result(sample_id, job.key, response, cache_hit=i > 0, cost=cost))
+
+    def _failure(self, outcome: Outcome, sample_id: str) -> TeacherResult:
+        reply = outcome.reply  # an empty completion still used (and may have cost) tokens
+        return TeacherResult(
+            sample_id=sample_id,
+            model=self.config.model,
+            cache_key=outcome.job.key,
+            prompt_tokens=reply.prompt_tokens if reply else 0,
+            completion_tokens=reply.completion_tokens if reply else 0,
+            cost_usd=outcome.cost_usd if sample_id == outcome.job.sample_ids[0] else 0.0,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+        )
 
     def _result(
         self, sample_id: str, key: str, response: CachedResponse, *, cache_hit: bool, cost: float | None = 0.0
@@ -250,14 +257,15 @@ class LiteLLMTeacher(Teacher):
 
     # -- engine lifecycle -----------------------------------------------------------------
 
-    def _ensure_engine(self) -> Engine:
+    def _ensure_engine(self, calls: int) -> Engine:
+        """The engine, started on first use; ``calls`` sizes the worker pool when workers = "auto"."""
         if self._engine is not None:
             return self._engine
         from stillhouse.plugins.teachers.loop import LoopThread
 
         cfg = self.config
         self._loop = LoopThread()
-        self._caller = self._loop.run(self._make_caller())
+        self._caller = self._loop.run(self._make_caller(cfg.worker_count(calls)))
         settings = EngineSettings(
             concurrency=cfg.concurrency,
             max_retries=cfg.max_retries,
@@ -271,11 +279,11 @@ class LiteLLMTeacher(Teacher):
         self._engine = Engine(self._caller.call, settings, self.price(), RateLimiter(cfg.rpm, cfg.tpm))
         return self._engine
 
-    async def _make_caller(self) -> Any:
-        if self.config.workers > 1:
+    async def _make_caller(self, workers: int) -> Any:
+        if workers > 1:
             from stillhouse.plugins.teachers.workers import WorkerPool
 
-            pool = WorkerPool(self.config)
+            pool = WorkerPool(self.config, workers)
             await pool.start()
             return pool
         from stillhouse.plugins.teachers.calls import LiteLLMCaller

@@ -66,8 +66,9 @@ class _Worker:
 class WorkerPool:
     """Makes single attempts in child processes; same ``call`` contract as LiteLLMCaller."""
 
-    def __init__(self, config: LiteLLMTeacherConfig) -> None:
+    def __init__(self, config: LiteLLMTeacherConfig, processes: int) -> None:
         self.config = config
+        self.processes = processes
         self.workers: list[_Worker] = []
         self._ids = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,7 +77,7 @@ class WorkerPool:
         self._loop = asyncio.get_running_loop()
         payload = self.config.model_dump_json()
         ready: list[asyncio.Future[Any]] = []
-        for _ in range(self.config.workers):
+        for _ in range(self.processes):
             process = subprocess.Popen(
                 [sys.executable, "-m", "stillhouse.plugins.teachers.workers"],
                 stdin=subprocess.PIPE,

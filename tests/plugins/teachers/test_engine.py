@@ -92,6 +92,19 @@ def test_worker_processes_answer_like_one_process(fake_server, make_teacher):
     assert set(server.stats.answered.values()) == {1}
 
 
+def test_auto_workers_only_for_large_remote_jobs(make_teacher, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    remote = make_teacher(concurrency=32).config
+    assert remote.workers == "auto"
+    assert remote.worker_count(50_000) == 4
+    assert remote.worker_count(200) == 1  # starting processes would cost more than it saves
+    assert make_teacher(concurrency=4).config.worker_count(50_000) == 1
+    assert make_teacher(model="hf/some/folder", concurrency=32).config.worker_count(50_000) == 1
+    assert make_teacher(workers=3).config.worker_count(10) == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert remote.worker_count(50_000) == 1
+
+
 def test_local_teacher_cannot_use_worker_processes(make_teacher):
     with pytest.raises(ValueError, match="workers = 1"):
         make_teacher(model="hf/some/folder", workers=2)
