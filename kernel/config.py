@@ -45,7 +45,7 @@ class DataConfig(StrictModel):
 
 
 class ReportConfig(StrictModel):
-    reporters: list[str] = Field(default_factory=lambda: ["markdown", "html"])
+    reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "html", "model_card"])
 
 
 class PipelineBase(StrictModel):

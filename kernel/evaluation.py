@@ -94,7 +94,7 @@ def evaluate_role(
     prompts = [task.student_messages(e) for e in examples]
     start = time.perf_counter()
     answers = model.answer(prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
-    info = dict(info or {})
+    info = info if info is not None else {}  # updated in place: the caller stores it with the results
     info["answer_wall_s"] = time.perf_counter() - start
     # The decoding the evaluators must repeat when they time or measure the model again.
     for key in ("batch_size", "max_new_tokens", "usd_per_hour"):

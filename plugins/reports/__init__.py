@@ -52,9 +52,13 @@ def load_report_input(run_dir: Path) -> ReportInput:
 def register_reporters(register: Any) -> None:
     from stillhouse.plugins.reports.html import HtmlReporter
     from stillhouse.plugins.reports.markdown import MarkdownReporter
+    from stillhouse.plugins.reports.model_card import ModelCardReporter
+    from stillhouse.plugins.reports.terminal import TerminalReporter
 
     register(MarkdownReporter)
     register(HtmlReporter)
+    register(TerminalReporter)
+    register(ModelCardReporter)
 
 
 @click.command("export")

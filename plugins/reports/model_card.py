@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from stillhouse.kernel.interfaces import ReportInput
+from stillhouse.kernel.interfaces import Reporter, ReportInput
 from stillhouse.plugins.reports.content import build_view, training_facts
 from stillhouse.plugins.reports.markdown import comparison_markdown, config_markdown, measurements_markdown, table
 
@@ -65,3 +65,16 @@ def write_model_card(student_dir: Path, report_input: ReportInput) -> Path:
     path = Path(student_dir) / "README.md"
     path.write_text(render_model_card(report_input, str(Path(student_dir))), encoding="utf-8")
     return path
+
+
+class ModelCardReporter(Reporter):
+    """Writes the model card (README.md) into the run's distilled student folder, when there is one."""
+
+    name = "model_card"
+    description = "README.md model card next to the distilled student's weights."
+
+    def write(self, report: ReportInput) -> list[Path]:
+        student_dir = report.run_dir / "student"
+        if not (student_dir / "config.json").exists() and not (student_dir / "adapter_config.json").exists():
+            return []
+        return [write_model_card(student_dir, report)]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.comparison import ROLES, build_comparison
-from stillhouse.kernel.interfaces import Metric
+from stillhouse.kernel.interfaces import Metric, Reporter, ReportInput
 
 
 def comparison_table(
@@ -53,3 +54,17 @@ def measurements_table(metrics: Sequence[Metric], *, title: str | None = None) -
         text = escape(metric_text(metric))
         table.add_row(metric.name, f"[dim]{text}[/dim]" if metric.value is None else text, escape(metric.unit))
     return table
+
+
+class TerminalReporter(Reporter):
+    """Prints the comparison table to the terminal at the end of a run; writes no file."""
+
+    name = "terminal"
+    description = "The comparison table on stdout."
+
+    def write(self, report: ReportInput) -> list[Path]:
+        from rich.console import Console
+
+        if report.results:
+            Console().print(comparison_table(report.results, report.primary_metric))
+        return []
