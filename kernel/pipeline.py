@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -37,6 +38,7 @@ from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.runs import STAGES, Run, append_jsonl, config_hash, read_jsonl, stillhouse_home
 
 ProgressFn = Callable[[dict[str, Any]], None]
+REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
 
 
 class StopRequested(Exception):
@@ -340,7 +342,11 @@ class Pipeline:
             parsed_all = [task.parse(t) for t in texts]
             parsed, confidence = task.aggregate(parsed_all)
             if not parsed.ok:
-                accepted, reason = False, "unparseable"
+                accepted = False
+                truncated = all(c.get("finish_reason") == "length" for c in completions)
+                # a task's short reason code (no_number, ambiguous_label ...) says more than "unparseable"
+                code = parsed.error if parsed.error and REASON_CODE.fullmatch(parsed.error) else None
+                reason = "truncated" if truncated else (code or "unparseable")
             elif len(parsed_all) > 1 and confidence < min_agreement:
                 accepted, reason = False, "low_agreement"
             else:
@@ -356,6 +362,7 @@ class Pipeline:
             "accepted": accepted,
             "reason": reason if not accepted else "ok",
             "detail": result.get("error") if reason == "teacher_error" else (parsed.error if parsed and not parsed.ok else None),
+            "finish_reason": completions[0].get("finish_reason") if completions else None,
             "confidence": confidence,
             "prompt": task.student_messages(example),
             "teacher_output": texts[0] if texts else None,

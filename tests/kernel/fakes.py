@@ -81,6 +81,7 @@ class EchoTask(TaskType):
 class ScriptedConfig(TeacherConfig):
     fail_once: list[str] = []
     price_per_call: float = 0.0
+    blank: dict[str, str] = {}  # sample id -> finish reason of an empty answer
 
 
 class ScriptedTeacher(Teacher):
@@ -107,7 +108,10 @@ class ScriptedTeacher(Teacher):
                 continue
             word = request.messages[-1]["content"].split()[-1]
             spent += self.config.price_per_call
-            on_result(TeacherResult(request.sample_id, self.config.model, [Completion(word)], prompt_tokens=10, completion_tokens=1, cost_usd=self.config.price_per_call, latency_ms=1.0))
+            completion = Completion(word, "stop")
+            if request.sample_id in self.config.blank:
+                completion = Completion("", self.config.blank[request.sample_id])
+            on_result(TeacherResult(request.sample_id, self.config.model, [completion], prompt_tokens=10, completion_tokens=1, cost_usd=self.config.price_per_call, latency_ms=1.0))
 
 
 class MemoryModel(ChatModel):

