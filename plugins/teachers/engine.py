@@ -164,7 +164,8 @@ class Engine:
                 summary.attempts += 1
                 started = time.perf_counter()
                 try:
-                    result = await asyncio.wait_for(self.call(job.messages, s.timeout), s.timeout + TIMEOUT_GRACE_S)
+                    async with asyncio.timeout(s.timeout + TIMEOUT_GRACE_S):  # unlike wait_for, no extra task
+                        result = await self.call(job.messages, s.timeout)
                 except TimeoutError:
                     result = Failure("timeout", f"no answer within {s.timeout:g} s")
                 latency_ms = (time.perf_counter() - started) * 1000
