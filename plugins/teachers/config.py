@@ -6,6 +6,7 @@ import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
+
 from stillhouse.kernel.interfaces import TeacherConfig
 
 LOCAL_PREFIX = "hf/"

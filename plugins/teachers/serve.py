@@ -76,6 +76,7 @@ def run_server(
 ) -> None:
     """Load ``model`` and serve it until interrupted; ``echo`` gets the listening line."""
     from aiohttp import web
+
     from stillhouse.plugins.hf_models import load_causal_lm
 
     spec = model[len(LOCAL_PREFIX) :] if model.startswith(LOCAL_PREFIX) else model

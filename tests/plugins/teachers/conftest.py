@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from stillhouse.plugins.teachers.fake_openai import FakeBehaviour, FakeOpenAIServer
 from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher
 

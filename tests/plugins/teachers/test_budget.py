@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stillhouse.kernel.errors import BudgetExceededError, ConfigError
 from stillhouse.plugins.teachers.pricing import import_litellm
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from stillhouse.plugins.teachers import ratelimit
 from stillhouse.plugins.teachers.fake_openai import fake_answer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.errors import ConfigError
 from stillhouse.kernel.interfaces import TeacherRequest
 from stillhouse.plugins.hf_models import generate_chat, load_causal_lm

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+
 from stillhouse.plugins.teachers.openai_format import RequestError, parse_chat_request
 
 from .helpers import by_id, collect, prompts
