@@ -129,6 +129,7 @@ class Pipeline:
             resumed=resume,
             stages=wanted,
             pid=os.getpid(),
+            plugins=self.plugins_used(),
         )
         self.host.hook.run_started(run=self.run)
         status, error = "completed", None
@@ -157,6 +158,18 @@ class Pipeline:
             self.emit("run_finished", status=status, error=error)
             self.host.hook.run_finished(run=self.run, status=status)
         return status
+
+    def plugins_used(self) -> list[dict[str, Any]]:
+        """Which plugin (and package version) serves each role of this run, for the registry."""
+        cfg = self.cfg
+        chosen = [("task", cfg.task), ("teacher", cfg.teacher.backend), ("student", cfg.student.trainer), ("loss", cfg.train.loss)]
+        chosen += [("evaluator", name) for name in cfg.evaluate.evaluators]
+        chosen += [("reporter", name) for name in cfg.report.reporters]
+        used = []
+        for kind, name in chosen:
+            source = self.host.sources.get(self.host.source_of(kind, name))
+            used.append({"kind": kind, "name": name, "package": source.package if source else None, "version": source.version if source else None})
+        return used
 
     def _run_stage(self, stage: str) -> None:
         self.emit("stage_started", stage=stage)
