@@ -1,7 +1,7 @@
 """Batches of variable-length samples: packed rows without cross-sample attention, or padded rows.
 
-**Packing.** A micro-batch's samples are placed into rows of at most ``max_length`` tokens (first
-fit, longest first). ``position_ids`` restart at 0 for every sample and no 2-D attention mask is
+**Packing.** A micro-batch's samples are placed into rows of at most ``max_length`` tokens, as few
+rows as a greedy pass finds, with balanced loads (see :func:`pack_rows`). ``position_ids`` restart at 0 for every sample and no 2-D attention mask is
 passed: transformers (>= 4.5x, all attention kernels including sdpa/eager on CPU) then detects the
 packed format from the position resets and builds a block-diagonal causal mask
 (``masking_utils.find_packed_sequence_indices``; flash-attention uses the same positions for its
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from stillhouse.plugins.losses.inputs import IGNORE_INDEX
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -29,20 +30,26 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
-    """Indices grouped into rows of total length <= capacity (first fit decreasing; an item longer
-    than capacity gets a row of its own). Within a row, items keep ascending index order."""
-    rows: list[list[int]] = []
-    room: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda j: -lengths[j]):
-        for r, free in enumerate(room):
-            if lengths[i] <= free:
-                rows[r].append(i)
-                room[r] -= lengths[i]
-                break
+    """Indices grouped into as few rows of total length <= capacity as a greedy pass finds, with the
+    rows' loads balanced (longest item first onto the least-loaded row) so that padding every row to
+    the longest one wastes little. An item longer than capacity gets a row of its own. Within a row,
+    items keep ascending index order."""
+    if not lengths:
+        return []
+    order = sorted(range(len(lengths)), key=lambda j: -lengths[j])
+    n_rows = max(1, -(-sum(min(n, capacity) for n in lengths) // capacity))
+    while True:
+        rows: list[list[int]] = [[] for _ in range(n_rows)]
+        loads = [0] * n_rows
+        for i in order:
+            r = min(range(n_rows), key=loads.__getitem__)
+            if rows[r] and loads[r] + lengths[i] > capacity:
+                break  # does not fit anywhere: one more row and start over
+            rows[r].append(i)
+            loads[r] += lengths[i]
         else:
-            rows.append([i])
-            room.append(capacity - lengths[i])
-    return [sorted(row) for row in rows]
+            return [sorted(row) for row in rows if row]
+        n_rows += 1
 
 
 def _round_up(n: int, multiple: int | None) -> int:
