@@ -41,6 +41,9 @@ def main() -> None:
     teacher = LiteLLMTeacher(
         LiteLLMTeacher.Config(model="openai/fake-teacher", api_base=api_base, concurrency=int(concurrency))
     )
+    if out.exists() and out.stat().st_size and not out.read_bytes().endswith(b"\n"):
+        with out.open("a") as sink:  # a line torn by the kill: end it, so the next record starts clean
+            sink.write("\n")
     with out.open("a") as sink:
 
         def on_result(result: TeacherResult) -> None:

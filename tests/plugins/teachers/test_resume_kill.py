@@ -36,7 +36,8 @@ def _driver(server_url: str, tmp_path: Path) -> list[str]:
 
 @pytest.mark.slow  # three processes import litellm
 def test_kill_9_then_rerun_equals_a_clean_run(fake_server, make_teacher, tmp_path):
-    server = fake_server(latency_s=0.05)
+    # 120 calls, 4 at a time, 0.1 s each: ~3 s of work, so the kill lands mid-run even on a busy machine.
+    server = fake_server(latency_s=0.1)
     out = tmp_path / "outputs.jsonl"
 
     process = subprocess.Popen(_driver(server.url, tmp_path))
