@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Loss, StrictModel
 from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
 

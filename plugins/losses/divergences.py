@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from pydantic import Field
+
 from stillhouse.plugins.losses.base import DistillConfig, LogitDistillLoss
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

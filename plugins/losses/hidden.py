@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Loss, StrictModel
 from stillhouse.plugins.losses.base import CrossEntropyMixin, SelectedBatch
 from stillhouse.plugins.losses.inputs import LossInputs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Loss, StrictModel
 from stillhouse.plugins.losses.base import SelectedBatch
 from stillhouse.plugins.losses.inputs import LossInputs

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from stillhouse.kernel.errors import Location, ModelError
 from stillhouse.kernel.runs import read_jsonl
 from stillhouse.plugins.students.data import TokenizedSample

@@ -33,6 +33,7 @@ class HfChatModel(ChatModel):
 
     def footprint(self) -> dict[str, Any]:
         import torch
+
         from stillhouse.plugins.hf_models import count_parameters, folder_bytes
 
         info: dict[str, Any] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel
+
 from stillhouse.kernel.interfaces import ChatModel, StudentTrainer, TrainJob, TrainOutcome
 from stillhouse.plugins.students.config import HfStudentConfig, as_hf_config
 

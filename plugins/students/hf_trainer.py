@@ -10,10 +10,11 @@ import time
 from typing import Any
 
 import torch
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
 from stillhouse.kernel.interfaces import EmitFn, Loss
 from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
 from stillhouse.plugins.students.teacher import LiveTeacher
-from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 BATCH_ONLY_KEYS = ("target_ids", "weights", "teacher_ids", "teacher_logprobs", "n_real", "n_positions")
 

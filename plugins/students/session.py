@@ -50,6 +50,30 @@ def complete_checkpoints(checkpoint_dir: Path) -> tuple[list[Path], list[Path]]:
     return complete, [p for p in found if p not in complete]
 
 
+def unmark_dequantized_gguf(model: Any, spec: str, *, lora: bool) -> None:
+    """A GGUF student loads dequantised into ordinary float weights, but transformers keeps its GGUF
+    quantizer attached, and the Trainer refuses to train "quantized" models. Drop the marker (and
+    the quantization_config that would otherwise be saved with the student) when every weight is a
+    plain float tensor; refuse clearly when they really are quantized."""
+    import torch
+
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    if str(getattr(quantizer.quantization_config, "quant_method", "")).lower().endswith("gguf") and all(
+        type(p) is torch.nn.Parameter and p.is_floating_point() for p in model.parameters()
+    ):
+        quantizer.remove_quantization_config(model)
+        return
+    if lora:
+        return  # adapters train on top of quantized weights
+    raise ModelError(
+        f"'{spec}' is loaded with quantized weights, which cannot be fine-tuned directly",
+        where=Location(field="student.model"),
+        hint="train a LoRA adapter on it ([student.lora]) or start from unquantized weights",
+    )
+
+
 class TrainingSession:
     def __init__(self, config: HfStudentConfig, job: TrainJob) -> None:
         self.config = config
@@ -150,7 +174,9 @@ class TrainingSession:
             prediction_loss_only=True,
             remove_unused_columns=False,
             label_names=["target_ids"],
-            train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
+            # Length grouping saves padding in padded batches; packed batches pack best from a mix
+            # of lengths, so with packing the order stays random.
+            train_sampling_strategy="group_by_length" if tc.group_by_length and not tc.packing else "random",
             bf16=bool(bf16),
             use_cpu=use_cpu,
             ddp_backend=cfg.ddp_backend or (("gloo" if use_cpu else "nccl") if distributed else None),
@@ -236,6 +262,7 @@ class TrainingSession:
         dtype = "float32" if cfg.dtype == "auto" else cfg.dtype  # mixed precision keeps fp32 master weights
         spec = self.source_spec()
         model, _ = load_causal_lm(spec, dtype=dtype, device="cpu")
+        unmark_dequantized_gguf(model, spec, lora=cfg.lora is not None)
         if cfg.init == "teacher-layers":
             from stillhouse.plugins.students.layers import build_from_layers
 
@@ -370,9 +397,10 @@ class TrainingSession:
         store: Any,
         live: Any,
     ) -> TrainOutcome:
+        from transformers import EarlyStoppingCallback, PrinterCallback
+
         from stillhouse.plugins.students.batching import Collator
         from stillhouse.plugins.students.hf_trainer import DistillTrainer, EventsCallback, StopCallback
-        from transformers import EarlyStoppingCallback, PrinterCallback
 
         job, tc = self.job, self.tc
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from stillhouse.plugins.students.data import TokenizedSample
 
 STORE_DIR = "teacher_topk"

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from pydantic import ValidationError
+
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.plugins import losses as losses_pkg
 from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD, ReverseKL, SkewKL, TotalVariation

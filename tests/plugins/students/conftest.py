@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from stillhouse.kernel.interfaces import Loss, TeacherConfig, TrainConfig, TrainJob, TrainPair
 from stillhouse.plugins.losses.sft import SftLoss
 from stillhouse.plugins.students.config import HfStudentConfig
@@ -41,7 +42,9 @@ def make_job(tmp_path: Path, tiny_model_dir: Path, tiny_teacher_dir: Path) -> Jo
             checkpoint_dir=run / "checkpoints",
             train=nli_pairs(12) if train is None else train,
             validation=nli_pairs(4, start=12) if validation is None else validation,
-            student=HfStudentConfig(model=str(tiny_model_dir), max_length=256, **(student or {})),
+            student=HfStudentConfig.model_validate(
+                {"model": str(tiny_model_dir), "max_length": 256, **(student or {})}
+            ),
             train_config=TrainConfig(loss=loss.name, **options),
             loss=loss,
             teacher=TeacherConfig(model=teacher or f"hf/{tiny_teacher_dir}"),

@@ -41,6 +41,7 @@ class Events(list):
 def batch_loss(model: Any, samples: list, loss: Any, store: Any = None) -> float:
     """The loss of ``model`` on ``samples`` in one packed batch (what training minimises)."""
     import torch
+
     from stillhouse.plugins.losses.inputs import LossInputs
     from stillhouse.plugins.students.batching import Collator
 

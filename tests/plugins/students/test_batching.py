@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from stillhouse.plugins.hf_models import load_causal_lm
 from stillhouse.plugins.losses.inputs import IGNORE_INDEX
 from stillhouse.plugins.students.batching import Collator, pack_rows

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from stillhouse.kernel.errors import ConfigError
 from stillhouse.plugins.hf_models import load_causal_lm
 from stillhouse.plugins.losses.sft import SftLoss

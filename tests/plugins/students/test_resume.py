@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
+
 from stillhouse.plugins.losses.divergences import ForwardKL
 from stillhouse.plugins.losses.sft import SftLoss
 from stillhouse.plugins.students.hf import HfStudentTrainer
 from stillhouse.plugins.students.session import complete_checkpoints
-from transformers import AutoModelForCausalLM
 
 from .conftest import JobFactory
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from stillhouse.kernel.errors import ModelError
 from stillhouse.plugins.hf_models import load_causal_lm, load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL

