@@ -3,7 +3,7 @@
     python bench/teacher_throughput.py            # concurrency 1, 8, 32, 64 (~2-3 minutes here)
     python bench/teacher_throughput.py --quick    # concurrency 1, 8, 32, fewer requests
 
-A local OpenAI-compatible server (``stillhouse.plugins.teachers.fake_openai``, its own process)
+A local OpenAI-compatible server (``stillhouse.testing.fake_openai``, its own process)
 answers every request after a fixed 50 ms. At each concurrency it measures requests/s of
 
 - ``engine``: ``LiteLLMTeacher.generate`` (cache writes included, fresh cache), one process;
@@ -44,7 +44,7 @@ MODEL = "openai/fake-teacher"
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "stillhouse.plugins.teachers.fake_openai", "--latency", str(LATENCY_S)],
+        [sys.executable, "-m", "stillhouse.testing.fake_openai", "--latency", str(LATENCY_S)],
         stdout=subprocess.PIPE,
         text=True,
     )

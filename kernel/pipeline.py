@@ -219,11 +219,15 @@ class Pipeline:
     def dry_run(self) -> dict[str, Any]:
         requests, _, _ = self._generation_requests()
         teacher = self._teacher()
-        teacher.check()
+        warnings = []
+        try:
+            teacher.check()
+        except StillhouseError as exc:  # a dry run estimates offline: a missing key is a warning here
+            warnings.append(exc.what + (f" ({exc.hint})" if exc.hint else ""))
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
         estimate = teacher.estimate(pending, self.cache_dir)
-        summary = {"requests": len(requests), "already_answered": len(requests) - len(pending), **asdict(estimate)}
+        summary = {"requests": len(requests), "already_answered": len(requests) - len(pending), **asdict(estimate), "warnings": warnings}
         if self.on_event:
             self.on_event({"type": "dry_run", **summary})
         return summary
@@ -248,7 +252,12 @@ class Pipeline:
 
     def stage_generate(self) -> dict[str, Any]:
         requests, split_of, _ = self._generation_requests()
-        teacher = self._teacher()
+        budget = self.cfg.teacher.budget_usd
+        if budget is not None:  # a resumed run may spend only what earlier attempts left
+            spent = sum(r.get("cost_usd") or 0.0 for r in read_jsonl(self.outputs_path) if not r.get("cache_hit"))
+            teacher = self._teacher(budget_usd=max(0.0, budget - spent))
+        else:
+            teacher = self._teacher()
         teacher.check()
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]

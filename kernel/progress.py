@@ -72,6 +72,8 @@ class ProgressPrinter:
         )
         if event.get("note"):
             self.console.print(f"  [dim]{event['note']}[/dim]")
+        for warning in event.get("warnings") or []:
+            self.console.print(f"  [yellow]warning:[/yellow] {warning}")
 
     def finished(self, run: Run, status: str) -> None:
         self._close_bar()

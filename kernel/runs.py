@@ -67,12 +67,24 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+_checked_tails: set[Path] = set()
+
+
 def append_jsonl(path: Path, records: list[dict[str, Any]], *, fsync: bool = True) -> None:
     """Append records durably: one write, then fsync, so a kill loses at most this call."""
     if not records:
         return
     data = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path not in _checked_tails:
+        # A process killed mid-write can leave a torn last line; end it so the next record
+        # starts on a line of its own (readers skip the torn one). Once per file per process.
+        _checked_tails.add(path)
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    data = "\n" + data
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(data)
         fh.flush()

@@ -21,6 +21,8 @@ from stillhouse.kernel.interfaces import Estimate, Teacher, TeacherRequest, Teac
 from stillhouse.plugins.teachers.cache import CachedResponse, ResponseCache, cache_key, open_cache
 from stillhouse.plugins.teachers.calls import resolve_key
 from stillhouse.plugins.teachers.config import LOCAL_PREFIX, LiteLLMTeacherConfig
+
+LOCAL_TIMEOUT_S = 24 * 3600.0
 from stillhouse.plugins.teachers.engine import Engine, EngineSettings, Job, Outcome, RunSummary
 from stillhouse.plugins.teachers.pricing import Price, count_prompt_tokens, find_price
 from stillhouse.plugins.teachers.ratelimit import RateLimiter
@@ -269,7 +271,9 @@ class LiteLLMTeacher(Teacher):
         settings = EngineSettings(
             concurrency=cfg.concurrency,
             max_retries=cfg.max_retries,
-            timeout=cfg.timeout,
+            # A local hf/ request spends most of its time queued behind other batches in this
+            # process; a network timeout would only retry (and so repeat) work already queued.
+            timeout=LOCAL_TIMEOUT_S if cfg.is_local else cfg.timeout,
             retry_base_delay=cfg.retry_base_delay,
             retry_max_delay=cfg.retry_max_delay,
             max_tokens=cfg.max_tokens,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stillhouse.kernel.runs import read_jsonl
-from stillhouse.plugins.teachers.fake_openai import FakeBehaviour, FakeOpenAIServer
+from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "data" / "nli.jsonl"
 CONCURRENCY = 2

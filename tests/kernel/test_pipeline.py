@@ -135,3 +135,23 @@ def test_reject_reasons_use_the_task_code_and_truncation(fake_host, pipeline_con
     assert samples["t1"]["reason"] == "empty"  # EchoTask.parse's own code
     reasons = pipeline.run.finished_stages()["filter"]["reasons"]
     assert reasons["truncated"] == 1 and reasons["empty"] == 1 and reasons["ok"] == 3
+
+
+def test_resumed_run_spends_only_the_budget_left(fake_host, pipeline_config):
+    loaded = load_config(pipeline_config(teacher_extra="price_per_call = 1.0\nbudget_usd = 3.0"), fake_host)
+    pipeline = Pipeline.create(loaded, fake_host)
+    with pytest.raises(Exception, match="budget"):
+        pipeline.execute()
+    resumed = Pipeline(loaded, fake_host, Run.open(pipeline.run.id))
+    with pytest.raises(Exception, match="budget"):
+        resumed.execute(resume=True)
+    assert len(list(read_jsonl(pipeline.run.path("teacher", "outputs.jsonl")))) == 3  # nothing more was bought
+
+
+def test_append_after_a_torn_line_starts_a_new_line(tmp_path):
+    from stillhouse.kernel.runs import append_jsonl
+
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"a": 1}\n{"b": ')  # a kill in the middle of a write
+    append_jsonl(path, [{"c": 3}])
+    assert list(read_jsonl(path)) == [{"a": 1}, {"c": 3}]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stillhouse.plugins.teachers.fake_openai import FakeBehaviour, FakeOpenAIServer
+from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher
 
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from stillhouse.plugins.teachers import ratelimit
-from stillhouse.plugins.teachers.fake_openai import fake_answer
+from stillhouse.testing.fake_openai import fake_answer
 
 from .helpers import by_id, collect, prompts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stillhouse.kernel.errors import ConfigError, TeacherError
-from stillhouse.plugins.teachers.fake_openai import fake_answer
+from stillhouse.testing.fake_openai import fake_answer
 
 from .helpers import by_id, collect, prompts
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stillhouse.kernel.interfaces import TokenLogprob
-from stillhouse.plugins.teachers.fake_openai import fake_answer
+from stillhouse.testing.fake_openai import fake_answer
 
 from .helpers import collect, prompts
 

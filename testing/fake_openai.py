@@ -13,7 +13,7 @@ fixed latency, and can misbehave on purpose:
 
 It counts what it did (``stats``: requests, answered per prompt, faults) so tests can check at the
 server that nothing was paid for twice. Run it in a thread (:class:`FakeOpenAIServer`) or as a
-process: ``python -m stillhouse.plugins.teachers.fake_openai --port 0 --latency 0.05`` prints
+process: ``python -m stillhouse.testing.fake_openai --port 0 --latency 0.05`` prints
 ``READY <port>``; ``GET /stats`` returns the counters.
 """
 
