@@ -269,7 +269,9 @@ class LiteLLMTeacher(Teacher):
         self._loop = LoopThread()
         self._caller = self._loop.run(self._make_caller(cfg.worker_count(calls)))
         settings = EngineSettings(
-            concurrency=cfg.concurrency,
+            # A local model answers in batches: keep a second full batch queued while one runs,
+            # or the batcher alternates full and nearly empty batches.
+            concurrency=max(cfg.concurrency, 2 * cfg.batch_size) if cfg.is_local else cfg.concurrency,
             max_retries=cfg.max_retries,
             # A local hf/ request spends most of its time queued behind other batches in this
             # process; a network timeout would only retry (and so repeat) work already queued.
