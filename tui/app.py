@@ -13,6 +13,10 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
 from stillhouse.kernel.runs import stillhouse_home
 from stillhouse.tui.catalog import RunCatalog, RunRow
 from stillhouse.tui.commands import RunsCommands
@@ -24,17 +28,14 @@ from stillhouse.tui.screens.plugins import PluginsScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.runs import RunsScreen
 from stillhouse.tui.screens.sql import SqlScreen
-from textual.app import App, SystemCommand
-from textual.binding import Binding
-from textual.screen import Screen
 
 MODE_TITLES = {"runs": "Runs", "new": "New run", "compare": "Compare", "sql": "SQL", "plugins": "Plugins"}
 
 
-def registry_rows(home: Path, *, ingest: bool = False) -> list[RunRow]:
+def registry_rows(home: Path, *, ingest: bool = False, newest: int | None = None) -> list[RunRow]:
     from stillhouse.tui.data import registry_runs
 
-    return registry_runs(home, ingest=ingest)
+    return registry_runs(home, ingest=ingest, newest=newest)
 
 
 class StillhouseApp(App[None]):

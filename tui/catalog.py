@@ -23,6 +23,7 @@ from stillhouse.tui.state import EventFollower, RunState
 
 ROLES = ("teacher", "baseline", "student")
 LIVE_STATUSES = ("running", "created")
+TERMINAL_POLL_EVERY = 10  # refresh() calls between looks at finished runs' event files
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,24 @@ class RunCatalog:
         self.source = "folders"
         self.registry_error: str | None = None
         self.registry_ids: set[str] = set()
+        self._refreshes = 0
+
+    def newest(self, limit: int) -> list[RunRow]:
+        """The newest ``limit`` runs, read straight from their folders: a first screenful in a
+        fraction of the time the full read takes (no database to import and open). Run ids begin
+        with their UTC start time, so the folder names sort newest last."""
+        try:
+            names = sorted((e.name for e in os.scandir(self.root) if e.is_dir()), reverse=True)
+        except FileNotFoundError:
+            return []
+        rows = []
+        for name in names:
+            if len(rows) >= limit:
+                break
+            if os.path.exists(os.path.join(self.root, name, "events.jsonl")):
+                self._follow(name)
+                rows.append(self.rows[name])
+        return rows
 
     def load(self, *, ingest: bool = False) -> list[RunRow]:
         """Full load: the registry's rows (if any), then every folder it does not know yet.
@@ -166,7 +185,11 @@ class RunCatalog:
         changed: dict[str, RunRow] = {}
         for run_id in self._scan_folders(force=False):
             changed[run_id] = self.rows[run_id]
+        self._refreshes += 1
+        every_run = self._refreshes % TERMINAL_POLL_EVERY == 0
         for run_id, follower in list(self._followers.items()):
+            if not every_run and follower.state.status not in LIVE_STATUSES:
+                continue  # a finished run changes only when resumed: looked at every few calls
             size = _size(follower.path)
             if size == self._sizes.get(run_id):
                 continue

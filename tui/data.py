@@ -133,28 +133,49 @@ def parse_sql_examples(markdown: str) -> list[SqlExample]:
 
 
 
-# One row per run for the Runs screen; progress counts finished stages (live runs are followed
-# from their folders instead, so a stale "running" here is corrected within a second).
+# One row per run for the Runs screen, straight from the tables (run_summary computes much more:
+# samples, tokens, losses). ``{base}`` limits the runs so the newest page can come first; the
+# aggregates then touch only those runs. Progress counts finished stages; live runs are followed
+# from their folders instead, so a stale "running" here is corrected within a second.
 RUNS_SQL = """
-SELECT s.run_id, s.name, s.task, s.status, s.teacher_model, s.student_model, s.primary_metric,
-       s.teacher_score, s.baseline_score, coalesce(s.student_score, s.model_score), s.retention_pct, s.cost_usd,
-       epoch(s.started_at) AS started, st.finished, st.current
-FROM run_summary s
-LEFT JOIN (
-    SELECT run_id,
-           count(*) FILTER (WHERE status = 'finished') AS finished,
-           any_value(stage) FILTER (WHERE status = 'running') AS current
-    FROM stages GROUP BY run_id
-) st USING (run_id)
+WITH base AS ({base}),
+scores AS (
+    SELECT e.run_id,
+           max(e.value) FILTER (WHERE e.role = 'teacher') AS teacher,
+           max(e.value) FILTER (WHERE e.role = 'baseline') AS baseline,
+           coalesce(max(e.value) FILTER (WHERE e.role = 'student'), max(e.value) FILTER (WHERE e.role = 'model')) AS student
+    FROM evals e JOIN base b ON b.run_id = e.run_id AND e.metric = b.primary_metric
+    GROUP BY e.run_id
+),
+costs AS (
+    SELECT t.run_id, sum(t.cost_usd) AS cost_usd FROM teacher_calls t SEMI JOIN base b ON b.run_id = t.run_id
+    GROUP BY t.run_id
+),
+progress AS (
+    SELECT s.run_id,
+           count(*) FILTER (WHERE s.status = 'finished') AS finished,
+           any_value(s.stage) FILTER (WHERE s.status = 'running') AS current
+    FROM stages s SEMI JOIN base b ON b.run_id = s.run_id
+    GROUP BY s.run_id
+)
+SELECT r.run_id, r.name, r.task, r.status, r.teacher_model, r.student_model, r.primary_metric,
+       sc.teacher, sc.baseline, sc.student, c.cost_usd, epoch(r.created_at) AS started, p.finished, p.current
+FROM base r
+LEFT JOIN scores sc USING (run_id)
+LEFT JOIN costs c USING (run_id)
+LEFT JOIN progress p USING (run_id)
+ORDER BY r.created_at DESC NULLS LAST
 """
 
 
-def registry_runs(home: Path, *, ingest: bool = False) -> list[RunRow]:
-    """Every run with its key numbers, from the registry. Without ``ingest`` this reads what the
-    registry has (fast: one query); the catalog adds and follows what it lacks from the folders."""
-    result = query(RUNS_SQL, home=home, ingest=ingest)
+def registry_runs(home: Path, *, ingest: bool = False, newest: int | None = None) -> list[RunRow]:
+    """Runs with their key numbers, from the registry: all of them, or the ``newest`` N (what the
+    Runs screen shows first). Without ``ingest`` this reads what the registry has; the catalog adds
+    and follows what it lacks from the folders."""
+    base = "SELECT * FROM runs" + (" ORDER BY created_at DESC NULLS LAST LIMIT ?" if newest else "")
+    result = query(RUNS_SQL.format(base=base), [newest] if newest else None, home=home, ingest=ingest)
     rows = []
-    for (run_id, name, task, status, teacher, student, primary, t_score, b_score, s_score, retention, cost,
+    for (run_id, name, task, status, teacher, student, primary, t_score, b_score, s_score, cost,
          started, finished, current) in result.rows:
         progress = 1.0 if status == "completed" else (finished or 0) / len(STAGES) if finished is not None else None
         rows.append(
@@ -168,7 +189,7 @@ def registry_runs(home: Path, *, ingest: bool = False) -> list[RunRow]:
                 progress=progress,
                 primary_metric=primary,
                 scores={"teacher": t_score, "baseline": b_score, "student": s_score},
-                retention=retention / 100 if retention is not None else None,
+                retention=s_score / t_score if s_score is not None and t_score else None,
                 cost_usd=cost,
                 started=float(started) if started is not None else None,
                 stage=current,

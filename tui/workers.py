@@ -7,9 +7,10 @@ failures through this mixin, as a notification that says what went wrong and wha
 
 from __future__ import annotations
 
-from stillhouse.kernel.errors import StillhouseError
 from textual.message_pump import MessagePump
 from textual.worker import Worker, WorkerState
+
+from stillhouse.kernel.errors import StillhouseError
 
 
 def error_message(error: BaseException | None) -> tuple[str, str]:

@@ -138,3 +138,17 @@ def test_catalog_prefers_registry_rows_and_survives_its_failure(stillhouse_home:
     catalog = RunCatalog(stillhouse_home, registry=broken)
     assert [r.name for r in catalog.load()] == [spec.name]
     assert catalog.source == "folders" and "on fire" in (catalog.registry_error or "")
+
+
+def test_catalog_notices_a_resumed_run_within_a_few_refreshes(stillhouse_home: Path) -> None:
+    from stillhouse.tui.catalog import TERMINAL_POLL_EVERY
+
+    spec = next(s for s in standard_runs() if s.status == "failed")
+    run_dir = write_run(stillhouse_home, spec)
+    catalog = RunCatalog(stillhouse_home)
+    catalog.load()
+    append_jsonl(run_dir / "events.jsonl", [{"ts": 2e9, "type": "run_started", "run_id": spec.run_id, "pid": 1, "resumed": True}])
+    changed = []
+    for _ in range(TERMINAL_POLL_EVERY):
+        changed += catalog.refresh()
+    assert [(r.run_id, r.status) for r in changed] == [(spec.run_id, "running")]

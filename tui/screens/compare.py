@@ -5,13 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from stillhouse.kernel.comparison import format_metric
-from stillhouse.kernel.runs import runs_root
-from stillhouse.tui.catalog import RunRow, filter_rows, sort_rows
-from stillhouse.tui.compare import config_diff, metrics_side_by_side
-from stillhouse.tui.state import RunState, load_state
-from stillhouse.tui.widgets import cells
-from stillhouse.tui.workers import ReportsWorkerErrors
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +13,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
+
+from stillhouse.kernel.comparison import format_metric
+from stillhouse.kernel.runs import runs_root
+from stillhouse.tui.catalog import RunRow, filter_rows, sort_rows
+from stillhouse.tui.compare import config_diff, metrics_side_by_side
+from stillhouse.tui.state import RunState, load_state
+from stillhouse.tui.widgets import cells
+from stillhouse.tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from stillhouse.tui.app import StillhouseApp

@@ -8,6 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static, TabbedContent, TabPane, TextArea
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
 from stillhouse.kernel.config import to_toml
 from stillhouse.kernel.errors import StillhouseError
 from stillhouse.tui.configs import (
@@ -24,15 +34,6 @@ from stillhouse.tui.configs import (
 )
 from stillhouse.tui.launch import find_run_by_pid, launch_run, pid_alive
 from stillhouse.tui.workers import ReportsWorkerErrors, error_message
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static, TabbedContent, TabPane, TextArea
-from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from stillhouse.tui.app import StillhouseApp

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from stillhouse.tui.workers import ReportsWorkerErrors
 from textual import on, work
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+
+from stillhouse.tui.workers import ReportsWorkerErrors
 
 
 class PluginsLoaded(Message):

@@ -6,6 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
 from stillhouse.kernel.runs import runs_root
 from stillhouse.tui.runfiles import config_text
 from stillhouse.tui.screens.runs import confirm_cancel, start_resume
@@ -18,13 +26,6 @@ from stillhouse.tui.widgets.events_log import EventsLog
 from stillhouse.tui.widgets.overview import Overview
 from stillhouse.tui.widgets.samples import SamplesBrowser
 from stillhouse.tui.workers import ReportsWorkerErrors
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
     from stillhouse.tui.app import StillhouseApp

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from stillhouse.kernel.errors import StillhouseError
-from stillhouse.tui.catalog import SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
-from stillhouse.tui.launch import cancel_run, resume_run
-from stillhouse.tui.screens.confirm import ConfirmScreen
-from stillhouse.tui.widgets import cells
-from stillhouse.tui.widgets.paged_table import PagedTable
-from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +13,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
+
+from stillhouse.kernel.errors import StillhouseError
+from stillhouse.tui.catalog import SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
+from stillhouse.tui.launch import cancel_run, resume_run
+from stillhouse.tui.screens.confirm import ConfirmScreen
+from stillhouse.tui.widgets import cells
+from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 
 if TYPE_CHECKING:
     from stillhouse.tui.app import StillhouseApp
@@ -44,9 +46,11 @@ DESCENDING_FIRST = {"progress", "score_teacher", "score_baseline", "score_studen
 
 
 class RunsLoaded(Message):
-    def __init__(self, rows: list[RunRow], source: str, error: str | None) -> None:
+    """Rows for the table: the newest page first (``complete=False``), then every run."""
+
+    def __init__(self, rows: list[RunRow], source: str, error: str | None, complete: bool = True) -> None:
         super().__init__()
-        self.rows, self.source, self.error = rows, source, error
+        self.rows, self.source, self.error, self.complete = rows, source, error, complete
 
 
 class RunsChanged(Message):
@@ -98,13 +102,13 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         super().__init__()
         self.all_rows: dict[str, RunRow] = {}
         self.view: list[RunRow] = []
-        self.shown = 0
         self.sort_column = "started"
         self.descending = True
         self.marked: set[str] = set()
         self.source = "run folders"
         self.loaded = False
         self._polling = False
+        self._first_painted = threading.Event()
 
     @property
     def stillhouse(self) -> StillhouseApp:
@@ -113,7 +117,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: words, status:running, task:nli   (/ to focus, esc to clear)", id="runs-filter")
-        table = PagedTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table = PagedTable(id="runs-table", cursor_type="row", zebra_stripes=True, page_size=PAGE)
         for key, label, width in COLUMNS:
             table.add_column(label, width=max(width, len(label) + 2), key=key)  # room for the sort arrow
         yield table
@@ -132,6 +136,14 @@ class RunsScreen(ReportsWorkerErrors, Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-load")
     def load_runs(self, ingest: bool = False) -> None:
         app = self.stillhouse
+        with app.catalog_lock:
+            # A screenful of the newest runs first: with 10,000 runs the full read takes longer.
+            first = [] if self.loaded else app.catalog.newest(PAGE)
+        if first and not get_current_worker().is_cancelled:
+            self._first_painted.clear()
+            self.post_message(RunsLoaded(first, "run folders", None, complete=False))
+            # Let the UI draw those rows before the full read competes with it for the GIL.
+            self._first_painted.wait(timeout=1.0)
         with app.catalog_lock:
             rows = app.catalog.load(ingest=ingest)
             source, error = app.catalog.describe_source(), app.catalog.registry_error
@@ -160,7 +172,9 @@ class RunsScreen(ReportsWorkerErrors, Screen):
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.all_rows = {row.run_id: row for row in message.rows}
         self.source = message.source
-        self.loaded = True
+        self.loaded = message.complete
+        if not message.complete:
+            self.call_after_refresh(self._first_painted.set)
         if message.error:
             self.notify(f"showing run folders only: {message.error}", title="Registry", severity="warning", timeout=6, markup=False)
         self.rebuild()
@@ -175,17 +189,14 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         if new:
             self.rebuild()
             return
-        shown_keys = {r.run_id for r in self.view[: self.shown]}
+        shown_keys = {r.run_id for r in self.view[: table.shown]}
         for row in message.rows:
             if row.run_id in shown_keys:
                 for (key, _, _), value in zip(COLUMNS, row_cells(row, row.run_id in self.marked), strict=True):
                     table.update_cell(row.run_id, key, value)
         self.view = [self.all_rows[r.run_id] for r in self.view]
+        table.items = self.view  # rows added later render the current values
         self._update_status()
-
-    @on(PagedTable.NearEnd)
-    def _more(self) -> None:
-        self._add_page()
 
     @on(Input.Changed, "#runs-filter")
     def _filter_changed(self) -> None:
@@ -219,28 +230,21 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         current = self.selected_run_id()
         text = self.query_one("#runs-filter", Input).value
         self.view = sort_rows(filter_rows(self.all_rows.values(), text), self.sort_column, self.descending)
-        table.clear()
-        self.shown = 0
         target = next((i for i, r in enumerate(self.view) if r.run_id == current), 0) if current else 0
-        self._add_page(upto=target + 1)
+        table.show_items(self.view, self._render_row, upto=target + 1)
         if target:
             table.move_cursor(row=target)
         self._update_status()
 
-    def _add_page(self, upto: int = 0) -> None:
-        table = self.query_one(PagedTable)
-        end = min(len(self.view), max(self.shown + PAGE, upto))
-        for row in self.view[self.shown : end]:
-            table.add_row(*row_cells(row, row.run_id in self.marked), key=row.run_id)
-        self.shown = end
-        table.has_more = self.shown < len(self.view)
+    def _render_row(self, index: int, row: RunRow) -> tuple[list[Any], str]:
+        return row_cells(row, row.run_id in self.marked), row.run_id
 
     def _update_status(self) -> None:
         live = sum(1 for r in self.all_rows.values() if r.live)
         arrow = "↓" if self.descending else "↑"
         label = dict((k, lbl) for k, lbl, _ in COLUMNS)[self.sort_column]
         parts = [
-            f"{len(self.view):,} of {len(self.all_rows):,} runs",
+            f"{len(self.view):,} of {len(self.all_rows):,} runs" + ("" if self.loaded else " (loading the rest…)"),
             f"{live} live",
             f"sorted by {label} {arrow}",
             f"source: {self.source}",

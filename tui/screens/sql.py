@@ -7,10 +7,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from stillhouse.kernel.errors import StillhouseError
-from stillhouse.tui.data import QueryTable, SqlExample, query, sql_examples
-from stillhouse.tui.widgets.paged_table import PagedTable
-from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +15,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
+
+from stillhouse.kernel.errors import StillhouseError
+from stillhouse.tui.data import QueryTable, SqlExample, query, sql_examples
+from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 
 if TYPE_CHECKING:
     from stillhouse.tui.app import StillhouseApp
@@ -85,7 +86,6 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         super().__init__()
         self.examples: list[SqlExample] = []
         self.result: QueryTable | None = None
-        self.shown = 0
 
     @property
     def stillhouse(self) -> StillhouseApp:
@@ -95,7 +95,7 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         yield Header()
         yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
         yield Static("ctrl+r runs · ctrl+e examples · read-only", id="sql-status")
-        yield PagedTable(id="sql-results", zebra_stripes=True)
+        yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -144,20 +144,8 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         table.clear(columns=True)
         for i, name in enumerate(self.result.columns):
             table.add_column(name, key=f"c{i}")
-        self.shown = 0
-        self._add_page()
+        table.show_items(self.result.rows, lambda i, row: ([cell(v) for v in row], None))
         status.update(f"{len(self.result.rows):,} rows · {elapsed_text(message.seconds)}")
-
-    @on(PagedTable.NearEnd, "#sql-results")
-    def _add_page(self) -> None:
-        if self.result is None:
-            return
-        table = self.query_one(PagedTable)
-        end = min(len(self.result.rows), self.shown + PAGE)
-        for row in self.result.rows[self.shown : end]:
-            table.add_row(*(cell(v) for v in row))
-        self.shown = end
-        table.has_more = end < len(self.result.rows)
 
     def action_focus_results(self) -> None:
         self.query_one(PagedTable).focus()

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from stillhouse.tui.runfiles import FileEntry, human_bytes, list_files
-from stillhouse.tui.workers import ReportsWorkerErrors
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
+
+from stillhouse.tui.runfiles import FileEntry, human_bytes, list_files
+from stillhouse.tui.workers import ReportsWorkerErrors
 
 PREVIEW_BYTES = 16_384
 TEXT_SUFFIXES = {".md", ".toml", ".json", ".jsonl", ".txt", ".log", ".yaml", ".yml", ".csv", ".html"}

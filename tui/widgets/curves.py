@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from stillhouse.tui.state import MetricPoint, RunState
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
+
+from stillhouse.tui.state import MetricPoint, RunState
 
 # (plot id, title, [(metric key, label)])
 PLOTS = [

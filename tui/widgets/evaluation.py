@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from stillhouse.kernel.comparison import Comparison, build_comparison, format_metric, results_from_json
-from stillhouse.tui.runfiles import load_results, results_table
-from stillhouse.tui.workers import ReportsWorkerErrors
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
+
+from stillhouse.kernel.comparison import Comparison, build_comparison, format_metric, results_from_json
+from stillhouse.tui.runfiles import load_results, results_table
+from stillhouse.tui.workers import ReportsWorkerErrors
 
 SHORT_LABELS = {"student_vs_teacher": "vs teacher", "student_vs_baseline": "vs baseline", "student": "distilled"}
 

@@ -7,12 +7,12 @@ import time
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from stillhouse.tui.state import RunState, StageState
-from stillhouse.tui.widgets import cells
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from stillhouse.tui.state import RunState, StageState
+from stillhouse.tui.widgets import cells
 
 QUIET_AFTER = 300.0  # seconds without an event before a running run is called out as quiet
 

@@ -7,16 +7,17 @@ from pathlib import Path
 
 from rich.console import Group
 from rich.text import Text
-from stillhouse.tui.runfiles import SampleView, filter_samples, load_samples, reject_reasons
-from stillhouse.tui.widgets import cells
-from stillhouse.tui.widgets.paged_table import PagedTable
-from stillhouse.tui.workers import ReportsWorkerErrors
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import get_current_worker
+
+from stillhouse.tui.runfiles import SampleView, filter_samples, load_samples, reject_reasons
+from stillhouse.tui.widgets import cells
+from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.workers import ReportsWorkerErrors
 
 PAGE = 300
 BASE_FILTERS = [("all samples", "all"), ("accepted", "accepted"), ("rejected", "rejected"), ("evaluated", "eval")]
@@ -63,14 +64,13 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         self.run_dir = run_dir
         self.samples: list[SampleView] = []
         self.view: list[SampleView] = []
-        self.shown = 0
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="samples-bar"):
             yield Select(BASE_FILTERS, value="all", allow_blank=False, id="samples-verdict")
             yield Input(placeholder="search prompts and answers", id="samples-search")
-        table = PagedTable(id="samples-table", cursor_type="row", zebra_stripes=True)
+        table = PagedTable(id="samples-table", cursor_type="row", zebra_stripes=True, page_size=PAGE)
         table.add_column("Sample", key="id", width=12)
         table.add_column("Verdict", key="verdict", width=16)
         table.add_column("Reference", key="reference", width=14)
@@ -106,9 +106,7 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         search = self.query_one("#samples-search", Input).value
         self.view = filter_samples(self.samples, str(verdict) if verdict != Select.BLANK else "all", search)
         table = self.query_one(PagedTable)
-        table.clear()
-        self.shown = 0
-        self._add_page()
+        table.show_items(self.view, self._render_row)
         table.border_subtitle = f"{len(self.view)} of {len(self.samples)}"
         if self.view:
             self._show_detail(0)
@@ -117,22 +115,12 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
                 "no samples match" if self.samples else "no samples yet: the filter stage writes them"
             )
 
-    def _add_page(self) -> None:
-        table = self.query_one(PagedTable)
-        end = min(len(self.view), self.shown + PAGE)
-        for i in range(self.shown, end):
-            s = self.view[i]
-            student = s.outputs.get("student") or s.outputs.get("model") or ""
-            teacher = s.parsed_answer or s.outputs.get("teacher", "")
-            table.add_row(
-                s.sample_id, verdict_text(s), cells.clip(s.reference, 14), cells.clip(teacher, 18), cells.clip(student, 18), key=str(i)
-            )
-        self.shown = end
-        table.has_more = end < len(self.view)
-
-    @on(PagedTable.NearEnd, "#samples-table")
-    def _more(self) -> None:
-        self._add_page()
+    @staticmethod
+    def _render_row(index: int, s: SampleView) -> tuple[list[object], str]:
+        student = s.outputs.get("student") or s.outputs.get("model") or ""
+        teacher = s.parsed_answer or s.outputs.get("teacher", "")
+        cells_ = [s.sample_id, verdict_text(s), cells.clip(s.reference, 14), cells.clip(teacher, 18), cells.clip(student, 18)]
+        return cells_, str(index)
 
     @on(DataTable.RowHighlighted, "#samples-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
