@@ -99,6 +99,8 @@ class EventsCallback(TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         now = time.monotonic()
         last = state.global_step >= state.max_steps
+        if last or state.global_step == 1:
+            control.should_log = True  # a loss curve has its first and last point, however short the run
         if state.is_world_process_zero and (last or now - self._last_progress >= self.progress_every_s):
             self._last_progress = now
             self.emit({"type": "progress", "stage": "train", "done": state.global_step, "total": state.max_steps})

@@ -139,6 +139,12 @@ def test_hidden_mse_trains_a_projection_and_exports_without_it(make_job: JobFact
     assert len(events.of("metric", "train/loss")) == 3
 
 
+def test_first_and_last_steps_are_always_logged(make_job: JobFactory) -> None:
+    job, events = make_job(SftLoss(), max_steps=3, logging_steps=5, validation=[])
+    train(job)
+    assert [e["step"] for e in events.of("metric", "train/loss")] == [1, 3]
+
+
 def test_configuration_errors_name_the_field(make_job: JobFactory) -> None:
     job, _ = make_job(SftLoss(), validation=[], early_stopping_patience=2)
     with pytest.raises(ConfigError) as info:
