@@ -102,6 +102,11 @@ def load_causal_lm(spec: str, *, dtype: str = "auto", device: str = "auto") -> t
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     folder, gguf = split_gguf(spec)
+    if gguf:
+        # Dequantising a GGUF file takes tens of seconds on a CPU; a run loads its models several
+        # times (teacher, student, evaluation), so the first load keeps a plain copy to reuse.
+        folder, gguf = dequantised_copy(Path(folder) / gguf), None
+        spec = folder
     tokenizer = load_tokenizer(spec)
     try:
         kwargs: dict[str, Any] = {"dtype": torch_dtype}
@@ -115,6 +120,47 @@ def load_causal_lm(spec: str, *, dtype: str = "auto", device: str = "auto") -> t
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def dequantised_copy(gguf_path: Path) -> str:
+    """A Hugging Face folder with the GGUF file's weights dequantised, made once and cached under
+    ``$STILLHOUSE_HOME/cache/models`` (keyed by the file's path, size and modification time)."""
+    import hashlib
+    import os
+    import shutil
+    import tempfile
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stillhouse.kernel.runs import stillhouse_home
+
+    gguf_path = gguf_path.resolve()
+    if not gguf_path.is_file():
+        raise ModelError(f"GGUF file not found: {gguf_path}", hint=_offline_hint(str(gguf_path)))
+    stat = gguf_path.stat()
+    key = hashlib.sha256(f"{gguf_path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = stillhouse_home() / "cache" / "models" / f"{gguf_path.stem}-{key}"
+    if (target / "config.json").exists():
+        return str(target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype="float32")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load GGUF file '{gguf_path}': {exc}") from None
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # the weights are plain floats now; don't save a GGUF marker with them
+        quantizer.remove_quantization_config(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)  # atomic: a concurrent or killed first load never leaves half a copy
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():
+            raise
+    return str(target)
 
 
 def _offline_hint(spec: str) -> str:

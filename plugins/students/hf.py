@@ -32,7 +32,8 @@ class HfStudentTrainer(StudentTrainer):
         return TrainingSession(self.config, job).run()
 
     def load(self, model_dir: Path | None) -> ChatModel:
-        """The trained folder, or (None) the untouched ``student.model`` as pretrained."""
+        """The trained folder, or (None) the untouched student: ``student.model`` as pretrained, or
+        with ``init = "teacher-layers"`` the kept layers of ``student.model`` before training."""
         from stillhouse.plugins.students.loading import load_chat_model
 
         return load_chat_model(self.config, model_dir)

@@ -15,6 +15,15 @@ def load_chat_model(config: HfStudentConfig, model_dir: Path | None) -> HfChatMo
         model, tokenizer = load_causal_lm(config.model, dtype=config.dtype, device=config.device)
         if config.chat_template:
             tokenizer.chat_template = config.chat_template
+        if config.init == "teacher-layers":
+            # The baseline is the student as training starts: the kept layers of student.model,
+            # not the whole source model (which would be the teacher itself).
+            from stillhouse.plugins.students.layers import build_from_layers
+
+            device = next(model.parameters()).device
+            model = build_from_layers(model, config.layers or [], config.model).to(device).eval()
+            name = f"{config.model} (layers {','.join(map(str, config.layers or []))}, untrained)"
+            return HfChatModel(model, tokenizer, name=name, disk_path=None)
         return HfChatModel(model, tokenizer, name=config.model, disk_path=config.model)
     model_dir = Path(model_dir)
     if (model_dir / "adapter_config.json").exists():

@@ -32,6 +32,9 @@ class PromptedTask(TaskType):
     ``render_input`` plus the TaskType methods parse, verify and score."""
 
     instruction: ClassVar[str] = ""
+    closing_instruction: ClassVar[str] = ""
+    """Repeated after the input: small models follow the instruction nearest the end, and without
+    it tend to continue a document (a dialogue, a story) instead of answering about it."""
     """Default system prompt: what the task is. ``task_options.system_prompt`` replaces it."""
     answer_label: ClassVar[str] = "Answer"
     """The word that introduces the final answer ("Answer", "Summary", "Reply")."""
@@ -140,15 +143,20 @@ class PromptedTask(TaskType):
                 reply = f"{self.answer_label}: {answer}"
             else:
                 reply = answer
-            messages.append({"role": "user", "content": self.render_input(demo)})
+            messages.append({"role": "user", "content": self.render_request(demo)})
             messages.append({"role": "assistant", "content": reply})
-        messages.append({"role": "user", "content": self.render_input(example)})
+        messages.append({"role": "user", "content": self.render_request(example)})
         return messages
+
+    def render_request(self, example: Example) -> str:
+        """The user message: the rendered input, then the closing instruction if the task has one."""
+        text = self.render_input(example)
+        return f"{text}\n\n{self.closing_instruction}" if self.closing_instruction else text
 
     def _student_prompt(self, example: Example, prefix: str | None) -> list[Message]:
         multitask = prefix is not None
         system = self.system_prompt(example, reasoning=self.student_reasons, multitask=multitask)
-        user = self.render_input(example)
+        user = self.render_request(example)
         return [
             {"role": "system", "content": system},
             {"role": "user", "content": f"{prefix} {user}" if prefix else user},

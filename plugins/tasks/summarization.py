@@ -54,6 +54,7 @@ class SummarizationTask(FreeTextTask):
     )
     id_fields = ("fname", "doc_id", "document_id")
     instruction = "Summarize the text below in a few sentences, keeping the key facts and who did what."
+    closing_instruction = "Write a short summary of the text above: who did what, in one or two sentences."
     answer_label = "Summary"
     answer_noun = "summary"
     answer_markers = ("summary", "tl;dr", "tldr")

@@ -56,3 +56,14 @@ def test_api_teacher_means_layers_of_the_student_model(make_job: JobFactory) -> 
     outcome = HfStudentTrainer(job.student).train(job)
     config = json.loads((outcome.model_dir / "config.json").read_text())
     assert config["num_hidden_layers"] == 1 and config["hidden_size"] == 64  # the tiny student's width
+
+
+def test_baseline_of_a_layer_subset_student_is_the_subset_untrained(tiny_teacher_dir: Path) -> None:
+    from stillhouse.plugins.hf_models import count_parameters
+
+    trainer = HfStudentTrainer(HfStudentTrainer.Config(model=str(tiny_teacher_dir), init="teacher-layers", layers=[0, 3]))
+    baseline = trainer.load(None)
+    full = HfStudentTrainer(HfStudentTrainer.Config(model=str(tiny_teacher_dir))).load(None)
+    assert baseline.model.config.num_hidden_layers == 2 and full.model.config.num_hidden_layers == 4
+    assert count_parameters(baseline.model) < count_parameters(full.model)
+    assert "layers 0,3" in baseline.name

@@ -36,7 +36,10 @@ def test_teacher_prompt_is_system_then_user(cls: type[TaskType]) -> None:
     messages = task.teacher_messages(example)
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[0]["content"].startswith(task.instruction)
-    assert messages[1]["content"] == task.render_input(example)
+    assert messages[1]["content"].startswith(task.render_input(example))
+    assert messages[1]["content"] == task.render_request(example)
+    if task.closing_instruction:  # restated after the input, where small models look
+        assert messages[1]["content"].endswith("\n\n" + task.closing_instruction)
     if task.config.ask_rationale:
         assert '"Reasoning:"' in messages[0]["content"] and f'"{task.answer_label}:"' in messages[0]["content"]
 
