@@ -77,7 +77,15 @@ def launch_run(config_path: Path, home: Path, extra_args: list[str] | None = Non
 
 
 def resume_run(run_id: str, home: Path) -> Launched:
-    """Start ``still run --resume RUN_ID`` detached."""
+    """Start ``still run --resume RUN_ID`` detached, unless the run's process is still at work.
+
+    A run whose events say "running" but whose process is gone (killed without a trace) is
+    resumable: that is what resume is for."""
+    state = load_state(runs_root(home) / run_id)
+    if state.status == "completed":
+        raise UserError(f"run {run_id} already completed", hint="start a new run from its config instead")
+    if state.status in ("running", "created") and state.pid and pid_alive(state.pid) and same_process(state.pid, state.last_start):
+        raise UserError(f"run {run_id} is still running (pid {state.pid})", hint="cancel it first (x) to resume it later")
     return _start(["run", "--resume", run_id], home, f"resume-{run_id[-4:]}")
 
 

@@ -8,13 +8,13 @@ and look at the report before committing.
 
 from __future__ import annotations
 
+from textual.widgets import OptionList, Select, SelectionList, TextArea
+
 from stillhouse.registry.sample_runs import standard_runs
 from stillhouse.tui.screens.compare import CompareScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.widgets.evaluation import EvaluationView
 from stillhouse.tui.widgets.samples import SamplesBrowser
-from textual.widgets import OptionList, Select, SelectionList, TextArea
-
 from tests.tui.helpers import wait_for
 
 SIZES = [(80, 24), (120, 40)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stillhouse.tui.screens.new_run import NewRunScreen
-from stillhouse.tui.screens.run_detail import RunDetailScreen
 from textual.widgets import Input, OptionList, Static, TabbedContent, TextArea
 
+from stillhouse.tui.screens.new_run import NewRunScreen
+from stillhouse.tui.screens.run_detail import RunDetailScreen
 from tests.tui.helpers import drive, notified, screen_text, shows, wait_for
 
 

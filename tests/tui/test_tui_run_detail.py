@@ -8,14 +8,14 @@ import textwrap
 import time
 from pathlib import Path
 
+from textual.widgets import DataTable, Input, RichLog, Select, TabbedContent
+
 from stillhouse.kernel.runs import append_jsonl
 from stillhouse.registry.sample_runs import standard_runs
 from stillhouse.tui.screens.confirm import ConfirmScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.widgets.curves import TrainingCurves
 from stillhouse.tui.widgets.samples import SamplesBrowser
-from textual.widgets import DataTable, Input, RichLog, Select, TabbedContent
-
 from tests.tui.helpers import drive, screen_text, shows, wait_for
 
 RUNS = {s.name: s for s in standard_runs()}

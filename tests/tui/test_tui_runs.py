@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import DataTable, Input
+
 from stillhouse.kernel.runs import append_jsonl
 from stillhouse.registry.sample_runs import FakeRun, standard_runs, write_run
 from stillhouse.tui.screens.compare import CompareScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.runs import RunsScreen
-from textual.widgets import DataTable, Input
-
 from tests.tui.helpers import drive, screen_text, shows, wait_for
 
 LIVE = next(s for s in standard_runs() if s.status == "running")

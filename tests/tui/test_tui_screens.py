@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import DataTable, OptionList, SelectionList, Static, TextArea
+
 from stillhouse.kernel import hookimpl
 from stillhouse.registry.sample_runs import standard_runs
 from stillhouse.tui.screens.compare import CompareScreen
@@ -11,8 +13,6 @@ from stillhouse.tui.screens.help import HelpScreen
 from stillhouse.tui.screens.plugins import PluginsScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.sql import ExamplesScreen, SqlScreen
-from textual.widgets import DataTable, OptionList, SelectionList, Static, TextArea
-
 from tests.tui.helpers import drive, screen_text, shows, wait_for
 
 RUNS = {s.name: s for s in standard_runs()}

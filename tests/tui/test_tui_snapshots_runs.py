@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from stillhouse.tui.screens import sql
 
+from stillhouse.tui.screens import sql
 from tests.tui.snapshot_scenarios import SIZES, evaluation, overview_live, runs, samples_rejected, training
 
 IDS = [f"{w}x{h}" for w, h in SIZES]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from stillhouse.tui.screens import sql
 
+from stillhouse.tui.screens import sql
 from tests.tui.snapshot_scenarios import SIZES, compare, new_run_error, runs, sql_results
 
 IDS = [f"{w}x{h}" for w, h in SIZES]

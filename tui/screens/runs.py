@@ -335,33 +335,43 @@ class RunsScreen(ReportsWorkerErrors, Screen):
 
 
 def confirm_cancel(screen: Screen, run_id: str) -> None:
-    """Ask, then SIGINT the run's process; the run records itself as interrupted."""
+    """Ask, then SIGINT the run's process (in a worker: it reads the run's events first); the run
+    records itself as interrupted."""
     app: StillhouseApp = screen.app  # type: ignore[assignment]
 
-    def done(yes: bool | None) -> None:
-        if not yes:
-            return
+    def cancel() -> None:
         try:
             pid = cancel_run(app.home / "runs" / run_id)
         except StillhouseError as exc:
-            title, message = error_message(exc)
-            app.notify(message, title=title, severity="error", timeout=8, markup=False)
+            app.call_from_thread(notify_error, app, exc)
             return
-        app.notify(f"sent SIGINT to process {pid}; the run stops after its current step", title="Cancelling", markup=False)
+        message = f"sent SIGINT to process {pid}; the run stops after its current step"
+        app.call_from_thread(app.notify, message, title="Cancelling", markup=False)
 
-    screen.app.push_screen(ConfirmScreen(f"Cancel run {run_id}?", "The run stops and can be resumed later."), done)
+    def answered(yes: bool | None) -> None:
+        if yes:
+            screen.run_worker(cancel, thread=True, exit_on_error=False, group="cancel")
+
+    app.push_screen(ConfirmScreen(f"Cancel run {run_id}?", "The run stops and can be resumed later."), answered)
 
 
 def start_resume(screen: Screen, run_id: str) -> None:
+    """Resume a stopped run as a new detached process (in a worker: it reads the run's events
+    first); the run's folder then says how it goes."""
     app: StillhouseApp = screen.app  # type: ignore[assignment]
-    row = app.catalog.rows.get(run_id)
-    if row is not None and row.live:
-        app.notify(f"run {run_id} is still running", severity="warning", markup=False)
-        return
-    try:
-        launched = resume_run(run_id, app.home)
-    except StillhouseError as exc:
-        title, message = error_message(exc)
-        app.notify(message, title=title, severity="error", markup=False)
-        return
-    app.notify(f"resuming {run_id} (pid {launched.pid}); log: {launched.log_path}", title="Resume", markup=False)
+
+    def resume() -> None:
+        try:
+            launched = resume_run(run_id, app.home)
+        except StillhouseError as exc:
+            app.call_from_thread(notify_error, app, exc)
+            return
+        message = f"resuming {run_id} (pid {launched.pid}); log: {launched.log_path}"
+        app.call_from_thread(app.notify, message, title="Resume", markup=False)
+
+    screen.run_worker(resume, thread=True, exit_on_error=False, group="resume")
+
+
+def notify_error(app: StillhouseApp, exc: StillhouseError) -> None:
+    title, message = error_message(exc)
+    app.notify(message, title=title, severity="error", timeout=8, markup=False)
