@@ -40,10 +40,25 @@ class FreeTextConfig(TaskConfig):
         False,
         description="Reject answers that do not end like a sentence (.!?), e.g. cut off at max_tokens (truncated).",
     )
+    trim_incomplete: bool = Field(
+        False,
+        description="Cut an answer that stops mid-sentence (max_tokens reached) back to its last complete "
+        "sentence, when it has one; otherwise require_complete decides.",
+    )
     ask_rationale: bool = Field(False, description="Ask the teacher to reason before answering.")
     rationale: str = Field(
         "drop", pattern="^(keep|drop|multitask)$", description=TaskConfig.model_fields["rationale"].description
     )
+
+
+def trim_to_sentence(text: str) -> str:
+    """``"A met B. They talked about"`` -> ``"A met B."``: drop a trailing unfinished sentence, but
+    keep text that has no complete sentence at all (the verifier decides about that)."""
+    stripped = text.rstrip()
+    if not stripped or stripped.endswith(_SENTENCE_ENDINGS):
+        return stripped
+    cut = max(stripped.rfind(end + " ") for end in (".", "!", "?"))
+    return stripped[: cut + 1] if cut > 0 else stripped
 
 
 class FreeTextTask(PromptedTask):
@@ -68,6 +83,8 @@ class FreeTextTask(PromptedTask):
             return Parsed(error="empty", text=text or "")
         split = split_answer(text, self.answer_markers, prose=False, preamble=True, interjections=self.interjections)
         answer = unquote(strip_markdown(" ".join(self.answer_lines(split.answer))))
+        if self.config.trim_incomplete:
+            answer = trim_to_sentence(answer)
         if not answer:
             return Parsed(rationale=split.rationale, error="empty", text=text)
         return Parsed(answer=answer, rationale=split.rationale, text=text)

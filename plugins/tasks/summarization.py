@@ -25,6 +25,7 @@ _HEADING = re.compile(r"^\s*#+\s*\w[\w ]*:?\s*$")
 class SummarizationConfig(FreeTextConfig):
     min_words: int = Field(3, ge=1, description="Shorter summaries are rejected as too_short.")
     max_words: int = Field(120, ge=1, description="Longer summaries are rejected as too_long.")
+    trim_incomplete: bool = Field(True, description=FreeTextConfig.model_fields["trim_incomplete"].description)
     max_compression: float = Field(
         0.9, gt=0, description="Reject summaries longer than this share of the source's words (too_long)."
     )

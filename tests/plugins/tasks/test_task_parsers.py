@@ -264,3 +264,18 @@ def test_a_one_line_reply_that_sounds_like_a_preamble_is_the_reply() -> None:
     )
     assert SummarizationTask().parse("Certainly.\nThey plan a workout.").answer == "They plan a workout."
     assert SummarizationTask().parse("Okay, they plan a workout.").answer == "Okay, they plan a workout."
+
+
+def test_free_text_answers_cut_at_max_tokens_keep_their_complete_sentences() -> None:
+    from stillhouse.plugins.tasks.freetext import trim_to_sentence
+    from stillhouse.plugins.tasks.summarization import SummarizationTask
+
+    assert trim_to_sentence("Amy feels ill. The doctor says she should") == "Amy feels ill."
+    assert trim_to_sentence("Amy feels ill. Dr. Lee agrees.") == "Amy feels ill. Dr. Lee agrees."
+    assert trim_to_sentence("no sentence ends here") == "no sentence ends here"
+    task = SummarizationTask()
+    assert task.parse("Jimmy and Alex plan a workout. They choose arms because Jimmy's legs are").answer == (
+        "Jimmy and Alex plan a workout."
+    )
+    strict = SummarizationTask(SummarizationTask.Config(trim_incomplete=False))
+    assert strict.parse("Jimmy and Alex plan a workout. They choose").answer.endswith("They choose")
