@@ -39,6 +39,9 @@ from stillhouse.kernel.runs import STAGES, Run, append_jsonl, config_hash, read_
 
 ProgressFn = Callable[[dict[str, Any]], None]
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
+# Set by torchrun / accelerate launch: several processes train one run's student together.
+RANK = int(os.environ.get("RANK", "0"))
+WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
 
 
 class StopRequested(Exception):
@@ -76,6 +79,8 @@ class Pipeline:
         return cls(loaded, host, run, on_event=on_event)
 
     def emit(self, type_: str, **payload: Any) -> None:
+        if RANK != 0:  # under torchrun every process runs the stage; the main one reports it
+            return
         event = self.run.emit(type_, **payload)
         if self.on_event:
             self.on_event(event)
@@ -116,6 +121,12 @@ class Pipeline:
         if dry_run:
             self.dry_run()
             return "dry-run"
+        if WORLD_SIZE > 1 and (wanted != ["train"] or not resume):
+            raise ConfigError(
+                f"under torchrun / accelerate launch ({WORLD_SIZE} processes) only the train stage of an existing run can run",
+                hint="run generate and filter first, then: torchrun --nproc_per_node N -m stillhouse.kernel.cli "
+                "run --resume RUN_ID --stage train",
+            )
         cfg = self.run.config or self.loaded.to_dict()
         self.emit(
             "run_started",
@@ -131,7 +142,8 @@ class Pipeline:
             pid=os.getpid(),
             plugins=self.plugins_used(),
         )
-        self.host.hook.run_started(run=self.run)
+        if RANK == 0:
+            self.host.hook.run_started(run=self.run)
         status, error = "completed", None
         try:
             finished = self.run.finished_stages() if resume else {}
@@ -156,7 +168,8 @@ class Pipeline:
             raise
         finally:
             self.emit("run_finished", status=status, error=error)
-            self.host.hook.run_finished(run=self.run, status=status)
+            if RANK == 0:
+                self.host.hook.run_finished(run=self.run, status=status)
         return status
 
     def plugins_used(self) -> list[dict[str, Any]]:
@@ -189,7 +202,8 @@ class Pipeline:
             self.emit("stage_failed", stage=stage, error="interrupted")
             raise StopRequested
         self.emit("stage_finished", stage=stage, summary=summary, seconds=round(time.perf_counter() - start, 3))
-        self.host.hook.stage_finished(run=self.run, stage=stage, summary=summary)
+        if RANK == 0:
+            self.host.hook.stage_finished(run=self.run, stage=stage, summary=summary)
 
     # -- stage: generate --------------------------------------------------------------------
 
