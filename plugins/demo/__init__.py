@@ -42,8 +42,8 @@ def demo_command(ctx: click.Context, overrides: tuple[str, ...], show_config: bo
         click.echo("\nThe run in the registry (still sql):")
         ctx.invoke(
             root.commands["sql"],
-            query="select run_id, task, status, accepted, rejected, teacher_metric, baseline_metric, "
-            "student_metric, retention_pct from run_summary order by created_at desc limit 3",
+            query="select run_id, status, primary_metric, samples_accepted, samples_rejected, teacher_score, "
+            "baseline_score, student_score, retention_pct, duration_s from run_summary order by started_at desc limit 1",
         )
     click.echo(
         "\nNext: still tui   |   still sql \"select * from run_summary\"   |   "
