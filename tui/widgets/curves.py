@@ -17,10 +17,18 @@ PLOTS = [
 ]
 
 
+MAX_POINTS = 400  # a terminal plot is at most a few hundred cells wide
+
+
 def series(points: list[MetricPoint]) -> tuple[list[float], list[float]]:
-    """x = step when the trainer gave one, else the point's index."""
-    xs = [float(p.step) if p.step is not None else float(i) for i, p in enumerate(points)]
-    return xs, [p.value for p in points]
+    """x = step when the trainer gave one, else the point's index. Long runs are thinned to
+    every k-th point (the last one always kept) so a redraw stays cheap."""
+    indexed = list(enumerate(points))
+    if len(indexed) > MAX_POINTS:
+        stride = -(-len(indexed) // MAX_POINTS)
+        indexed = indexed[::stride] + ([indexed[-1]] if (len(indexed) - 1) % stride else [])
+    xs = [float(p.step) if p.step is not None else float(i) for i, p in indexed]
+    return xs, [p.value for _, p in indexed]
 
 
 def latest_line(state: RunState) -> str:

@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import RichLog, Static
 
 QUIET_TYPES = ("progress", "metric")
+MAX_LINES = 5000
 TYPE_STYLES = {
     "run_started": "bold cyan",
     "run_finished": "bold",
@@ -60,17 +61,21 @@ class EventsLog(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="events-progress")
-        yield RichLog(id="events-log", max_lines=5000, wrap=False, auto_scroll=True, markup=False)
+        yield RichLog(id="events-log", max_lines=MAX_LINES, wrap=False, auto_scroll=True, markup=False)
 
     def add(self, events: list[dict[str, Any]]) -> None:
         log = self.query_one(RichLog)
+        shown = []
         for event in events:
             kind = event.get("type")
             if kind in QUIET_TYPES:
                 self.quiet_counts[kind] = self.quiet_counts.get(kind, 0) + 1
                 if kind == "progress":
                     self.progress[str(event.get("stage"))] = f"{event.get('done')}/{event.get('total')}"
-                continue
+            else:
+                shown.append(event)
+        # Opening a long run: only what the log keeps is worth rendering.
+        for event in shown[-MAX_LINES:]:
             log.write(describe(event))
         if events:
             parts = [f"{stage} {value}" for stage, value in self.progress.items()]
