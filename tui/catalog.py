@@ -140,6 +140,8 @@ class RunCatalog:
         self.registry_error: str | None = None
         self.registry_ids: set[str] = set()
         self._refreshes = 0
+        # Swapped whole after each change, so the UI thread can read it without the lock.
+        self.snapshot: tuple[RunRow, ...] = ()
 
     def newest(self, limit: int) -> list[RunRow]:
         """The newest ``limit`` runs, read straight from their folders: a first screenful in a
@@ -178,7 +180,8 @@ class RunCatalog:
         for row in list(self.rows.values()):
             if row.live:
                 self._follow(row.run_id)
-        return list(self.rows.values())
+        self.snapshot = tuple(self.rows.values())
+        return list(self.snapshot)
 
     def refresh(self) -> list[RunRow]:
         """Re-read what changed since the last call; return the rows that changed."""
@@ -198,6 +201,8 @@ class RunCatalog:
                 row = RunRow.from_state(follower.state)
                 self.rows[run_id] = row
                 changed[run_id] = row
+        if changed:
+            self.snapshot = tuple(self.rows.values())
         return list(changed.values())
 
     def describe_source(self) -> str:

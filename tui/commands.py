@@ -19,8 +19,7 @@ class RunsCommands(Provider):
     async def search(self, query: str) -> Hits:
         app: StillhouseApp = self.app  # type: ignore[assignment]
         matcher = self.matcher(query)
-        with app.catalog_lock:
-            rows = list(app.catalog.rows.values())
+        rows = app.catalog.snapshot  # no lock: a load may hold it for a second
         hits = 0
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
             text = f"Open run {row.name}  {row.run_id}  {row.task} {row.status}"

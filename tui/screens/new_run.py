@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from stillhouse.kernel.config import to_toml
-from stillhouse.kernel.errors import StillhouseError
+from stillhouse.kernel.errors import StillhouseError, UserError
 from stillhouse.tui.configs import (
     FORM_FIELDS,
     apply_form,
@@ -61,6 +61,17 @@ class Validated(Message):
     def __init__(self, text: str, ok: bool, message: str, line: int | None) -> None:
         super().__init__()
         self.text, self.ok, self.message, self.line = text, ok, message, line
+
+
+def write_config(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+class ConfigOpened(Message):
+    def __init__(self, path: Path, text: str) -> None:
+        super().__init__()
+        self.path, self.text = path, text
 
 
 class LaunchUpdate(Message):
@@ -135,15 +146,18 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         if event.value.strip():
             self.open_config(Path(event.value.strip()).expanduser())
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def open_config(self, path: Path) -> None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            self.notify(f"cannot read {path}: {exc.strerror or exc}", title="Open", severity="error", markup=False)
-            return
-        self.source = path.resolve()
+            raise UserError(f"cannot read {path}: {exc.strerror or exc}", hint="check the path (~ is expanded)") from None
+        self.post_message(ConfigOpened(path.resolve(), text))
+
+    def on_config_opened(self, message: ConfigOpened) -> None:
+        self.source = message.path
         editor = self.query_one("#config-editor", TextArea)
-        editor.load_text(text)
+        editor.load_text(message.text)
         editor.focus()
         self.sub_title = short_path(self.source)
         self._schedule_validation()
@@ -236,17 +250,16 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
     def save_path(self) -> Path:
         """Edited configs are saved under the home, never over an example or the user's file."""
         stem = self.source.stem if self.source else "config"
-        return self.stillhouse.home / "configs" / f"{stem}.toml"
+        suffix = self.source.suffix if self.source is not None else ".toml"
+        return self.stillhouse.home / "configs" / f"{stem}{suffix}"
 
-    def action_save(self) -> Path | None:
-        editor = self.query_one("#config-editor", TextArea)
-        path = self.save_path()
-        if self.source is not None and self.source.suffix != ".toml":
-            path = path.with_suffix(self.source.suffix)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(editor.text, encoding="utf-8")
-        self.notify(f"saved {path}", title="Saved", markup=False)
-        return path
+    def action_save(self) -> None:
+        self.save(self.save_path(), self.query_one("#config-editor", TextArea).text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def save(self, path: Path, text: str) -> None:
+        write_config(path, text)
+        self.app.call_from_thread(self.notify, f"saved {path}", title="Saved", markup=False)
 
     def action_focus_path(self) -> None:
         self.query_one("#config-path", Input).focus()
@@ -256,16 +269,16 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         if self.valid_text != text:
             self.notify("fix the config first (see the errors under the editor)", title="Not launched", severity="error", markup=False)
             return
-        path = self.action_save()
-        if path is not None:
-            self.query_one("#launch-status", Static).update("launching…")
-            self.launch(path, text)
+        self.query_one("#launch-status", Static).update("launching…")
+        self.launch(self.save_path(), text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="launch")
     def launch(self, path: Path, text: str) -> None:
+        """Save, validate (as the CLI will), start `still run` and wait for its run folder."""
         from stillhouse.kernel.plugins import get_host
 
         home = self.stillhouse.home
+        write_config(path, text)
         loaded = validate_text(text, self.source_name, self.base_dir, get_host())
         started = time.time()
         launched = launch_run(path, home, launch_overrides(loaded))
