@@ -23,9 +23,9 @@ from stillhouse.kernel.interfaces import (
     EmptyConfig,
     EvaluateConfig,
     StrictModel,
+    StudentConfig,
     TaskConfig,
     TeacherConfig,
-    StudentConfig,
     TrainConfig,
 )
 
@@ -230,7 +230,7 @@ def _errors_to_config_error(exc: ValidationError, model: type[BaseModel], source
         lines.append(line)
     if len(details) == 1:
         return ConfigError(details[0], where=first_where)
-    located = [m + (f"  ({source}:{line})" if line else "") for m, line in zip(details, lines)]
+    located = [m + (f"  ({source}:{line})" if line else "") for m, line in zip(details, lines, strict=True)]
     return ConfigError(f"{len(details)} problems in the config", where=Location(source), details=located)
 
 
@@ -280,7 +280,6 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
     task = raw.get("task")
     teacher = raw.get("teacher") if isinstance(raw.get("teacher"), dict) else {}
     student = raw.get("student") if isinstance(raw.get("student"), dict) else {}
-    train = raw.get("train") if isinstance(raw.get("train"), dict) else {}
     task_cfg = _plugin_config(host, "task", task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
     teacher_cfg = _plugin_config(host, "teacher", teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
     student_cfg = _plugin_config(host, "student", student.get("trainer", "hf"), source, text, ("student", "trainer"))

@@ -74,7 +74,7 @@ def iter_rows(
             rel = con.execute(query, [str(path)])
             columns = [d[0] for d in rel.description]
             for i, values in enumerate(rel.fetchall(), 1):
-                yield i, dict(zip(columns, values))
+                yield i, dict(zip(columns, values, strict=True))
         finally:
             con.close()
 

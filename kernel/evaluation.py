@@ -121,7 +121,7 @@ def evaluate_role(
                 "latency_ms": round(a.latency_ms, 3),
                 "error": a.error or q.error,
             }
-            for e, p, a, q in zip(examples, prompts, answers, parsed)
+            for e, p, a, q in zip(examples, prompts, answers, parsed, strict=True)
         ],
     )
     if emit is not None:

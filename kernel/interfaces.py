@@ -187,7 +187,7 @@ class Metric:
 # --------------------------------------------------------------------------------------------
 
 
-class Plugin(ABC):
+class Plugin(ABC):  # noqa: B024 - the common base of the plugin ABCs; nothing abstract of its own
     """Common base: a name unique within its kind, a description, and a Config model."""
 
     kind: ClassVar[str] = "plugin"

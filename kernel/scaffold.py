@@ -13,6 +13,7 @@ from pathlib import Path
 from string import Template
 
 import click
+
 from stillhouse.kernel import __version__
 from stillhouse.kernel.errors import UserError
 from stillhouse.kernel.plugins import REGISTRATION_HOOKS

@@ -27,12 +27,12 @@ from stillhouse.registry.db import db_path, read_connection, write_connection
 from stillhouse.registry.parse import (
     IngestState,
     RunDelta,
+    folder_sigs,
     list_run_dirs,
     metric_row,
     needs_ingest,
     parse_batch,
     plan_run,
-    folder_sigs,
 )
 from stillhouse.registry.redact import Redactor
 from stillhouse.registry.schema import arrow_schema, public_tables

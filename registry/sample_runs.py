@@ -12,12 +12,12 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.runs import append_jsonl, config_hash, runs_root
 from stillhouse.registry.rows import DEFAULT_PRIMARY_METRIC
-from datetime import UTC
 
 SECONDARY = {
     "nli": "macro_f1",

@@ -82,6 +82,7 @@ def run_still() -> Callable[..., Result]:
     """``run_still("plugins", "--json")``: the CLI in-process, with every plugin's commands, against
     the process host (the one ``make_host`` installed, else the entry-point host)."""
     from click.testing import CliRunner
+
     from stillhouse.kernel.cli import build_cli
 
     def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
+
 from stillhouse.kernel.comparison import parse_count
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel

@@ -9,6 +9,7 @@ per-request numbers come from those answers and no extra (paid) calls are made.
 from __future__ import annotations
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel, percentile
 from stillhouse.plugins.evaluators.common import answered, batch_label, first_error, is_remote, setting
 from stillhouse.plugins.evaluators.passes import batched_pass

@@ -8,6 +8,7 @@ evaluate stage's pass and the wall time it measured (``info["answer_wall_s"]``).
 from __future__ import annotations
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import EvalSubject, Evaluator, Metric, StrictModel
 from stillhouse.plugins.evaluators.common import answered, batch_label, first_error
 from stillhouse.plugins.evaluators.passes import batched_pass

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from stillhouse.kernel import hookimpl
 from stillhouse.kernel.interfaces import Metric, ReportInput
 
@@ -120,6 +121,7 @@ def eval_command(
 ) -> None:
     """Evaluate one model on a task's data and record it in the registry as an evaluation run."""
     from rich.console import Console
+
     from stillhouse.kernel.interfaces import EvaluateConfig
     from stillhouse.kernel.plugins import get_host
     from stillhouse.plugins.reports.eval_command import ROLE, evaluate_model

@@ -47,6 +47,7 @@ def _check_paths(run_dir: Path, dest: Path) -> Path:
 
 def _merge_adapter(source: Path, dest: Path, base: str, dtype: str) -> None:
     from peft import PeftModel
+
     from stillhouse.plugins.hf_models import load_causal_lm
 
     model, _ = load_causal_lm(base, dtype=dtype, device="cpu")

@@ -45,6 +45,7 @@ def measurements_table(metrics: Sequence[Metric], *, title: str | None = None) -
     """One model's metrics as rows (metric, value with n or the reason, unit): the view of `still eval`."""
     from rich.markup import escape
     from rich.table import Table
+
     from stillhouse.plugins.reports.content import metric_text
 
     table = Table(title=title, title_justify="left")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Example, FieldSpec, Metric, Parsed, Verdict
 from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import data_error, prediction_text

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Example, Metric, Parsed, TaskConfig, Verdict
 from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import PromptedTask, as_list, prediction_text, with_reference

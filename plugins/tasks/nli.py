@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
+
 from stillhouse.kernel.interfaces import Example, FieldSpec, Metric, Parsed, TaskConfig, Verdict
 from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import PromptedTask, data_error, with_reference

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Example, FieldSpec, Metric, Parsed, Verdict
 from stillhouse.plugins.tasks import metrics
 from stillhouse.plugins.tasks.common import as_list, data_error

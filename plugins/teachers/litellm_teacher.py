@@ -21,12 +21,11 @@ from stillhouse.kernel.interfaces import Estimate, Teacher, TeacherRequest, Teac
 from stillhouse.plugins.teachers.cache import CachedResponse, ResponseCache, cache_key, open_cache
 from stillhouse.plugins.teachers.calls import resolve_key
 from stillhouse.plugins.teachers.config import LOCAL_PREFIX, LiteLLMTeacherConfig
-
-LOCAL_TIMEOUT_S = 24 * 3600.0
 from stillhouse.plugins.teachers.engine import Engine, EngineSettings, Job, Outcome, RunSummary
 from stillhouse.plugins.teachers.pricing import Price, count_prompt_tokens, find_price
 from stillhouse.plugins.teachers.ratelimit import RateLimiter
 
+LOCAL_TIMEOUT_S = 24 * 3600.0
 _DONE = object()
 _POLL_S = 0.25
 

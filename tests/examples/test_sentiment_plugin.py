@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.plugins import PluginHost
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "examples" / "plugins" / "stillhouse-sentiment"

@@ -35,9 +35,9 @@ def pipeline_config(tmp_path: Path, stillhouse_home: Path):
     """Write data files and a config using the fake plugins; returns a function taking extra TOML."""
     data = tmp_path / "data"
     data.mkdir()
-    write_jsonl(data / "train.jsonl", [{"id": f"t{i}", "text": t, "label": l} for i, (t, l) in enumerate(ROWS)])
+    write_jsonl(data / "train.jsonl", [{"id": f"t{i}", "text": t, "label": label} for i, (t, label) in enumerate(ROWS)])
     write_jsonl(data / "val.jsonl", [{"id": "v0", "text": "milk is white", "label": "white"}])
-    write_jsonl(data / "test.jsonl", [{"id": f"e{i}", "text": t, "label": l} for i, (t, l) in enumerate(ROWS[:3])])
+    write_jsonl(data / "test.jsonl", [{"id": f"e{i}", "text": t, "label": label} for i, (t, label) in enumerate(ROWS[:3])])
 
     def make(extra: str = "", teacher_extra: str = "") -> Path:
         path = tmp_path / "pipeline.toml"

@@ -15,6 +15,7 @@ from stillhouse.kernel.errors import BudgetExceededError
 from stillhouse.kernel.interfaces import (
     Answer,
     ChatModel,
+    Completion,
     Estimate,
     EvalSubject,
     Evaluator,
@@ -24,8 +25,8 @@ from stillhouse.kernel.interfaces import (
     Message,
     Metric,
     Parsed,
-    ReportInput,
     Reporter,
+    ReportInput,
     StrictModel,
     StudentTrainer,
     TaskType,
@@ -33,7 +34,6 @@ from stillhouse.kernel.interfaces import (
     TeacherConfig,
     TeacherRequest,
     TeacherResult,
-    Completion,
     TrainJob,
     TrainOutcome,
     TrainPair,
@@ -71,7 +71,7 @@ class EchoTask(TaskType):
         return [TrainPair(example.id, self.student_messages(example), parsed.answer)]
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:
-        pairs = [(e, p) for e, p in zip(examples, predictions) if e.reference is not None]
+        pairs = [(e, p) for e, p in zip(examples, predictions, strict=True) if e.reference is not None]
         if not pairs:
             return [Metric("accuracy", None, 0, reason="no references")]
         right = sum(1 for e, p in pairs if p.answer == str(e.reference).lower())

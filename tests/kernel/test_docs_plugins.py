@@ -11,6 +11,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel import hookspecs, interfaces
 from stillhouse.kernel.interfaces import Parsed, Verdict
 from stillhouse.testing import fixtures as testing_fixtures

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.errors import UserError
 from stillhouse.kernel.interfaces import PLUGIN_KINDS
 from stillhouse.kernel.scaffold import PluginNames, render_files, scaffold

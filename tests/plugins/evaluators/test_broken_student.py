@@ -7,13 +7,13 @@ import random
 from pathlib import Path
 
 import pytest
+
 import stillhouse.plugins.evaluators as evaluators_plugin
 from stillhouse.kernel.comparison import build_comparison
 from stillhouse.kernel.data import load_split
 from stillhouse.kernel.evaluation import evaluate_role
 from stillhouse.kernel.interfaces import EvaluateConfig
 from stillhouse.plugins.tasks.nli import NLITask
-
 from tests.plugins.evaluators.helpers import TinyChatModel
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "data" / "nli.jsonl"
@@ -23,9 +23,10 @@ TRAIN_ROWS = 16  # the rest is held out: metrics never see a training row
 def train_on_gold(model_dir: Path, out: Path, task: NLITask, examples, steps: int = 60) -> Path:
     """A few steps of plain torch next-token training on the gold labels (loss on the answer only)."""
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     from stillhouse.kernel.interfaces import Parsed
     from stillhouse.plugins.hf_models import render_prompts
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stillhouse.kernel.errors import ConfigError
 from stillhouse.kernel.interfaces import Answer, EvalSubject, Parsed, percentile
 from stillhouse.plugins.evaluators.cost import CostEvaluator
@@ -11,7 +12,6 @@ from stillhouse.plugins.evaluators.latency import LatencyConfig, LatencyEvaluato
 from stillhouse.plugins.evaluators.passes import batched_pass
 from stillhouse.plugins.evaluators.task_metrics import TaskMetricsEvaluator
 from stillhouse.plugins.evaluators.throughput import ThroughputConfig, ThroughputEvaluator
-
 from tests.plugins.evaluators.helpers import LabelTask, answer_subject, examples
 
 

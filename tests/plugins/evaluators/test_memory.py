@@ -6,6 +6,7 @@ import resource
 import time
 
 import pytest
+
 from stillhouse.plugins.evaluators.memory import current_rss_bytes, watch_memory
 
 MIB = 2**20

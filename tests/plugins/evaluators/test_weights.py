@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from stillhouse.plugins.evaluators.weights import local_path, parameters_on_disk
 
 
 def test_safetensors_count_matches_the_loaded_model(tiny_model_dir, tiny_teacher_dir):
-    from stillhouse.plugins.hf_models import count_parameters
     from transformers import AutoModelForCausalLM
+
+    from stillhouse.plugins.hf_models import count_parameters
 
     for folder in (tiny_model_dir, tiny_teacher_dir):
         assert parameters_on_disk(folder) == count_parameters(AutoModelForCausalLM.from_pretrained(folder))

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.interfaces import Metric, ReportInput
 
 RUN_ID = "20261130-010203-nli-demo-ab12"

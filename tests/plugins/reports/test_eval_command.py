@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from stillhouse.kernel.runs import list_runs
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "data" / "nli.jsonl"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import stillhouse.plugins.reports as reports_plugin
 from click.testing import CliRunner
 
+import stillhouse.plugins.reports as reports_plugin
 from tests.plugins.reports.conftest import CONFIG, RUN_ID, write_run
 
 

@@ -9,7 +9,6 @@ from stillhouse.kernel.interfaces import ReportInput
 from stillhouse.plugins.reports import comparison_table, load_report_input, write_model_card
 from stillhouse.plugins.reports.html import HtmlReporter
 from stillhouse.plugins.reports.markdown import MarkdownReporter
-
 from tests.plugins.reports.conftest import CONFIG, CURVE, RESULTS, RUN_ID, write_run
 
 # The hand-computed ratio row (see conftest.RESULTS).

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.data import load_split
 from stillhouse.kernel.errors import DataError
 from stillhouse.kernel.interfaces import TaskType

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.data import load_split
 from stillhouse.kernel.interfaces import Example, Metric, Parsed
 from stillhouse.plugins.tasks import ConversationTask, MathTask, NLITask, QATask, SummarizationTask, metrics

@@ -8,6 +8,7 @@ or the error code when there is no safe reading.
 from __future__ import annotations
 
 import pytest
+
 from stillhouse.plugins.tasks import ConversationTask, MathTask, NLITask, QATask, SummarizationTask
 
 NLI_OUTPUTS = [

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+
 from stillhouse.kernel.config import pipeline_model
 from stillhouse.kernel.data import load_split
 from stillhouse.kernel.interfaces import Example, Parsed, TaskType

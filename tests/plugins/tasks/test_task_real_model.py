@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.data import load_split
 from stillhouse.plugins.tasks import BUILTIN_TASKS
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from stillhouse.kernel.interfaces import TaskType
 from stillhouse.plugins.tasks import BUILTIN_TASKS
 

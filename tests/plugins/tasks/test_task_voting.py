@@ -7,6 +7,7 @@ Broncos" and "Denver Broncos.", count as one answer.
 from __future__ import annotations
 
 import pytest
+
 from stillhouse.kernel.interfaces import TaskType
 from stillhouse.plugins.tasks import ConversationTask, MathTask, NLITask, QATask, SummarizationTask
 

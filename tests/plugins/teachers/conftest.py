@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher
+from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
 @pytest.fixture(autouse=True)

@@ -19,10 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import Field
+
 from stillhouse.kernel.interfaces import Loss, StrictModel
 
 if TYPE_CHECKING:  # torch is imported in __call__: `still --help` imports this package
     import torch
+
     from stillhouse.plugins.losses.inputs import LossInputs
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, field_validator
+
 from stillhouse.kernel.errors import DataError, Location
 from stillhouse.kernel.interfaces import (
     Example,

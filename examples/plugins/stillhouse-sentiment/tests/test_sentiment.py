@@ -8,12 +8,13 @@ import stillhouse_sentiment
 import torch
 import torch.nn.functional as F
 from pydantic import ValidationError
+from stillhouse_sentiment import DATA_DIR
+
 from stillhouse.kernel.data import load_split
 from stillhouse.kernel.errors import DataError
 from stillhouse.kernel.interfaces import Example, Parsed
 from stillhouse.plugins import losses as builtin_losses
 from stillhouse.plugins.losses.inputs import LossInputs
-from stillhouse_sentiment import DATA_DIR
 
 
 @pytest.fixture
