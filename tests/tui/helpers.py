@@ -51,3 +51,11 @@ async def notified(pilot: Any, text: str, timeout: float = 20.0) -> None:
     await wait_for(
         pilot, lambda: any(text in str(n.message) for n in pilot.app._notifications), timeout, f"notification {text!r}"
     )
+
+
+async def highlight_row(pilot: Any, selector: str, row: int) -> None:
+    """Focus a table and put its cursor on ``row``, as arrow keys would."""
+    table = pilot.app.screen.query_one(selector)
+    table.focus()
+    table.move_cursor(row=row)
+    await pilot.pause()

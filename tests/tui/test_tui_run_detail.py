@@ -16,7 +16,7 @@ from stillhouse.tui.screens.confirm import ConfirmScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.widgets.curves import TrainingCurves
 from stillhouse.tui.widgets.samples import SamplesBrowser
-from tests.tui.helpers import drive, screen_text, shows, wait_for
+from tests.tui.helpers import drive, highlight_row, screen_text, shows, wait_for
 
 RUNS = {s.name: s for s in standard_runs()}
 
@@ -159,9 +159,7 @@ def test_events_log_and_artifacts(fixture_home: Path, make_app) -> None:
         paths = [r[0] for r in rows(app, "#artifacts-table")]
         assert paths[:2] == ["student", "report.md"]  # declared artifacts first
         assert {"events.jsonl", "samples.jsonl", "eval/results.json"} <= set(paths)
-        artifacts = app.screen.query_one("#artifacts-table", DataTable)
-        artifacts.focus()
-        artifacts.move_cursor(row=paths.index("eval/results.json"))
+        await highlight_row(pilot, "#artifacts-table", paths.index("eval/results.json"))
         await shows(pilot, '"metrics": [')
 
     drive(app, scenario)

@@ -13,7 +13,7 @@ from stillhouse.tui.screens.help import HelpScreen
 from stillhouse.tui.screens.plugins import PluginsScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.sql import ExamplesScreen, SqlScreen
-from tests.tui.helpers import drive, screen_text, shows, wait_for
+from tests.tui.helpers import drive, highlight_row, screen_text, shows, wait_for
 
 RUNS = {s.name: s for s in standard_runs()}
 
@@ -96,9 +96,7 @@ def test_plugins_lists_installed_and_broken(stillhouse_home: Path, make_app, mak
         assert {"tasks", "teachers", "students", "registry", "tui"} <= set(names)
         text = screen_text(app)
         assert "Broken plugins" in text and "missing dependency: frobnicate" in text and "1 failed" in text
-        table = app.screen.query_one("#plugins-table", DataTable)
-        table.focus()
-        table.move_cursor(row=names.index("tasks"))
+        await highlight_row(pilot, "#plugins-table", names.index("tasks"))
         await shows(pilot, "task: conversation, math, nli, qa, summarization")
 
     drive(app, scenario)

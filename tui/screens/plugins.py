@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from stillhouse.tui.widgets.paged_table import add_columns
 from stillhouse.tui.workers import ReportsWorkerErrors
 
 
@@ -32,13 +33,10 @@ class PluginsScreen(ReportsWorkerErrors, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="plugins-summary")
-        table = DataTable(id="plugins-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("Plugin", key="name", width=14)
-        table.add_column("Package", key="package", width=16)
-        table.add_column("Version", key="version", width=8)
-        table.add_column("Kinds", key="kinds", width=22)
-        table.add_column("Hooks", key="hooks", width=40)
-        yield table
+        yield add_columns(
+            DataTable(id="plugins-table", cursor_type="row", zebra_stripes=True),
+            [("Plugin", "name", 14), ("Package", "package", 16), ("Version", "version", 8), ("Kinds", "kinds", 22), ("Hooks", "hooks", 40)],
+        )
         yield Static("", id="plugin-detail")
         yield Static("", id="plugin-failures")
         yield Footer()

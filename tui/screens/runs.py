@@ -19,7 +19,7 @@ from stillhouse.tui.catalog import SORT_KEYS, RunRow, filter_rows, format_starte
 from stillhouse.tui.launch import cancel_run, resume_run
 from stillhouse.tui.screens.confirm import ConfirmScreen
 from stillhouse.tui.widgets import cells
-from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.widgets.paged_table import PagedTable, add_columns
 from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 
 if TYPE_CHECKING:
@@ -117,10 +117,11 @@ class RunsScreen(ReportsWorkerErrors, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: words, status:running, task:nli   (/ to focus, esc to clear)", id="runs-filter")
-        table = PagedTable(id="runs-table", cursor_type="row", zebra_stripes=True, page_size=PAGE)
-        for key, label, width in COLUMNS:
-            table.add_column(label, width=max(width, len(label) + 2), key=key)  # room for the sort arrow
-        yield table
+        # Each header keeps room for the sort arrow.
+        yield add_columns(
+            PagedTable(id="runs-table", cursor_type="row", zebra_stripes=True, page_size=PAGE),
+            [(label, key, max(width, len(label) + 2)) for key, label, width in COLUMNS],
+        )
         yield Static("loading runs…", id="runs-status")
         yield Footer()
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from stillhouse.tui.runfiles import FileEntry, human_bytes, list_files
+from stillhouse.tui.widgets.paged_table import add_columns
 from stillhouse.tui.workers import ReportsWorkerErrors
 
 PREVIEW_BYTES = 16_384
@@ -52,11 +53,10 @@ class ArtifactsView(ReportsWorkerErrors, Vertical):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
-        table = DataTable(id="artifacts-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("Path", key="path", width=40)
-        table.add_column("Size", key="size", width=10)
-        table.add_column("Artifact", key="declared", width=8)
-        yield table
+        yield add_columns(
+            DataTable(id="artifacts-table", cursor_type="row", zebra_stripes=True),
+            [("Path", "path", 40), ("Size", "size", 10), ("Artifact", "declared", 8)],
+        )
         with VerticalScroll(id="artifact-preview-box"):
             yield Static("", id="artifact-preview")
 

@@ -13,6 +13,16 @@ from typing import Any
 
 from textual.widgets import DataTable
 
+ColumnSpec = tuple[str, str, int]  # (label, key, width)
+
+
+def add_columns(table: DataTable, columns: Sequence[ColumnSpec]) -> DataTable:
+    """Fixed-width columns: widths known up front spare the table measuring every cell."""
+    for label, key, width in columns:
+        table.add_column(label, key=key, width=width)
+    return table
+
+
 # render(index, item) -> (cells, row key or None)
 RowRenderer = Callable[[int, Any], tuple[Sequence[Any], str | None]]
 

@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 
 from stillhouse.tui.runfiles import SampleView, filter_samples, load_samples, reject_reasons
 from stillhouse.tui.widgets import cells
-from stillhouse.tui.widgets.paged_table import PagedTable
+from stillhouse.tui.widgets.paged_table import PagedTable, add_columns
 from stillhouse.tui.workers import ReportsWorkerErrors
 
 PAGE = 300
@@ -70,13 +70,10 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         with Horizontal(id="samples-bar"):
             yield Select(BASE_FILTERS, value="all", allow_blank=False, id="samples-verdict")
             yield Input(placeholder="search prompts and answers", id="samples-search")
-        table = PagedTable(id="samples-table", cursor_type="row", zebra_stripes=True, page_size=PAGE)
-        table.add_column("Sample", key="id", width=12)
-        table.add_column("Verdict", key="verdict", width=16)
-        table.add_column("Reference", key="reference", width=14)
-        table.add_column("Teacher", key="teacher", width=18)
-        table.add_column("Student", key="student", width=18)
-        yield table
+        yield add_columns(
+            PagedTable(id="samples-table", cursor_type="row", zebra_stripes=True, page_size=PAGE),
+            [("Sample", "id", 12), ("Verdict", "verdict", 16), ("Reference", "reference", 14), ("Teacher", "teacher", 18), ("Student", "student", 18)],
+        )
         with VerticalScroll(id="samples-detail-box"):
             yield Static("no samples yet: the filter stage writes them", id="samples-detail")
 
