@@ -294,6 +294,20 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
     except ValidationError as exc:
         raise _errors_to_config_error(exc, loss_cls, source, text, root=("train", "loss_options")) from None
     pipeline.train.loss_options = loss_cfg.model_dump(mode="json")
+    for name, options in pipeline.evaluate.options.items():
+        where = ("evaluate", "options", name)
+        if name not in pipeline.evaluate.evaluators:
+            close = difflib.get_close_matches(name, pipeline.evaluate.evaluators, n=1)
+            raise ConfigError(
+                f"options for evaluator '{name}', which evaluate.evaluators does not list",
+                where=Location(source, find_line(text, where), ".".join(where)),
+                hint=f"did you mean '{close[0]}'?" if close else f"evaluators: {', '.join(pipeline.evaluate.evaluators)}",
+            )
+        evaluator_cfg = _plugin_config(host, "evaluator", name, source, text, ("evaluate", "evaluators"))
+        try:
+            evaluator_cfg.model_validate(options)
+        except ValidationError as exc:
+            raise _errors_to_config_error(exc, evaluator_cfg, source, text, root=where) from None
     for kind, names, key in (
         ("evaluator", pipeline.evaluate.evaluators, ("evaluate", "evaluators")),
         ("reporter", pipeline.report.reporters, ("report", "reporters")),

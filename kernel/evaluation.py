@@ -62,6 +62,7 @@ def student_model(host: Any, student: StudentConfig, model_dir: Path | None) -> 
     trainer = host.get("student", student.trainer)(student)
     model = trainer.load(model_dir)
     name = str(model_dir) if model_dir else student.model
+    name = getattr(model, "name", None) or name  # e.g. "(layers 0,3,..., untrained)" for a layer subset
     return model, name, {"model": name, "trained": model_dir is not None}
 
 
@@ -103,7 +104,9 @@ def evaluate_role(
     subject = EvalSubject(role, model_name, model, task, examples, answers, parsed, info)
     metrics: list[Metric] = []
     for name in config.evaluators:
-        metrics.extend(host.get("evaluator", name)().evaluate(subject))
+        evaluator_cls = host.get("evaluator", name)
+        evaluator = evaluator_cls(evaluator_cls.Config.model_validate(config.options.get(name, {})))
+        metrics.extend(evaluator.evaluate(subject))
     out_dir.mkdir(parents=True, exist_ok=True)
     per_sample = out_dir / f"{role}.jsonl"
     per_sample.unlink(missing_ok=True)

@@ -528,6 +528,10 @@ class EvaluateConfig(StrictModel):
     usd_per_hour: float | None = Field(
         None, ge=0, description="Price of local compute, to cost local models; unset: their cost is reported as not priced."
     )
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Options per evaluator, validated by its Config, e.g. [evaluate.options.latency] single_requests = 4.",
+    )
 
 
 class Evaluator(Plugin):

@@ -126,3 +126,12 @@ def test_schema_includes_plugin_options(fake_host):
     schema = json.loads(result.output)
     assert "teacher" in schema["pipeline"]["properties"]
     assert "fail_once" in schema["plugins"]["teacher"]["scripted"]["properties"]
+
+
+def test_evaluator_options_are_validated_by_the_evaluator(fake_host, pipeline_config):
+    ok = load_config(pipeline_config(extra="[evaluate.options.task_metrics]"), fake_host)
+    assert ok.pipeline.evaluate.options == {"task_metrics": {}}
+    result = check(fake_host, pipeline_config(extra="[evaluate.options.task_metric]"))
+    assert result.exit_code == 2 and "did you mean 'task_metrics'" in result.output
+    result = check(fake_host, pipeline_config(extra="[evaluate.options.task_metrics]\nsamples = 3"))
+    assert result.exit_code == 2 and "evaluate.options.task_metrics.samples" in result.output
