@@ -42,8 +42,9 @@ def demo_command(ctx: click.Context, overrides: tuple[str, ...], show_config: bo
         click.echo("\nThe run in the registry (still sql):")
         ctx.invoke(
             root.commands["sql"],
-            query="select run_id, status, primary_metric, samples_accepted, samples_rejected, teacher_score, "
-            "baseline_score, student_score, retention_pct, duration_s from run_summary order by started_at desc limit 1",
+            query="select run_id, samples_accepted as accepted, round(teacher_score, 3) as teacher, "
+            "round(baseline_score, 3) as baseline, round(student_score, 3) as student, "
+            "round(retention_pct, 1) as retention_pct from run_summary order by started_at desc limit 1",
         )
     click.echo(
         "\nNext: still tui   |   still sql \"select * from run_summary\"   |   "
