@@ -359,7 +359,8 @@ def to_toml(data: dict[str, Any]) -> str:
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v if x is not None) + "]"
         if isinstance(v, dict):
-            return "{ " + ", ".join(f"{_key(k)} = {value(x)}" for k, x in v.items() if x is not None) + " }"
+            items = ", ".join(f"{_key(k)} = {value(x)}" for k, x in v.items() if x is not None)
+            return "{ " + items + " }" if items else "{}"
         return json.dumps(str(v))
 
     def _key(k: str) -> str:
