@@ -29,9 +29,9 @@ RUN_HERE = {
 
 # Commands too slow for this file, with the test that runs them (file::test).
 COVERED_ELSEWHERE = {
-    "still run examples/summarization.toml": "tests/integration/test_examples.py::test_example_runs_end_to_end",
-    "still run examples/nli.toml --stage generate": "tests/integration/test_examples.py::test_nli_example_generate_stage",
-    "still run examples/nli.toml --set train.num_epochs=1 --set data.limit=20": "tests/integration/test_examples.py::test_example_runs_end_to_end",
+    "still run examples/summarization.toml": "tests/integration/test_examples.py::test_summarization_example_runs_end_to_end",
+    "still run examples/nli.toml --stage generate --set data.limit=8": "tests/integration/test_examples.py::test_nli_example_generate_stage",
+    "still run examples/nli.toml --set train.num_epochs=1 --set data.limit=20 --set evaluate.limit=6": "tests/integration/test_examples.py::test_example_runs_end_to_end",
     "still run --resume RUN_ID": "tests/kernel/test_pipeline.py::test_cli_run_prints_run_id_and_resumes",
     "still export RUN_ID ./my-student": "tests/plugins/reports/test_export.py",
     "still serve ./my-student --port 8000": "tests/plugins/teachers/test_serve.py",

@@ -46,3 +46,12 @@ def test_example_runs_end_to_end(tmp_path: Path) -> None:
     assert all(any(m["name"] == "accuracy" and m["n"] == 6 for m in r["metrics"]) for r in results.values())
     assert (run_dir / "report.md").exists() and (run_dir / "report.html").exists()
     assert "distilled vs teacher" in done.stdout
+
+
+@pytest.mark.slow
+def test_summarization_example_runs_end_to_end(tmp_path: Path) -> None:
+    """The README's first example, exactly as written."""
+    done = run_still("run", "examples/summarization.toml", home=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((only_run(tmp_path) / "eval" / "results.json").read_text())
+    assert all(any(m["name"] == "rouge_l" and m["n"] == 20 for m in r["metrics"]) for r in results.values())
