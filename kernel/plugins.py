@@ -20,7 +20,6 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -263,4 +262,4 @@ def loaded_heavy_modules() -> list[str]:
     return [m for m in heavy if m in sys.modules]
 
 
-__all__ = ["PluginHost", "PluginFailure", "get_host", "set_host", "ModuleType"]
+__all__ = ["PluginHost", "PluginFailure", "get_host", "set_host"]
