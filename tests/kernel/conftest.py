@@ -24,25 +24,22 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture
 def fake_host(make_host):
-    fakes.CALLS.clear()
-    fakes.HOOK_CALLS.clear()
-    fakes.ScriptedTeacher.failed = set()
+    fakes.reset()
     return make_host(fakes, entry_points=False)
 
 
-@pytest.fixture
-def pipeline_config(tmp_path: Path, stillhouse_home: Path):
-    """Write data files and a config using the fake plugins; returns a function taking extra TOML."""
-    data = tmp_path / "data"
-    data.mkdir()
-    write_jsonl(data / "train.jsonl", [{"id": f"t{i}", "text": t, "label": label} for i, (t, label) in enumerate(ROWS)])
-    write_jsonl(data / "val.jsonl", [{"id": "v0", "text": "milk is white", "label": "white"}])
-    write_jsonl(data / "test.jsonl", [{"id": f"e{i}", "text": t, "label": label} for i, (t, label) in enumerate(ROWS[:3])])
-
-    def make(extra: str = "", teacher_extra: str = "") -> Path:
-        path = tmp_path / "pipeline.toml"
-        path.write_text(
-            f'''name = "fake-run"
+def write_fake_pipeline(folder: Path, extra: str = "", teacher_extra: str = "") -> Path:
+    """Data files and a pipeline config that uses the fake plugins, written into ``folder``.
+    The data is written once; later calls only rewrite the config."""
+    data = folder / "data"
+    if not data.exists():
+        data.mkdir()
+        write_jsonl(data / "train.jsonl", [{"id": f"t{i}", "text": t, "label": label} for i, (t, label) in enumerate(ROWS)])
+        write_jsonl(data / "val.jsonl", [{"id": "v0", "text": "milk is white", "label": "white"}])
+        write_jsonl(data / "test.jsonl", [{"id": f"e{i}", "text": t, "label": label} for i, (t, label) in enumerate(ROWS[:3])])
+    path = folder / "pipeline.toml"
+    path.write_text(
+        f'''name = "fake-run"
 task = "echo"
 
 [data]
@@ -69,7 +66,13 @@ evaluators = ["task_metrics"]
 reporters = ["text"]
 {extra}
 '''
-        )
-        return path
+    )
+    return path
 
-    return make
+
+@pytest.fixture
+def pipeline_config(tmp_path: Path, stillhouse_home: Path):
+    """A function writing the fake-plugin pipeline config (with extra TOML) and returning its path.
+    The data files exist from the start, so a test can change them first."""
+    write_fake_pipeline(tmp_path)
+    return lambda extra="", teacher_extra="": write_fake_pipeline(tmp_path, extra, teacher_extra)

@@ -44,6 +44,13 @@ CALLS: Counter = Counter()
 HOOK_CALLS: list[tuple[str, Any]] = []
 
 
+def reset() -> None:
+    """Forget the calls and scripted failures of earlier tests."""
+    CALLS.clear()
+    HOOK_CALLS.clear()
+    ScriptedTeacher.failed = set()
+
+
 class EchoTask(TaskType):
     """Answer = the last word of the text; gold label optional."""
 

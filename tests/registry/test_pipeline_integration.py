@@ -14,48 +14,19 @@ from stillhouse.kernel.pipeline import Pipeline
 from stillhouse.kernel.runs import read_jsonl
 from stillhouse.registry import plugin as registry_plugin
 from tests.kernel import fakes
-from tests.kernel.conftest import ROWS, write_jsonl
+from tests.kernel.conftest import write_fake_pipeline
 from tests.registry.conftest import table
-
-CONFIG = """name = "fake-run"
-task = "echo"
-[data]
-train = "data/train.jsonl"
-validation = "data/val.jsonl"
-test = "data/test.jsonl"
-[teacher]
-backend = "scripted"
-model = "scripted/last-word"
-[student]
-trainer = "memorise"
-model = "memory"
-[train]
-loss = "sft"
-[evaluate]
-evaluators = ["task_metrics"]
-[report]
-reporters = ["text"]
-"""
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    write_jsonl(data / "train.jsonl", [{"id": f"t{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(ROWS)])
-    write_jsonl(data / "val.jsonl", [{"id": "v0", "text": "milk is white", "label": "white"}])
-    write_jsonl(data / "test.jsonl", [{"id": f"e{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(ROWS[:3])])
-    path = tmp_path / "pipeline.toml"
-    path.write_text(CONFIG)
-    return path
+    return write_fake_pipeline(tmp_path)
 
 
 def test_pipeline_runs_are_in_run_summary_without_a_query_time_ingest(
     home: Path, make_host, config: Path, monkeypatch
 ) -> None:
-    fakes.CALLS.clear()
-    fakes.HOOK_CALLS.clear()
-    fakes.ScriptedTeacher.failed = set()
+    fakes.reset()
     host = make_host(fakes, registry_plugin, entry_points=False)
     loaded = load_config(config, host)
     done = Pipeline.create(loaded, host)
