@@ -3,7 +3,7 @@
     python bench/registry.py            # 1,000 runs, ~1,000,000 metric rows (about 2-3 minutes here)
     python bench/registry.py --quick    # 100 runs, ~100,000 metric rows
 
-Fabricates run folders in the documented format (registry/sample_runs.py), ingests them all with
+Fabricates run folders in the documented format (testing/sample_runs.py), ingests them all with
 ``ingest_all`` and times the queries users and the TUI run most, through ``read_query`` (a fresh
 read-only connection per query, as in production). Ratios are against a baseline measured in the
 same process: the naive ingest (json.loads per line + executemany) on a slice of the same files,
@@ -26,7 +26,7 @@ from typing import Any
 
 from stillhouse.registry.db import read_connection, read_query
 from stillhouse.registry.ingest import ingest_all
-from stillhouse.registry.sample_runs import FakeRun, fabricate, started_from_id, write_outputs
+from stillhouse.testing.sample_runs import FakeRun, fabricate, started_from_id, write_outputs
 
 TASKS = ("nli", "qa", "math", "summarization", "conversation")
 TEACHERS = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4-5")

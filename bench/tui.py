@@ -5,7 +5,7 @@
     python bench/tui.py --keep /tmp/tui-home   # build once, reuse on the next call
 
 Builds a home with N run folders in the documented format (small runs: templates made by
-registry/sample_runs.py, re-stamped per run) and ingests them into a real DuckDB registry. Then,
+testing/sample_runs.py, re-stamped per run) and ingests them into a real DuckDB registry. Then,
 through Textual's Pilot on the real app in a headless 120x40 terminal:
 
 - time to first rows: app start until the first frame drawn with rows in the Runs table
@@ -35,7 +35,7 @@ from typing import Any
 
 from stillhouse.kernel.runs import append_jsonl
 from stillhouse.registry.ingest import ingest_all
-from stillhouse.registry.sample_runs import FakeRun, fabricate
+from stillhouse.testing.sample_runs import FakeRun, fabricate
 
 TASKS = ("nli", "qa", "math", "summarization", "conversation")
 TEACHERS = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4-5")

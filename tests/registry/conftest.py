@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from stillhouse.registry.sample_runs import standard_runs, write_run
+from stillhouse.testing.sample_runs import standard_runs, write_run
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from stillhouse.registry.db import read_query
-from stillhouse.registry.sample_runs import standard_runs
+from stillhouse.testing.sample_runs import standard_runs
 
 A, B = standard_runs()[0].run_id, standard_runs()[1].run_id
 

@@ -36,7 +36,7 @@ def test_there_are_at_least_ten_examples() -> None:
 @pytest.fixture(scope="module")
 def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stillhouse.registry.ingest import ingest_all
-    from stillhouse.registry.sample_runs import standard_runs, write_run
+    from stillhouse.testing.sample_runs import standard_runs, write_run
 
     home = tmp_path_factory.mktemp("docs-registry")
     for spec in standard_runs():

@@ -11,8 +11,8 @@ import pytest
 
 from stillhouse.kernel.runs import append_jsonl
 from stillhouse.registry.ingest import ingest_all, ingest_run
-from stillhouse.registry.sample_runs import FakeRun, fabricate, standard_runs, write_outputs, write_run
 from stillhouse.registry.schema import public_tables
+from stillhouse.testing.sample_runs import FakeRun, fabricate, standard_runs, write_outputs, write_run
 from tests.registry.conftest import table
 
 

@@ -14,7 +14,7 @@ from stillhouse.kernel.errors import UserError
 from stillhouse.registry.db import db_path, read_query, write_connection
 from stillhouse.registry.errors import QueryError, ReadOnlyQueryError, RegistryLockError
 from stillhouse.registry.migrate import latest_version
-from stillhouse.registry.sample_runs import FakeRun, write_run
+from stillhouse.testing.sample_runs import FakeRun, write_run
 
 
 def test_query_ingests_first_and_binds_params(filled_home: Path) -> None:

@@ -13,8 +13,8 @@ from stillhouse.kernel.runs import append_jsonl
 from stillhouse.registry.db import db_path
 from stillhouse.registry.ingest import ingest_all
 from stillhouse.registry.redact import REDACTED, Redactor
-from stillhouse.registry.sample_runs import FakeRun, fabricate, write_outputs
 from stillhouse.registry.schema import catalog
+from stillhouse.testing.sample_runs import FakeRun, fabricate, write_outputs
 from tests.registry.conftest import table
 
 KEY = "sk-proj-PLANTEDsecretKEY0123456789abcdef"

@@ -16,7 +16,7 @@ def fixture_home(stillhouse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """``$STILLHOUSE_HOME`` with the registry's standard fabricated runs, ingested into a real
     DuckDB registry. The working directory is the home's parent so paths show short and stable."""
     from stillhouse.registry.ingest import ingest_all
-    from stillhouse.registry.sample_runs import standard_runs, write_run
+    from stillhouse.testing.sample_runs import standard_runs, write_run
 
     for spec in standard_runs():
         write_run(stillhouse_home, spec)

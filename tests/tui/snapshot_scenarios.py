@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from textual.widgets import OptionList, Select, SelectionList, TextArea
 
-from stillhouse.registry.sample_runs import standard_runs
+from stillhouse.testing.sample_runs import standard_runs
 from stillhouse.tui.screens.compare import CompareScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.widgets.evaluation import EvaluationView

@@ -10,7 +10,7 @@ import pytest
 
 from stillhouse.kernel.errors import UserError
 from stillhouse.kernel.runs import append_jsonl
-from stillhouse.registry.sample_runs import FakeRun, write_run
+from stillhouse.testing.sample_runs import FakeRun, write_run
 from stillhouse.tui.launch import cancel_run, find_run_by_pid, launch_run, resume_run, same_process
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, RichLog, Select, TabbedContent
 
 from stillhouse.kernel.runs import append_jsonl
-from stillhouse.registry.sample_runs import standard_runs
+from stillhouse.testing.sample_runs import standard_runs
 from stillhouse.tui.screens.confirm import ConfirmScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.widgets.curves import TrainingCurves

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input
 
 from stillhouse.kernel.runs import append_jsonl
-from stillhouse.registry.sample_runs import FakeRun, standard_runs, write_run
+from stillhouse.testing.sample_runs import FakeRun, standard_runs, write_run
 from stillhouse.tui.screens.compare import CompareScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.runs import RunsScreen

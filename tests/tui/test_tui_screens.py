@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import DataTable, OptionList, SelectionList, Static, TextArea
 
 from stillhouse.kernel import hookimpl
-from stillhouse.registry.sample_runs import standard_runs
+from stillhouse.testing.sample_runs import standard_runs
 from stillhouse.tui.screens.compare import CompareScreen
 from stillhouse.tui.screens.help import HelpScreen
 from stillhouse.tui.screens.plugins import PluginsScreen

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from stillhouse.kernel.runs import append_jsonl
-from stillhouse.registry.sample_runs import FakeRun, standard_runs, write_run
+from stillhouse.testing.sample_runs import FakeRun, standard_runs, write_run
 from stillhouse.tui.catalog import RunCatalog, RunRow, filter_rows, sort_rows
 from stillhouse.tui.state import EventFollower, RunState, load_state
 

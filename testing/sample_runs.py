@@ -1,6 +1,6 @@
 """Fabricated run folders in the documented run-folder format (kernel/runs.py, the helpers' brief).
 
-Used by the registry's tests, the docs example queries and ``bench/registry.py`` so the registry
+Test and benchmark data (not part of the registry itself). Used by the registry's tests, the docs example queries and ``bench/registry.py`` so the registry
 can be built and measured without running a pipeline. The folders look like a pipeline's: a
 resolved config from the kernel's own config models, events in stage order, ``samples.jsonl``,
 ``eval/<role>.jsonl`` and ``eval/results.json``.
