@@ -18,6 +18,8 @@ import click
 from stillhouse.kernel.errors import RunNotFoundError, UserError
 
 FORMAT_CHOICE = click.Choice(["table", "csv", "json", "markdown"])
+SQL_ROW_LIMIT = 1000
+SQL_TIMEOUT_S = 30.0
 
 
 def _print(result: Any, fmt: str, title: str | None = None) -> None:
@@ -40,7 +42,23 @@ def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) ->
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
 @click.option("--schema", is_flag=True, help="Print the documented tables, views and columns.")
 @click.option("--no-ingest", is_flag=True, help="Query the database as it is, without reading new run-folder content.")
-def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool) -> None:
+@click.option(
+    "--limit",
+    "max_rows",
+    type=click.IntRange(min=0),
+    default=SQL_ROW_LIMIT,
+    show_default=True,
+    help="Print at most N rows (0: all); a line on stderr says how many there were.",
+)
+@click.option(
+    "--timeout",
+    "time_limit",
+    type=click.FloatRange(min=0),
+    default=SQL_TIMEOUT_S,
+    show_default=True,
+    help="Stop the query after SECONDS (0: no limit).",
+)
+def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool, max_rows: int, time_limit: float) -> None:
     """Query the run registry with read-only SQL (DuckDB dialect).
 
     \b
@@ -56,7 +74,15 @@ def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool) -> N
         raise UserError("no query given", hint='still sql "select * from run_summary", or still sql --schema')
     if query == "-":
         query = sys.stdin.read()
-    _print(_query(query, ingest=not no_ingest), fmt)
+    from stillhouse.registry.db import read_query
+
+    # Queries run in DuckDB's sandbox (no files, network, extensions or settings: registry/db.py),
+    # with a row limit and a time limit so a runaway query cannot hold the terminal or the memory.
+    result = read_query(query, ingest=not no_ingest, max_rows=max_rows or None, time_limit=time_limit or None)
+    _print(result, fmt)
+    note = result.limit_note()
+    if note:
+        click.echo(note, err=True)
 
 
 def _print_schema(fmt: str) -> None:

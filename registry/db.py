@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -26,13 +27,35 @@ from typing import Any
 
 from stillhouse.kernel.errors import RegistryError, StillhouseError
 from stillhouse.kernel.runs import stillhouse_home
-from stillhouse.registry.errors import QueryError, ReadOnlyQueryError, RegistryLockError
+from stillhouse.registry.errors import QueryError, QueryTimeoutError, ReadOnlyQueryError, RegistryLockError
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "registry.duckdb"
 LOCK_MESSAGE = "Could not set lock on file"
 READ_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+# PRAGMAs that only describe the database. Others change settings, import or profile to files.
+READ_PRAGMAS = frozenset(
+    {
+        "table_info", "show", "show_tables", "show_tables_expanded", "show_databases", "database_list",
+        "database_size", "storage_info", "version", "functions", "collations", "platform", "metadata_info",
+        "user_agent",
+    }
+)  # fmt: skip
+
+# The sandbox of every read connection. DuckDB itself refuses file and network access (COPY, ATTACH,
+# read_text/read_csv/glob, INSTALL), extension loading, and any later SET of these: the parser check
+# in ``split_read_statements`` is only a second layer.
+SANDBOX_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+}
+DEFAULT_MEMORY_LIMIT = "1GB"
+COUNT_BUDGET_S = 2.0
+"""How long a truncated result may spend counting its rows for "showing N of M"."""
 
 _process_lock = threading.RLock()
 
@@ -55,15 +78,27 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and LOCK_MESSAGE in str(exc)
 
 
-def _connect(path: Path, *, read_only: bool, timeout: float | None) -> Any:
+def memory_limit() -> str:
+    """``STILLHOUSE_SQL_MEMORY_LIMIT`` (a DuckDB size, e.g. ``2GB``), default 1GB per read query."""
+    return os.environ.get("STILLHOUSE_SQL_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+
+
+def sandbox_config() -> dict[str, Any]:
+    """The settings a read connection opens with, locked so no query can change them back."""
+    return {**SANDBOX_CONFIG, "memory_limit": memory_limit(), "lock_configuration": True}
+
+
+def _connect(path: Path, *, read_only: bool, timeout: float | None, config: dict[str, Any] | None = None) -> Any:
     import duckdb
 
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
     delay = 0.005
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.Error as exc:
+            if config and "memory" in str(exc).lower():
+                raise QueryError(f"bad STILLHOUSE_SQL_MEMORY_LIMIT: {exc}", hint="e.g. 2GB") from None
             if not is_lock_conflict(exc):
                 raise RegistryError(f"cannot open {path}: {exc}", hint="is it a DuckDB database?") from None
             if time.monotonic() + delay > deadline:
@@ -108,19 +143,23 @@ def ensure_schema(home: Path | None = None) -> None:
 
 
 @contextmanager
-def read_connection(home: Path | None = None, *, timeout: float | None = None) -> Iterator[Any]:
-    """A read-only connection for one query; the database is created or migrated first if needed."""
+def read_connection(home: Path | None = None, *, timeout: float | None = None, sandbox: bool = False) -> Iterator[Any]:
+    """A read-only connection for one query; the database is created or migrated first if needed.
+
+    ``sandbox``: the connection cannot touch files, the network, extensions or its own settings
+    (see ``SANDBOX_CONFIG``) and has a memory cap; every query a user writes runs on one."""
     from stillhouse.registry.migrate import current_version, latest_version
 
     path = db_path(home)
+    config = sandbox_config() if sandbox else None
     with _process_lock:
         if not path.exists():
             ensure_schema(home)
-        con = _connect(path, read_only=True, timeout=timeout)
+        con = _connect(path, read_only=True, timeout=timeout, config=config)
         if current_version(con) < latest_version():
             con.close()
             ensure_schema(home)
-            con = _connect(path, read_only=True, timeout=timeout)
+            con = _connect(path, read_only=True, timeout=timeout, config=config)
         try:
             yield con
         finally:
@@ -134,6 +173,18 @@ class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
     types: list[str] = field(default_factory=list)
+    truncated: bool = False
+    """More rows existed than the row limit let through."""
+    total: int | None = None
+    """The query's full row count when ``truncated`` and counting finished in time, else None."""
+
+    def limit_note(self) -> str | None:
+        """The "showing N of M rows (use --limit)" line of a truncated result, else None."""
+        if not self.truncated:
+            return None
+        if self.total is not None:
+            return f"showing {len(self.rows):,} of {self.total:,} rows (use --limit)"
+        return f"showing the first {len(self.rows):,} rows; more exist (use --limit)"
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -171,12 +222,52 @@ def split_read_statements(sql: str) -> list[Any]:
     for statement in statements:
         kind = statement.type.name
         if kind not in READ_STATEMENTS:
-            raise ReadOnlyQueryError(
-                f"the registry is read-only here: {kind} statements are refused",
-                hint="query with SELECT; runs change through `still run` and `still runs rm`, and the "
-                "registry is rebuilt from run folders",
-            )
+            _refuse(kind)
+        if kind == "EXPLAIN" and not _explains_a_select(statement.query):
+            # EXPLAIN ANALYZE runs its statement: "EXPLAIN ANALYZE COPY ... TO 'file'" writes.
+            _refuse("EXPLAIN of a non-SELECT")
+        if kind == "PRAGMA" and _pragma_name(statement.query) not in READ_PRAGMAS:
+            _refuse(f"PRAGMA {_pragma_name(statement.query) or '?'}")
     return statements
+
+
+def _refuse(kind: str) -> None:
+    raise ReadOnlyQueryError(
+        f"the registry is read-only here: {kind} statements are refused",
+        hint="query with SELECT; runs change through `still run` and `still runs rm`, and the "
+        "registry is rebuilt from run folders",
+    )
+
+
+_SPACE = r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+_EXPLAIN = re.compile(rf"^{_SPACE}EXPLAIN{_SPACE}(?:ANALY[SZ]E\b)?(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+_OPTIONS = re.compile(rf"^{_SPACE}\([^()]*\)(?P<rest>.*)$", re.DOTALL)
+_PRAGMA = re.compile(rf"^{_SPACE}PRAGMA{_SPACE}(?P<name>\w+)", re.IGNORECASE | re.DOTALL)
+
+
+def _explains_a_select(query: str) -> bool:
+    """Whether an EXPLAIN statement explains one SELECT; anything not shown to be one is refused."""
+    import duckdb
+
+    match = _EXPLAIN.match(query)
+    if not match:
+        return False
+    rest = match["rest"]
+    options = _OPTIONS.match(rest)
+    for candidate in (rest, options["rest"] if options else None):
+        if candidate is None:
+            continue
+        try:
+            inner = _parser().extract_statements(candidate)
+        except duckdb.Error:
+            continue
+        return len(inner) == 1 and inner[0].type.name == "SELECT"
+    return False
+
+
+def _pragma_name(query: str) -> str:
+    match = _PRAGMA.match(query)
+    return match["name"].lower() if match else ""
 
 
 def read_query(
@@ -186,43 +277,118 @@ def read_query(
     home: Path | None = None,
     ingest: bool = True,
     timeout: float | None = None,
+    max_rows: int | None = None,
+    time_limit: float | None = None,
 ) -> QueryResult:
     """Run a read-only query against the registry and return its rows.
 
     Ingests new run-folder content first (unless ``ingest=False``); a failed ingest is logged and
     the query still answers from what is already in the database. Several statements may be given;
-    the last one's rows are returned and ``params`` bind to it.
+    the last one's rows are returned and ``params`` bind to it. The query runs on a sandboxed
+    connection (``read_connection(sandbox=True)``).
+
+    ``timeout`` bounds the wait for the database lock; ``time_limit`` (seconds) bounds the query
+    itself (it is interrupted, QueryTimeoutError); ``max_rows`` keeps the first rows only and marks
+    the result ``truncated`` (with ``total`` when counting the rest is quick).
     """
     statements = split_read_statements(sql)
+    limits = _Limits(max_rows, time_limit)
     if ingest:
         from stillhouse.registry import ingest as ingest_
 
         # One read-only connection answers both "anything new?" and, usually, the query itself.
-        with read_connection(home, timeout=timeout) as con:
+        with read_connection(home, timeout=timeout, sandbox=True) as con:
             todo, gone = ingest_.pending(home or stillhouse_home(), ingest_.states(con))
             if not todo and not gone:
-                return _run(con, statements, params)
+                return _run(con, statements, params, limits)
         try:
             ingest_.write_pending(home or stillhouse_home(), todo, gone, timeout)
         except StillhouseError as exc:  # a busy writer must not stop readers from reading
             log.warning("registry ingest skipped: %s", exc.what)
-    with read_connection(home, timeout=timeout) as con:
-        return _run(con, statements, params)
+    with read_connection(home, timeout=timeout, sandbox=True) as con:
+        return _run(con, statements, params, limits)
 
 
-def _run(con: Any, statements: list[Any], params: Sequence[Any] | None) -> QueryResult:
+@dataclass(frozen=True)
+class _Limits:
+    max_rows: int | None = None
+    time_limit: float | None = None
+
+
+class _Alarm:
+    """Interrupts a connection's running query after ``seconds`` (from a timer thread)."""
+
+    def __init__(self, con: Any, seconds: float | None) -> None:
+        self.fired = False
+        self._con = con
+        self._timer = threading.Timer(seconds, self._fire) if seconds is not None else None
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._con.interrupt()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _run(con: Any, statements: list[Any], params: Sequence[Any] | None, limits: _Limits = _Limits()) -> QueryResult:
     import duckdb
 
+    alarm = _Alarm(con, limits.time_limit)
     try:
         for statement in statements[:-1]:
             con.execute(statement.query)
         cursor = con.execute(statements[-1].query, list(params) if params else None)
         description = cursor.description or []
-        rows = cursor.fetchall() if description else []
+        truncated = False
+        if not description:
+            rows = []
+        elif limits.max_rows is None:
+            rows = cursor.fetchall()
+        else:
+            # DuckDB streams the result: only the rows fetched are ever materialised.
+            rows = cursor.fetchmany(limits.max_rows + 1)
+            truncated = len(rows) > limits.max_rows
+            rows = rows[: limits.max_rows]
     except duckdb.Error as exc:
+        if alarm.fired or isinstance(exc, duckdb.InterruptException):
+            raise QueryTimeoutError(
+                f"the query ran longer than {limits.time_limit:g} s and was stopped",
+                hint="narrow it (WHERE, LIMIT), or allow more time with --timeout SECONDS",
+            ) from None
+        sandboxed = isinstance(exc, duckdb.PermissionException)
         raise QueryError(
             str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            hint="`still sql --schema` lists tables, views and columns",
+            hint="SQL here reads the registry only: files, the environment and extensions are out of reach"
+            if sandboxed
+            else "`still sql --schema` lists tables, views and columns",
             details=str(exc).splitlines()[1:6],
         ) from None
-    return QueryResult([d[0] for d in description], rows, [str(d[1]) for d in description])
+    finally:
+        alarm.cancel()
+    total = _count(con, statements[-1], params) if truncated else None
+    return QueryResult(
+        [d[0] for d in description], rows, [str(d[1]) for d in description], truncated=truncated, total=total
+    )
+
+
+def _count(con: Any, statement: Any, params: Sequence[Any] | None) -> int | None:
+    """The full row count of a truncated SELECT, if DuckDB finds it within COUNT_BUDGET_S."""
+    import duckdb
+
+    if statement.type.name != "SELECT":
+        return None
+    alarm = _Alarm(con, COUNT_BUDGET_S)
+    try:
+        # The newline ends a trailing "-- comment"; a trailing ";" is not valid inside the brackets.
+        query = statement.query.rstrip().rstrip(";")
+        row = con.execute(f"SELECT count(*) FROM (\n{query}\n)", list(params) if params else None).fetchone()
+    except duckdb.Error:
+        return None  # interrupted or not countable this way: "more exist" without a number
+    finally:
+        alarm.cancel()
+    return int(row[0]) if row else None

@@ -29,6 +29,12 @@ class QueryError(UserError):
     title = "Query failed"
 
 
+class QueryTimeoutError(QueryError):
+    """A query ran past its time limit and was interrupted."""
+
+    title = "Query timed out"
+
+
 class ExportError(UserError):
     """An export or import folder that cannot be used."""
 

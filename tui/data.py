@@ -24,6 +24,13 @@ class RegistryUnavailable(StillhouseError):
 class QueryTable:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    note: str | None = None
+    """The "showing N of M rows" line when the row limit cut the result."""
+
+
+USER_ROW_LIMIT = 10_000
+"""Rows the SQL screen shows at most (the table pages them; more would only cost memory)."""
+USER_TIMEOUT_S = 30.0
 
 
 def _read_query() -> Any:
@@ -43,6 +50,24 @@ def query(sql: str, params: list[Any] | None = None, *, home: Path | None = None
     read_query = _read_query()
     result = read_query(sql, params, home=home, ingest=ingest)
     return QueryTable(list(result.columns), [tuple(r) for r in result.rows])
+
+
+def user_query(
+    sql: str,
+    *,
+    home: Path | None = None,
+    max_rows: int = USER_ROW_LIMIT,
+    time_limit: float = USER_TIMEOUT_S,
+) -> QueryTable:
+    """A query typed on the SQL screen: the same sandbox, row limit and time limit as `still sql`."""
+    if not sql.strip():
+        raise UserError("the query is empty", hint="press ctrl+e for example queries")
+    read_query = _read_query()
+    result = read_query(sql, home=home, max_rows=max_rows, time_limit=time_limit)
+    note = result.limit_note()
+    return QueryTable(
+        list(result.columns), [tuple(r) for r in result.rows], note.replace(" (use --limit)", "") if note else None
+    )
 
 
 @dataclass

@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
-from stillhouse.tui.data import QueryTable, SqlExample, query, sql_examples
+from stillhouse.tui.data import QueryTable, SqlExample, sql_examples, user_query
 from stillhouse.tui.widgets.paged_table import PagedTable
 from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 
@@ -123,7 +123,7 @@ class SqlScreen(ReportsWorkerErrors, Screen):
     def run_sql(self, sql: str) -> None:
         start = time.perf_counter()
         try:
-            result, error = query(sql, home=self.stillhouse.home), None
+            result, error = user_query(sql, home=self.stillhouse.home), None
         except StillhouseError as exc:
             result, error = None, "\n".join(error_message(exc))
         except Exception as exc:  # noqa: BLE001 - DuckDB's parser and binder errors, shown as they are
@@ -145,7 +145,8 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         for i, name in enumerate(self.result.columns):
             table.add_column(name, key=f"c{i}")
         table.show_items(self.result.rows, lambda i, row: ([cell(v) for v in row], None))
-        status.update(f"{len(self.result.rows):,} rows · {elapsed_text(message.seconds)}")
+        rows = self.result.note or f"{len(self.result.rows):,} rows"
+        status.update(f"{rows} · {elapsed_text(message.seconds)}")
 
     def action_focus_results(self) -> None:
         self.query_one(PagedTable).focus()
