@@ -67,7 +67,7 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
 
     host = get_host()
     printer = ProgressPrinter(quiet=quiet)
-    if resume_id:
+    if resume_id is not None:  # "" (an unset shell variable) must be refused, not ignored
         run_ = Run.open(resume_id)
         if config:
             loaded = load_config(config, host, list(overrides))

@@ -35,7 +35,16 @@ from stillhouse.kernel.interfaces import (
     TrainPair,
 )
 from stillhouse.kernel.plugins import PluginHost
-from stillhouse.kernel.runs import STAGES, Run, append_jsonl, config_hash, read_jsonl, stillhouse_home
+from stillhouse.kernel.runs import (
+    STAGES,
+    Run,
+    RunLock,
+    append_jsonl,
+    config_hash,
+    process_start_time,
+    read_jsonl,
+    stillhouse_home,
+)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
@@ -127,6 +136,7 @@ class Pipeline:
                 hint="run generate and filter first, then: torchrun --nproc_per_node N -m stillhouse.kernel.cli "
                 "run --resume RUN_ID --stage train",
             )
+        self._lock_run()
         cfg = self.run.config or self.loaded.to_dict()
         self.emit(
             "run_started",
@@ -140,6 +150,7 @@ class Pipeline:
             resumed=resume,
             stages=wanted,
             pid=os.getpid(),
+            pid_start=process_start_time(os.getpid()),  # tells a reused pid from this process
             plugins=self.plugins_used(),
         )
         if RANK == 0:
@@ -170,7 +181,20 @@ class Pipeline:
             self.emit("run_finished", status=status, error=error)
             if RANK == 0:
                 self.host.hook.run_finished(run=self.run, status=status)
+            self._unlock_run()
         return status
+
+    def _lock_run(self) -> None:
+        """Hold the run folder's lock while this process works on it: a second `still run --resume`
+        of the same run is refused at once, naming this pid. (Ranks of one torchrun share rank 0's.)"""
+        if RANK == 0 and getattr(self, "_run_lock", None) is None:
+            self._run_lock = RunLock(self.run.dir).acquire()
+
+    def _unlock_run(self) -> None:
+        lock = getattr(self, "_run_lock", None)
+        if lock is not None:
+            lock.release()
+            self._run_lock = None
 
     def plugins_used(self) -> list[dict[str, Any]]:
         """Which plugin (and package version) serves each role of this run, for the registry."""

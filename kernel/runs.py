@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.errors import RunNotFoundError
+from stillhouse.kernel.errors import RunNotFoundError, UserError
 
 STAGES = ("generate", "filter", "train", "evaluate", "report")
 
@@ -163,15 +163,7 @@ class Run:
 
     @classmethod
     def open(cls, run_id: str, home: Path | None = None) -> Run:
-        root = runs_root(home)
-        run_dir = root / run_id
-        if not run_dir.is_dir():
-            matches = sorted(p.name for p in root.glob(f"*{run_id}*") if p.is_dir()) if root.is_dir() else []
-            if len(matches) == 1:
-                run_dir = root / matches[0]
-            else:
-                hint = f"candidates: {', '.join(matches[:5])}" if matches else "see `still runs list`"
-                raise RunNotFoundError(f"no run '{run_id}' under {root}", hint=hint)
+        run_dir = resolve_run_dir(run_id, home)
         config_path = run_dir / "config.json"
         config = json.loads(config_path.read_text()) if config_path.exists() else {}
         return cls(run_dir.name, run_dir, config)
@@ -182,3 +174,211 @@ def list_runs(home: Path | None = None) -> list[Run]:
     if not root.is_dir():
         return []
     return [Run.open(p.name, home) for p in sorted(root.iterdir()) if (p / "events.jsonl").exists()]
+
+
+# -- user-given run ids ------------------------------------------------------------------------------
+# A run id from the command line, the TUI or an imported registry becomes a path only through these:
+# a folder directly under runs/, never "..", "/etc", a symlink out, or "" (which, as a substring,
+# matched every run).
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it can only name an entry of the runs folder, else RunNotFoundError (exit 2)."""
+    hint = "a run id is the name of a folder in $STILLHOUSE_HOME/runs; see `still runs list`"
+    if not run_id or not run_id.strip():
+        raise RunNotFoundError("empty run id", hint="is a shell variable unset? " + hint)
+    if run_id in (".", "..") or any(c in run_id for c in ("/", "\\", "\0")) or Path(run_id).is_absolute():
+        raise RunNotFoundError(f"'{run_id}' is not a run id: it is a path", hint=hint)
+    if any(ord(c) < 32 for c in run_id):
+        raise RunNotFoundError(f"{run_id!r} is not a run id: it holds control characters", hint=hint)
+    return run_id
+
+
+def run_folder(run_id: str, home: Path | None = None) -> Path:
+    """The folder ``run_id`` names under runs/ (which may not exist); refuses ids that are paths and
+    a folder that is a symlink or resolves outside runs/."""
+    root = runs_root(home)
+    folder = root / check_run_id(run_id)
+    if folder.is_symlink() or (folder.exists() and folder.resolve().parent != root.resolve()):
+        raise RunNotFoundError(
+            f"run folder {folder} leads outside {root}", hint="a run folder is a real folder, not a link"
+        )
+    return folder
+
+
+def resolve_run_dir(run_id: str, home: Path | None = None) -> Path:
+    """The one run folder a user-given id names: the folder of that exact name, else the single one
+    whose name contains it. Empty, path-like, ambiguous and unknown ids are refused (exit 2)."""
+    root = runs_root(home)
+    exact = run_folder(run_id, home)
+    if exact.is_dir():
+        return exact
+    entries = sorted(root.iterdir()) if root.is_dir() else []
+    matches = [p for p in entries if run_id in p.name and not p.is_symlink() and p.is_dir()]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise RunNotFoundError(
+            f"'{run_id}' matches {len(matches)} runs",
+            hint="give more of the id; candidates: " + ", ".join(m.name for m in matches[:5]),
+        )
+    raise RunNotFoundError(f"no run '{run_id}' under {root}", hint="see `still runs list`")
+
+
+# -- one process per run -------------------------------------------------------------------------------
+
+LOCK_FILE = "run.lock"
+LOCK_TRIES = 5
+
+
+class RunLockedError(UserError):
+    title = "Run in use"
+
+
+class RunLock:
+    """An exclusive advisory lock (flock) on a run folder, with the holder's pid in the file.
+
+    The kernel drops a flock when its process dies, however it dies, so a lock left by a killed run
+    is simply taken over; nothing has to judge whether a pid is stale."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        for attempt in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # `lock_holder` probes for a moment: only a lock still held after a few tries is a holder.
+                if attempt < LOCK_TRIES - 1:
+                    time.sleep(0.05)
+        else:
+            holder = _read_pid(fd)
+            os.close(fd)
+            raise RunLockedError(
+                f"run {self.path.parent.name} is in use by process {holder or '?'}",
+                hint="wait for it to finish, or stop it (Ctrl-C, or x in `still tui`) and resume then",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def lock_holder(run_dir: Path) -> int | None | bool:
+    """The pid holding ``run_dir``'s lock (True if held but unreadable); None when no process holds
+    it; False when the folder has no lock file (a run from before locks: judge by pid instead)."""
+    import fcntl
+
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(fd) or True
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
+    return None
+
+
+# -- is the process of a run alive? ------------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def process_start_time(pid: int) -> float | None:
+    """Unix time a process started (Linux /proc), None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        btime = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+        ticks = int(stat[stat.rfind(")") + 2 :].split()[19])  # field 22, starttime, counted after "(comm)"
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return btime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def same_process(pid: int, started_at: float | None, process_start: float | None = None) -> bool:
+    """Whether ``pid`` is still the process that wrote a run_started event at ``started_at`` (whose
+    own start time was ``process_start``, where recorded): a dead run's pid may have been reused by
+    an unrelated process. Where start times are unknown, trust the pid."""
+    start = process_start_time(pid)
+    if start is None:
+        return True
+    if process_start is not None:
+        return abs(start - process_start) <= 2.0  # btime has one-second resolution
+    if started_at is None:
+        return True
+    return start <= started_at + 2.0  # the process existed before it wrote the event
+
+
+def last_start(run_dir: Path) -> dict[str, Any] | None:
+    """The latest run_started event of a run folder."""
+    latest = None
+    for event in read_jsonl(Path(run_dir) / "events.jsonl"):
+        if event.get("type") == "run_started":
+            latest = event
+    return latest
+
+
+def run_process_alive(run_dir: Path, pid: int | None = None, started: dict[str, Any] | None = None) -> bool:
+    """Whether a process still works on ``run_dir``: its lock is held; or, for a folder without a
+    lock file (older runs), the pid of its latest run_started is alive and is the same process.
+    One rule for `still runs list`, the registry and the TUI."""
+    holder = lock_holder(run_dir)
+    if holder is not False:
+        return holder is not None
+    if started is None and pid is None:
+        started = last_start(run_dir)
+    if started is not None:
+        pid = started.get("pid") if isinstance(started.get("pid"), int) else pid
+    if not pid or not pid_alive(pid):
+        return False
+    if started is None:
+        started = last_start(run_dir) or {}
+    ts = started.get("ts")
+    pstart = started.get("pid_start")
+    return same_process(
+        pid,
+        float(ts) if isinstance(ts, (int, float)) else None,
+        float(pstart) if isinstance(pstart, (int, float)) else None,
+    )

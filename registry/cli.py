@@ -7,7 +7,6 @@ registry internals are imported inside the commands.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -151,7 +150,11 @@ def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> Non
 
 
 def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
-    """An exact run id, or the single run whose id contains ``run_id``."""
+    """An exact run id, or the single run whose id contains ``run_id``; an empty or path-like id is
+    refused (an empty one is contained in every id)."""
+    from stillhouse.kernel.runs import check_run_id
+
+    check_run_id(run_id)
     rows = _query(
         "SELECT run_id FROM runs WHERE run_id = ? OR contains(run_id, ?) ORDER BY (run_id = ?) DESC, run_id",
         [run_id, run_id, run_id],
@@ -307,16 +310,21 @@ def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
 @click.option("--force", is_flag=True, help="Remove even if the run looks alive (its process still exists).")
 def runs_rm(run_id: str, yes: bool, force: bool) -> None:
     """Delete a run: its folder and its rows in the registry."""
-    from stillhouse.kernel.runs import runs_root
+    from stillhouse.kernel.runs import lock_holder, run_folder, run_process_alive
     from stillhouse.registry.ingest import delete_runs
 
     rid = resolve_run_id(run_id)
     row = _query("SELECT status, pid FROM runs WHERE run_id = ?", [rid], ingest=False).rows[0]
-    if row[0] == "running" and row[1] and _alive(row[1]) and not force:
+    # The id came from the registry, which `still registry import` can fill: it must still name a
+    # folder directly under runs/ before anything is deleted.
+    folder = run_folder(rid)
+    holder = lock_holder(folder) if folder.is_dir() else None
+    if holder and not force:
+        raise UserError(f"run {rid} is in use by process {holder}", hint="stop it first")
+    if row[0] == "running" and row[1] and folder.is_dir() and run_process_alive(folder, row[1]) and not force:
         raise UserError(
             f"run {rid} is running (process {row[1]})", hint="stop it first, or pass --force if that process is not it"
         )
-    folder = runs_root() / rid
     what = f"run {rid}" + (f" and its folder {folder}" if folder.is_dir() else " (registry rows only: no folder)")
     if not yes and not click.confirm(f"Delete {what}?", default=False):
         raise click.Abort()
@@ -324,16 +332,6 @@ def runs_rm(run_id: str, yes: bool, force: bool) -> None:
         shutil.rmtree(folder)
     delete_runs([rid])
     click.echo(f"Deleted {what}.")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, OverflowError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- still registry -----------------------------------------------------------------------------------

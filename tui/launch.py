@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stillhouse.kernel.errors import RunNotFoundError, UserError
-from stillhouse.kernel.runs import runs_root
+from stillhouse.kernel.runs import (  # liveness: one rule, shared with the registry and `still runs`
+    pid_alive,
+    process_start_time,  # noqa: F401 - re-exported for the TUI
+    resolve_run_dir,
+    runs_root,
+    same_process,
+)
 from stillhouse.tui.state import load_state
 
 
@@ -81,7 +87,7 @@ def resume_run(run_id: str, home: Path) -> Launched:
 
     A run whose events say "running" but whose process is gone (killed without a trace) is
     resumable: that is what resume is for."""
-    state = load_state(runs_root(home) / run_id)
+    state = load_state(resolve_run_dir(run_id, home))
     if state.status == "completed":
         raise UserError(f"run {run_id} already completed", hint="start a new run from its config instead")
     if state.status in ("running", "created") and state.pid and pid_alive(state.pid) and same_process(state.pid, state.last_start):
@@ -103,37 +109,6 @@ def find_run_by_pid(pid: int, home: Path, since: float = 0.0) -> str | None:
         if load_state(run_dir).pid == pid:
             return run_dir.name
     return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def process_start_time(pid: int) -> float | None:
-    """Unix time a process started (Linux /proc), None where that cannot be read."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
-        ticks = int(stat[stat.rfind(")") + 2 :].split()[19])  # field 22, starttime, counted after "(comm)"
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
-    return btime + ticks / os.sysconf("SC_CLK_TCK")
-
-
-def same_process(pid: int, started_at: float | None) -> bool:
-    """Whether ``pid`` is still the process that wrote a run_started event at ``started_at``: a
-    killed run's pid may have been reused by an unrelated process, which must not get the signal.
-    That process would have started after the event; where start times are unknown, trust the pid."""
-    if started_at is None:
-        return True
-    start = process_start_time(pid)
-    return start is None or start <= started_at + 2.0  # btime has one-second resolution
 
 
 def cancel_run(run_dir: Path) -> int:

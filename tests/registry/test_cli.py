@@ -136,13 +136,15 @@ def test_runs_rm_asks_and_removes(run, filled_home: Path) -> None:
 
 def test_runs_rm_refuses_a_live_run(run, filled_home: Path) -> None:
     import os
+    import time
 
     from stillhouse.kernel.runs import append_jsonl
 
     live = standard_runs()[8]  # status running
     append_jsonl(
         filled_home / "runs" / live.run_id / "events.jsonl",
-        [{"ts": live.started + 5000, "type": "run_started", "run_id": live.run_id, "task": "qa", "pid": os.getpid()}],
+        # written now by this process: liveness checks the pid's process started before the event
+        [{"ts": time.time(), "type": "run_started", "run_id": live.run_id, "task": "qa", "pid": os.getpid()}],
     )
     refused = run("runs", "rm", live.run_id, "--yes")
     assert refused.exit_code == 2 and "is running" in refused.output

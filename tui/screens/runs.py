@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
+from stillhouse.kernel.runs import run_folder
 from stillhouse.tui.catalog import SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
 from stillhouse.tui.launch import cancel_run, resume_run
 from stillhouse.tui.screens.confirm import ConfirmScreen
@@ -342,7 +343,7 @@ def confirm_cancel(screen: Screen, run_id: str) -> None:
 
     def cancel() -> None:
         try:
-            pid = cancel_run(app.home / "runs" / run_id)
+            pid = cancel_run(run_folder(run_id, app.home))
         except StillhouseError as exc:
             app.call_from_thread(notify_error, app, exc)
             return
