@@ -13,7 +13,8 @@
 EVENT TYPES (every event has ``ts`` (unix seconds, float), ``type`` and ``run_id``):
 
 ==================  ===============================================================================
-run_started         name, task, teacher_model, student_model, config (dict), config_hash, resumed
+run_started         name, task, teacher_model, student_model, config (dict), config_hash, resumed,
+                    pid, pid_start (the process start time, to tell a reused pid from the run)
 stage_started       stage
 progress            stage, done, total
 stage_finished      stage, summary (dict), seconds
@@ -25,6 +26,7 @@ eval                role, metric, value, n, reason, model
 artifact            name, path (relative to the run folder), bytes
 log                 level, message
 run_finished        status (completed | failed | interrupted), error
+                    (none when the process was killed: the registry then says "dead")
 ==================  ===============================================================================
 """
 

@@ -299,14 +299,60 @@ def read_query(
         # One read-only connection answers both "anything new?" and, usually, the query itself.
         with read_connection(home, timeout=timeout, sandbox=True) as con:
             todo, gone = ingest_.pending(home or stillhouse_home(), ingest_.states(con))
-            if not todo and not gone:
+            dead = dead_runs(con)
+            if not todo and not gone and not dead:
                 return _run(con, statements, params, limits)
         try:
             ingest_.write_pending(home or stillhouse_home(), todo, gone, timeout)
+            mark_dead(dead, home, timeout)
         except StillhouseError as exc:  # a busy writer must not stop readers from reading
             log.warning("registry ingest skipped: %s", exc.what)
     with read_connection(home, timeout=timeout, sandbox=True) as con:
+        # What was just ingested may be a run whose process is already gone.
+        dead = dead_runs(con) if ingest else []
+        if not dead:
+            return _run(con, statements, params, limits)
+    try:
+        mark_dead(dead, home, timeout)
+    except StillhouseError as exc:
+        log.warning("registry: marking dead runs skipped: %s", exc.what)
+    with read_connection(home, timeout=timeout, sandbox=True) as con:
         return _run(con, statements, params, limits)
+
+
+def dead_runs(con: Any) -> list[tuple[str, int | None]]:
+    """Runs recorded as "running" whose process is gone: killed (SIGKILL, power loss) before it
+    could record how it ended. Judged by ``kernel.runs.run_process_alive``, the TUI's rule too: the
+    run folder's lock, else the recorded pid and that process's start time (a reused pid is not
+    the run). Runs without a local folder (imported) are left as they are."""
+    from stillhouse.kernel.runs import run_process_alive
+
+    rows = con.execute(
+        "SELECT run_id, pid, run_dir FROM runs WHERE status = 'running' AND run_dir IS NOT NULL"
+    ).fetchall()
+    dead = []
+    for run_id, pid, run_dir in rows:
+        folder = Path(run_dir)
+        if folder.is_dir() and not run_process_alive(folder, pid):
+            dead.append((run_id, pid))
+    return dead
+
+
+def mark_dead(dead: list[tuple[str, int | None]], home: Path | None = None, timeout: float | None = None) -> None:
+    """Record "dead" for runs ``dead_runs`` found. A later run_started (a resume) sets "running"
+    again; the pid condition keeps a resume that started meanwhile from being marked."""
+    if not dead:
+        return
+    with write_connection(home, timeout=timeout) as con:
+        for run_id, pid in dead:
+            con.execute(
+                "UPDATE runs SET status = 'dead', error = coalesce(error, ?) "
+                "WHERE run_id = ? AND status = 'running' AND pid IS NOT DISTINCT FROM ?",
+                [DEAD_ERROR, run_id, pid],
+            )
+
+
+DEAD_ERROR = "the run's process ended without recording a finish (killed?); `still run --resume` continues it"
 
 
 @dataclass(frozen=True)

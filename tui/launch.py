@@ -23,6 +23,7 @@ from stillhouse.kernel.runs import (  # liveness: one rule, shared with the regi
     pid_alive,
     process_start_time,  # noqa: F401 - re-exported for the TUI
     resolve_run_dir,
+    run_process_alive,
     runs_root,
     same_process,
 )
@@ -87,10 +88,11 @@ def resume_run(run_id: str, home: Path) -> Launched:
 
     A run whose events say "running" but whose process is gone (killed without a trace) is
     resumable: that is what resume is for."""
-    state = load_state(resolve_run_dir(run_id, home))
+    run_dir = resolve_run_dir(run_id, home)
+    state = load_state(run_dir)
     if state.status == "completed":
         raise UserError(f"run {run_id} already completed", hint="start a new run from its config instead")
-    if state.status in ("running", "created") and state.pid and pid_alive(state.pid) and same_process(state.pid, state.last_start):
+    if state.status in ("running", "created") and state.pid and run_process_alive(run_dir, state.pid):
         raise UserError(f"run {run_id} is still running (pid {state.pid})", hint="cancel it first (x) to resume it later")
     return _start(["run", "--resume", run_id], home, f"resume-{run_id[-4:]}")
 
