@@ -373,7 +373,9 @@ def run_process_alive(run_dir: Path, pid: int | None = None, started: dict[str, 
         started = last_start(run_dir)
     if started is not None:
         pid = started.get("pid") if isinstance(started.get("pid"), int) else pid
-    if not pid or not pid_alive(pid):
+    if not pid:
+        return True  # nothing recorded to judge by: never call a run dead on no evidence
+    if not pid_alive(pid):
         return False
     if started is None:
         started = last_start(run_dir) or {}

@@ -95,6 +95,8 @@ def test_a_reused_pid_is_not_taken_for_the_run(stillhouse_home: Path) -> None:
     another time than the one recorded: another program got the pid after the run died."""
     run = Run("20261201-000000-reused-a003", stillhouse_home / "runs" / "20261201-000000-reused-a003")
     run.dir.mkdir(parents=True)
+    run.emit("run_started")
+    assert run_process_alive(run.dir)  # no pid recorded: no evidence, so never called dead
     run.emit("run_started", pid=os.getpid(), pid_start=time.time() - 86400 * 30)
     assert not run_process_alive(run.dir)
     # Without pid_start (older runs), the event's own time decides: this process began before it.
