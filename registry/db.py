@@ -406,6 +406,11 @@ def _run(con: Any, statements: list[Any], params: Sequence[Any] | None, limits: 
                 f"the query ran longer than {limits.time_limit:g} s and was stopped",
                 hint="narrow it (WHERE, LIMIT), or allow more time with --timeout SECONDS",
             ) from None
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise QueryError(
+                f"the query needed more memory than the cap of {memory_limit()}",
+                hint="narrow it (WHERE, LIMIT, fewer columns), or raise STILLHOUSE_SQL_MEMORY_LIMIT (e.g. 4GB)",
+            ) from None
         sandboxed = isinstance(exc, duckdb.PermissionException)
         raise QueryError(
             str(exc).splitlines()[0] if str(exc) else type(exc).__name__,

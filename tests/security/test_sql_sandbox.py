@@ -244,3 +244,7 @@ def test_a_large_result_is_limited_with_a_count_tui(home: Path) -> None:
 def test_the_memory_cap_applies(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STILLHOUSE_SQL_MEMORY_LIMIT", "64MB")
     assert user_query("SELECT current_setting('memory_limit')", home=home).rows == [("61.0 MiB",)]
+    with pytest.raises(QueryError) as info:
+        user_query("SELECT len(list(range)) FROM range(50000000)", home=home)  # ~400 MB of integers
+    assert "more memory than the cap of 64MB" in info.value.what
+    assert "STILLHOUSE_SQL_MEMORY_LIMIT" in info.value.hint
