@@ -248,3 +248,32 @@ def test_the_memory_cap_applies(home: Path, monkeypatch: pytest.MonkeyPatch) -> 
         user_query("SELECT len(list(range)) FROM range(50000000)", home=home)  # ~400 MB of integers
     assert "more memory than the cap of 64MB" in info.value.what
     assert "STILLHOUSE_SQL_MEMORY_LIMIT" in info.value.hint
+
+
+# -- the TUI's SQL screen, end to end (Textual Pilot) -------------------------------------------------
+
+
+def test_the_sql_screen_refuses_files_and_shows_the_row_limit(home: Path, tmp_path: Path) -> None:
+    from textual.widgets import Static, TextArea
+
+    from stillhouse.tui.app import StillhouseApp
+    from stillhouse.tui.screens.sql import SqlScreen
+    from tests.tui.helpers import drive, shows, wait_for
+
+    app = StillhouseApp(home, clock=lambda: 1_800_000_000.0, poll_interval=0.2, examples_dir=tmp_path / "examples")
+
+    async def scenario(pilot) -> None:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+        screen = pilot.app.screen
+        status = screen.query_one("#sql-status", Static)
+        editor = screen.query_one(TextArea)
+        editor.load_text("SELECT * FROM read_text('/proc/self/environ')")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: status.has_class("error"))
+        await shows(pilot, "disabled by configuration")
+        editor.load_text("SELECT * FROM range(5000000)")
+        await pilot.press("ctrl+r")
+        await shows(pilot, "showing 10,000 of 5,000,000 rows")
+
+    drive(app, scenario)
