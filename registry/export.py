@@ -105,6 +105,26 @@ def _source(con: Any, table: str, path: Path, fmt: str) -> str:
     return f"read_csv({_quote(path)}, header = true, nullstr = '\\N', columns = {{{spec}}})"
 
 
+def _refuse_bad_run_ids(runs_file: Path, run_ids: list[Any]) -> None:
+    """A run id becomes a folder name (`still runs rm` deletes runs/<id>): an export whose ids are
+    paths, empty or hold control characters is refused whole."""
+    from stillhouse.kernel.errors import RunNotFoundError
+    from stillhouse.kernel.runs import check_run_id
+
+    bad = []
+    for run_id in run_ids:
+        try:
+            check_run_id(run_id if isinstance(run_id, str) else "")
+        except RunNotFoundError:
+            bad.append(run_id)
+    if bad:
+        raise ExportError(
+            f"{runs_file}: {len(bad)} run ids are not run ids (paths, empty or control characters): "
+            + ", ".join(repr(b) for b in bad[:3]),
+            hint="a run id is a folder name under runs/; fix the export or leave those runs out",
+        )
+
+
 def import_registry(folder: Path, home: Path | None = None) -> ImportSummary:
     """Merge an export folder into the registry (one transaction)."""
     folder = Path(folder)
@@ -117,6 +137,7 @@ def import_registry(folder: Path, home: Path | None = None) -> ImportSummary:
     with write_connection(home) as con:
         existing = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
         incoming = [r[0] for r in con.execute(f"SELECT run_id FROM {_source(con, 'runs', runs_file, fmt)}").fetchall()]
+        _refuse_bad_run_ids(runs_file, incoming)
         new = sorted(set(incoming) - existing)
         if new:
             for table in public_tables():

@@ -132,3 +132,19 @@ def test_tui_resume_and_cancel_refuse_path_ids(stillhouse_home: Path, victim: Pa
 def test_check_run_id_accepts_real_ids() -> None:
     for run in standard_runs():
         assert check_run_id(run.run_id) == run.run_id
+
+
+def test_registry_import_refuses_path_run_ids(stillhouse_home: Path, run_still, tmp_path: Path) -> None:
+    """The registry is the other source of ids (`runs rm` deletes runs/<id>): an export whose
+    runs.csv holds a path as an id is refused whole."""
+    write_run(stillhouse_home, standard_runs()[0])
+    out = tmp_path / "export"
+    assert run_still("registry", "export", str(out), "--format", "csv").exit_code == 0
+    runs_csv = out / "runs.csv"
+    runs_csv.write_text(runs_csv.read_text().replace(standard_runs()[0].run_id, "../../victim"))
+    other = tmp_path / "other-home"
+    other.mkdir()
+    result = run_still("registry", "import", str(out), env={"STILLHOUSE_HOME": str(other)})
+    assert result.exit_code == 2 and "'../../victim'" in result.output
+    done = run_still("sql", "select count(*) AS n from runs", "--format", "csv", env={"STILLHOUSE_HOME": str(other)})
+    assert done.stdout.splitlines() == ["n", "0"]
