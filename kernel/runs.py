@@ -175,7 +175,9 @@ def list_runs(home: Path | None = None) -> list[Run]:
     root = runs_root(home)
     if not root.is_dir():
         return []
-    return [Run.open(p.name, home) for p in sorted(root.iterdir()) if (p / "events.jsonl").exists()]
+    # A symlink is not a run folder (Run.open refuses it): skipped, not fatal to the listing.
+    entries = sorted(root.iterdir())
+    return [Run.open(p.name, home) for p in entries if not p.is_symlink() and (p / "events.jsonl").exists()]
 
 
 # -- user-given run ids ------------------------------------------------------------------------------
