@@ -87,3 +87,59 @@ def test_a_lock_of_a_killed_process_is_taken_over(holder) -> None:
         assert (run_dir / LOCK_FILE).read_text().strip() == str(os.getpid())
         assert lock_holder(run_dir) == os.getpid()
     assert lock_holder(run_dir) is None
+
+
+@pytest.mark.slow
+def test_real_still_run_holds_the_lock_refuses_a_second_and_dies_to_dead(tmp_path: Path) -> None:
+    """The whole story with real `still run` processes and a real local OpenAI-compatible server:
+    the first holds the lock, a second `--resume` is refused naming its pid and writes nothing,
+    and after kill -9 the lock is free and the run is "dead" in `still runs list`."""
+    import json
+    import shutil
+    import time
+
+    from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "data" / "nli.jsonl"
+    home = tmp_path / "home"
+    env = env_for(home, FAKE_TEACHER_KEY="test-key")
+    server = FakeOpenAIServer(FakeBehaviour(latency_s=1.0)).start()  # 24 prompts, one at a time: ~24 s
+    try:
+        shutil.copy(fixture, tmp_path / "train.jsonl")
+        config = tmp_path / "pipeline.toml"
+        config.write_text(
+            f'task = "nli"\n[data]\ntrain = "train.jsonl"\n[teacher]\nmodel = "openai/fake-teacher"\n'
+            f'api_base = "{server.url}"\napi_key_env = "FAKE_TEACHER_KEY"\nconcurrency = 1\n'
+            '[student]\nmodel = "unused-until-the-train-stage"\n'
+        )
+        first = subprocess.Popen([still_exe(), "run", str(config), "--stage", "generate"], env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            run_dir = None
+            while run_dir is None or lock_holder(run_dir) != first.pid:
+                assert first.poll() is None and time.monotonic() < deadline, "the first run did not start"
+                found = list((home / "runs").glob("*/events.jsonl"))
+                run_dir = found[0].parent if found else None
+                time.sleep(0.05)
+            second = subprocess.run(
+                [still_exe(), "run", "--resume", run_dir.name, "--stage", "generate"],
+                env=env, capture_output=True, text=True, timeout=180,
+            )  # fmt: skip
+            assert second.returncode == 2, second.stderr
+            assert f"in use by process {first.pid}" in second.stderr
+            assert first.poll() is None, "the first run ended before the check: make the teacher slower"
+            events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+            assert [e["pid"] for e in events if e["type"] == "run_started"] == [first.pid]
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait(timeout=30)
+        assert lock_holder(run_dir) is None
+        listed = subprocess.run(
+            [still_exe(), "runs", "list", "--format", "json"], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert [r["status"] for r in json.loads(listed.stdout)] == ["dead"]
+    finally:
+        server.stop()
