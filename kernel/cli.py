@@ -20,6 +20,12 @@ from stillhouse.kernel import __version__
 from stillhouse.kernel.errors import StillhouseError, UserError
 from stillhouse.kernel.plugins import PluginHost, get_host
 from stillhouse.kernel.runs import STAGES
+from stillhouse.kernel.secrets import redact_text
+
+
+def _print_traceback() -> None:
+    """The current exception's traceback on stderr, secrets redacted (a provider's error may hold the key)."""
+    click.echo(redact_text(traceback.format_exc()), err=True, nl=False)
 
 
 class StillGroup(click.Group):
@@ -30,8 +36,8 @@ class StillGroup(click.Group):
             return super().invoke(ctx)
         except StillhouseError as exc:
             if (ctx.obj or {}).get("debug"):
-                traceback.print_exc()
-            click.echo(exc.render(), err=True)
+                _print_traceback()
+            click.echo(redact_text(exc.render()), err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -184,8 +190,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:
         if debug:
-            raise
-        click.echo(f"Error: internal error: {type(exc).__name__}: {exc}\n  (run with --debug for the traceback)", err=True)
+            _print_traceback()
+            sys.exit(1)
+        message = redact_text(f"{type(exc).__name__}: {exc}")
+        click.echo(f"Error: internal error: {message}\n  (run with --debug for the traceback)", err=True)
         sys.exit(1)
 
 

@@ -35,7 +35,16 @@ from stillhouse.kernel.interfaces import (
     TrainPair,
 )
 from stillhouse.kernel.plugins import PluginHost
-from stillhouse.kernel.runs import STAGES, Run, append_jsonl, config_hash, read_jsonl, stillhouse_home
+from stillhouse.kernel.runs import (
+    STAGES,
+    Run,
+    append_jsonl,
+    config_hash,
+    read_jsonl,
+    stillhouse_home,
+    write_text_redacted,
+)
+from stillhouse.kernel.secrets import remember_env
 
 ProgressFn = Callable[[dict[str, Any]], None]
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
@@ -128,6 +137,8 @@ class Pipeline:
                 "run --resume RUN_ID --stage train",
             )
         cfg = self.run.config or self.loaded.to_dict()
+        # The keys this run uses are read now, so everything it writes or prints can hide them.
+        remember_env(self.loaded.to_dict())
         self.emit(
             "run_started",
             name=self.cfg.name,
@@ -354,9 +365,7 @@ class Pipeline:
                 records.append(record)
                 reasons[record["reason"]] += 1
                 by_split.setdefault(name, Counter())["accepted" if record["accepted"] else "rejected"] += 1
-        tmp = self.samples_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
-        os.replace(tmp, self.samples_path)
+        write_text_redacted(self.samples_path, "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
         accepted = sum(1 for r in records if r["accepted"])
         return {
             "total": len(records),
