@@ -23,6 +23,11 @@ from stillhouse.kernel.runs import STAGES
 from stillhouse.kernel.secrets import redact_text
 
 
+# `still run` exit codes: 0 completed, 1 internal error, 2 user error, 3 incomplete (some work
+# failed and `--resume` retries it), 130 interrupted.
+EXIT_INCOMPLETE = 3
+
+
 def _print_traceback() -> None:
     """The current exception's traceback on stderr, secrets redacted (a provider's error may hold the key)."""
     click.echo(redact_text(traceback.format_exc()), err=True, nl=False)
@@ -97,6 +102,11 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
     printer.finished(pipeline.run, status)
     if status == "interrupted":
         sys.exit(130)
+    if status == "incomplete":
+        # Not a success: scripts and CI must see that work is left (exit 3, documented in the README).
+        why = "; ".join(f"{stage}: {reason}" for stage, reason in pipeline.incomplete.items())
+        click.echo(f"incomplete: {why}\n  resume with: still run --resume {pipeline.run.id}", err=True)
+        sys.exit(EXIT_INCOMPLETE)
 
 
 # -- still config -------------------------------------------------------------------------------

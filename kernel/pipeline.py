@@ -72,6 +72,9 @@ class Pipeline:
         # True once an earlier stage ran in this invocation: later stages then start afresh
         # instead of reusing partial outputs computed from the old inputs.
         self.upstream_changed = False
+        # Stages of this invocation that finished with work left (failed teacher calls): the run
+        # then ends "incomplete", never "completed".
+        self.incomplete: dict[str, str] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -169,6 +172,10 @@ class Pipeline:
                 self.upstream_changed = rerun_after
                 self._run_stage(stage)
                 rerun_after = True
+            if self.incomplete:
+                status = "incomplete"
+                error = "; ".join(f"{stage}: {why}" for stage, why in self.incomplete.items())
+                error += f" (still run --resume {self.run.id} retries them)"
         except (KeyboardInterrupt, StopRequested):
             status, error = "interrupted", "stopped by the user"
         except StillhouseError as exc:
@@ -213,6 +220,9 @@ class Pipeline:
             self.emit("stage_failed", stage=stage, error="interrupted")
             raise StopRequested
         self.emit("stage_finished", stage=stage, summary=summary, seconds=round(time.perf_counter() - start, 3))
+        if summary.get("incomplete"):
+            failed = summary.get("failed")
+            self.incomplete[stage] = f"{failed} teacher call(s) failed" if failed else "unfinished work"
         if RANK == 0:
             self.host.hook.stage_finished(run=self.run, stage=stage, summary=summary)
 

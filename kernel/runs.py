@@ -24,7 +24,7 @@ metric              key, value, step, context ("train" | "validation" | stage na
 eval                role, metric, value, n, reason, model
 artifact            name, path (relative to the run folder), bytes
 log                 level, message
-run_finished        status (completed | failed | interrupted), error
+run_finished        status (completed | incomplete | failed | interrupted), error
 ==================  ===============================================================================
 """
 

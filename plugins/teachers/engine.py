@@ -14,6 +14,9 @@ Policy:
 - 429, 5xx, timeouts, connection errors and malformed responses are retried up to
   ``max_retries`` times after an exponential backoff with jitter (at least the server's
   ``Retry-After``); other errors are recorded at once; an authentication error stops the run;
+- ``unreachable_after`` connection failures in a row (no success between them, whichever job made
+  them) open a circuit breaker: the teacher is down, so the run stops at once with what it has
+  rather than retrying every remaining prompt one by one into a dead endpoint;
 - a response whose completions are all empty is a failure (``empty_completion``), not retried:
   the same request would most likely come back empty again, and be paid for again.
 """
@@ -72,6 +75,7 @@ class EngineSettings:
     max_tokens: int
     samples: int
     budget_usd: float | None = None
+    unreachable_after: int = 0  # 0: no circuit breaker
 
 
 @dataclass
@@ -100,6 +104,7 @@ class Engine:
         self._stop: asyncio.Event | None = None
         self._settled: asyncio.Condition | None = None  # notified whenever a reservation is released
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection_failures = 0  # in a row, across all jobs; any answer resets it
 
     def request_stop(self) -> None:
         if self._loop is not None and self._stop is not None:
@@ -175,6 +180,7 @@ class Engine:
                     async with self._settled:
                         self._settled.notify_all()
             if isinstance(result, Reply):
+                self._connection_failures = 0
                 self.limiter.settle(token_estimate, result.prompt_tokens + result.completion_tokens)
                 cost = self._cost(result)
                 self.spent += cost or 0.0
@@ -185,6 +191,11 @@ class Engine:
                 return Outcome(job, result, None, latency_ms, attempts, cost)
             if result.fatal:
                 summary.fatal = result
+            elif self._trips_breaker(result) and summary.fatal is None:
+                summary.fatal = Failure(
+                    "unreachable",
+                    f"{self._connection_failures} connection failures in a row; last: {result.message}",
+                )
             elif result.retryable and attempts <= s.max_retries and not self._halted(summary):
                 summary.retries += 1
                 if await self._backoff(attempts, result.retry_after):
@@ -192,6 +203,13 @@ class Engine:
             return Outcome(
                 job, None, f"{result.kind}: {result.message} (after {attempts} attempt(s))", latency_ms, attempts
             )
+
+    def _trips_breaker(self, result: Failure) -> bool:
+        if result.kind != "connection":
+            return False
+        self._connection_failures += 1
+        limit = self.settings.unreachable_after
+        return limit > 0 and self._connection_failures >= limit
 
     async def _admit(self, reserve: float, summary: RunSummary) -> bool:
         """Whether a call whose worst case costs ``reserve`` fits the budget. While calls are in

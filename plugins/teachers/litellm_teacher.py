@@ -245,6 +245,13 @@ class LiteLLMTeacher(Teacher):
                 where=Location(field="teacher.api_key_env"),
                 hint="check that the environment variable named by teacher.api_key_env holds a valid key",
             )
+        if summary.fatal is not None and summary.fatal.kind == "unreachable":
+            raise TeacherError(
+                f"teacher unreachable at {self._endpoint()}: {summary.fatal.message}",
+                where=Location(field="teacher.api_base"),
+                hint="start or fix the teacher's server (or api_base), then `still run --resume RUN_ID`: "
+                "answers so far are kept and only the unanswered prompts are asked",
+            )
         if summary.fatal is not None:
             raise TeacherError(f"the teacher cannot answer: {summary.fatal.message}")
         if summary.budget_hit:
@@ -255,6 +262,11 @@ class LiteLLMTeacher(Teacher):
                 where=Location(field="teacher.budget_usd"),
                 hint="raise teacher.budget_usd and resume the run; answers so far are kept",
             )
+
+    def _endpoint(self) -> str:
+        cfg = self.config
+        bases = [d.api_base or f"{d.model}'s default endpoint" for d in cfg.deployments]
+        return ", ".join(bases) if bases else (cfg.api_base or f"{cfg.model}'s default endpoint")
 
     # -- engine lifecycle -----------------------------------------------------------------
 
@@ -280,6 +292,8 @@ class LiteLLMTeacher(Teacher):
             max_tokens=cfg.max_tokens,
             samples=cfg.samples,
             budget_usd=cfg.budget_usd,
+            # a local model has no connection to lose
+            unreachable_after=0 if cfg.is_local else cfg.unreachable_after,
         )
         self._engine = Engine(self._caller.call, settings, self.price(), RateLimiter(cfg.rpm, cfg.tpm))
         return self._engine
