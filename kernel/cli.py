@@ -22,7 +22,6 @@ from stillhouse.kernel.plugins import PluginHost, get_host
 from stillhouse.kernel.runs import STAGES
 from stillhouse.kernel.secrets import redact_text
 
-
 # `still run` exit codes: 0 completed, 1 internal error, 2 user error, 3 incomplete (some work
 # failed and `--resume` retries it), 130 interrupted.
 EXIT_INCOMPLETE = 3
