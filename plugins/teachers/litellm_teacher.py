@@ -73,7 +73,15 @@ class LiteLLMTeacher(Teacher):
         return self._price
 
     def cache_key(self, request: TeacherRequest) -> str:
-        return cache_key(self.config.model, request.messages, self.config.sampling_params())
+        return cache_key(self.config.model, request.messages, self.config.sampling_params(), self._endpoint_identity())
+
+    def _endpoint_identity(self) -> Any:
+        """What, besides the model name, decides which model answers: the api_base, or every
+        deployment (model, api_base) a router may send a call to."""
+        cfg = self.config
+        if cfg.deployments:
+            return sorted([d.model, _normal_base(d.api_base) or ""] for d in cfg.deployments)
+        return _normal_base(cfg.api_base)
 
     def estimate(self, requests: Sequence[TeacherRequest], cache_dir: Path | None) -> Estimate:
         keys = [self.cache_key(r) for r in requests]
@@ -339,6 +347,16 @@ class LiteLLMTeacher(Teacher):
 
             release(self.config.model[len(LOCAL_PREFIX) :])
         self._loop = self._engine = self._caller = None
+
+
+def _normal_base(api_base: str | None) -> str | None:
+    """``HTTP://Host:8000/v1/`` and ``http://host:8000/v1`` are one endpoint."""
+    if not api_base:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(api_base.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
 
 
 def _check_local_spec(spec: str) -> None:
