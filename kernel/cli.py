@@ -81,6 +81,13 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
         run_ = Run.open(resume_id)
         if config:
             loaded = load_config(config, host, list(overrides))
+        elif overrides:  # applied where still safe, refused by name where not: never ignored
+            from stillhouse.kernel.resume import apply_resume_overrides, save_config
+
+            updated = apply_resume_overrides(run_, list(overrides))
+            loaded = validate_config(updated, host, source="--set", base_dir=run_.dir)
+            save_config(run_, loaded.to_dict())
+            click.echo(f"applied to run {run_.id}: " + ", ".join(overrides))
         else:
             loaded = validate_config(dict(run_.config), host, source=str(run_.path("config.json")), base_dir=run_.dir)
         pipeline = Pipeline(loaded, host, run_, on_event=printer)

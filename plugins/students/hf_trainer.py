@@ -87,8 +87,8 @@ def check_finite_loss(loss: torch.Tensor, step: int, learning_rate: float) -> No
         raise StageError(
             f"the training loss became {float(loss.detach().float().reshape(-1)[0])} at step {step}: training diverged",
             where=Location(field="train.learning_rate"),
-            hint=f"lower train.learning_rate (now {learning_rate:g}), then resume: still run --resume RUN_ID "
-            "--set train.learning_rate=... (the checkpoints so far hold finite weights)",
+            hint=f"lower train.learning_rate (now {learning_rate:g}) and train again: a new run with "
+            "--set train.learning_rate=..., or --resume RUN_ID --stage train after deleting its checkpoints/",
         )
 
 
