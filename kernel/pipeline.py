@@ -568,14 +568,30 @@ class Pipeline:
         return {"files": written}
 
 
+STOP_MESSAGE = "stopping at the next safe point… (Ctrl-C again to stop now)\n"
+
+
 def install_sigint(pipeline: Pipeline) -> Callable[[], None]:
-    """First Ctrl-C asks the pipeline to stop at a safe point; a second one interrupts at once."""
-    previous = signal.getsignal(signal.SIGINT)
+    """First Ctrl-C (or SIGTERM, as `kill` and service managers send) asks the pipeline to stop at a
+    safe point and says so at once; a second one interrupts at once. Both leave a resumable run
+    recorded "interrupted"."""
+    signals = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def handler(signum: int, frame: Any) -> None:
         if pipeline.should_stop():
             raise KeyboardInterrupt
         pipeline.stop()
+        try:  # os.write: safe inside a signal handler, unlike print
+            os.write(2, STOP_MESSAGE.encode())
+        except OSError:
+            pass
 
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
+    for sig in signals:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

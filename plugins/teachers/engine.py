@@ -3,7 +3,8 @@
 It runs on one event loop (see :mod:`.loop`) and answers :class:`Job` s — one per distinct prompt —
 through a caller that makes single attempts (in this process, or in worker processes). Every job
 ends in exactly one :class:`Outcome` handed to ``emit``, except the jobs never started because the
-budget or a stop request came first.
+budget or a stop request came first. A stop request also abandons the calls in flight (their
+answers are not recorded; a resume asks them again), so a stop takes effect at once.
 
 Policy:
 
@@ -76,6 +77,7 @@ class EngineSettings:
     samples: int
     budget_usd: float | None = None
     unreachable_after: int = 0  # 0: no circuit breaker
+    stop_grace_s: float = 2.0  # after a stop request, how long calls in flight may still finish
 
 
 @dataclass
@@ -120,18 +122,41 @@ class Engine:
         async def worker() -> None:
             while queue and not self._halted(summary):
                 job = queue.popleft()
-                outcome = await self._answer(job, summary)
-                if outcome is None:
+                try:
+                    outcome = await self._answer(job, summary)
+                except asyncio.CancelledError:  # stopped mid-call: the job stays unanswered
+                    queue.appendleft(job)
+                    raise
+                if outcome is None or (self._stop_requested() and self.settings.stop_grace_s <= 0):
+                    # Without a grace period (a local model) a result that lands after the stop
+                    # request may have been cut short by it: not recorded; resume asks again.
                     queue.appendleft(job)
                     return
                 emit(outcome)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(jobs)))))
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.settings.concurrency, len(jobs)))]
+        everything = asyncio.gather(*workers)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait([everything, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done() and self.settings.stop_grace_s > 0:
+                # Calls about to come back are kept (not paid for twice); the rest are abandoned.
+                await asyncio.wait([everything], timeout=self.settings.stop_grace_s)
+            if not everything.done():  # a stop request: abandon the calls still in flight
+                everything.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+            elif not everything.cancelled():
+                everything.result()  # re-raise what a worker raised (emit failed)
+        finally:
+            stopper.cancel()
         summary.unsent = len(queue)
         summary.unsent_keys = [job.key for job in queue]
         summary.stopped = self._stop.is_set()
         summary.spent_usd = self.spent
         return summary
+
+    def _stop_requested(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     def _halted(self, summary: RunSummary) -> bool:
         return summary.budget_hit or summary.fatal is not None or (self._stop is not None and self._stop.is_set())

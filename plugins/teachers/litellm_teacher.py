@@ -167,6 +167,10 @@ class LiteLLMTeacher(Teacher):
         should_stop: Callable[[], bool],
     ) -> RunSummary:
         engine = self._ensure_engine(len(jobs))
+        if self.config.is_local:
+            from stillhouse.plugins.teachers.batching import clear_stop
+
+            clear_stop()  # a stop of an earlier stage or run in this process is over
         inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         future = self._loop.submit(engine.run(jobs, inbox.put))
         future.add_done_callback(lambda _: inbox.put(_DONE))
@@ -185,13 +189,22 @@ class LiteLLMTeacher(Teacher):
                 finished = _DONE in batch
                 self._deliver([item for item in batch if item is not _DONE], cache, on_result)
                 if should_stop():
-                    engine.request_stop()
+                    self._stop_now(engine)
         except BaseException:
             # on_result failed or the user interrupted: stop at once; in-flight answers are lost.
-            engine.request_stop()
+            self._stop_now(engine)
             future.cancel()
             raise
         return future.result()
+
+    def _stop_now(self, engine: Engine) -> None:
+        """Abandon the calls in flight; a local model also stops decoding between two tokens. The
+        engine's stop comes first, so a cut-short local answer is never recorded."""
+        engine.request_stop()
+        if self.config.is_local:
+            from stillhouse.plugins.teachers.batching import request_stop
+
+            request_stop()
 
     def _deliver(
         self, outcomes: list[Outcome], cache: ResponseCache | None, on_result: Callable[[TeacherResult], None]
@@ -302,6 +315,8 @@ class LiteLLMTeacher(Teacher):
             budget_usd=cfg.budget_usd,
             # a local model has no connection to lose
             unreachable_after=0 if cfg.is_local else cfg.unreachable_after,
+            # a stopped local model cuts its answers short: none may be kept
+            stop_grace_s=0.0 if cfg.is_local else 2.0,
         )
         self._engine = Engine(self._caller.call, settings, self.price(), RateLimiter(cfg.rpm, cfg.tpm))
         return self._engine
@@ -343,9 +358,11 @@ class LiteLLMTeacher(Teacher):
         if self._loop is not None:
             self._loop.close()
         if self.config.is_local and self._caller is not None:
+            from stillhouse.plugins.teachers.batching import clear_stop
             from stillhouse.plugins.teachers.local import release
 
             release(self.config.model[len(LOCAL_PREFIX) :])
+            clear_stop()  # the stop took effect; later generation in this process runs normally
         self._loop = self._engine = self._caller = None
 
 
