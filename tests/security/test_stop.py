@@ -1,0 +1,120 @@
+"""Stopping a real `still run` process: SIGINT (Ctrl-C) and SIGTERM (kill, service managers) print
+"stopping at the next safe point…" at once, record the run "interrupted" (never left "running"),
+and `--resume` completes it. How long each stop took is printed, never asserted."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stillhouse.kernel.runs import read_jsonl
+from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
+from tests.security.helpers import nli_rows, only_run, still, write_config
+
+
+def events(run_dir: Path, kind: str) -> list[dict]:
+    return [e for e in read_jsonl(run_dir / "events.jsonl") if e["type"] == kind]
+
+
+class Watched:
+    """A `still` subprocess whose stderr lines are collected with the time they arrived."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(still(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.seen: list[tuple[float, str]] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put((time.monotonic(), line))
+
+    def first(self, text: str, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                at, line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.seen.append((at, line))
+            if text in line:
+                return at
+        return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_generate_stops_at_once_and_resume_completes(tmp_path: Path, signum: int) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "SEC_TEACHER_CRED": "test-key-123456", "STILLHOUSE_HOME": str(home)}
+    server = FakeOpenAIServer(FakeBehaviour(latency_s=0.5)).start()
+    try:
+        config = write_config(tmp_path / "cfg", server.url, nli_rows(), teacher="timeout = 60")
+        run = Watched(["run", str(config), "--stage", "generate"], env)
+        deadline = time.monotonic() + 240
+        while not list(home.glob("runs/*/teacher/outputs.jsonl")) or len(list(read_jsonl(next(home.glob("runs/*/teacher/outputs.jsonl"))))) < 2:
+            assert run.process.poll() is None, run.process.communicate()
+            assert time.monotonic() < deadline, "no teacher outputs appeared"
+            time.sleep(0.02)
+        sent = time.monotonic()
+        run.process.send_signal(signum)
+        said = run.first("stopping at the next safe point", timeout=30)
+        code = run.process.wait(timeout=120)
+        ended = time.monotonic()
+        print(f"{signal.Signals(signum).name} during generate: message after {(said or ended) - sent:.2f} s, exit after {ended - sent:.2f} s")
+        assert said is not None, run.seen
+        assert code == 130
+        run_dir = only_run(home)
+        assert events(run_dir, "run_finished")[-1]["status"] == "interrupted"
+        assert events(run_dir, "stage_failed")[-1] == {**events(run_dir, "stage_failed")[-1], "stage": "generate", "error": "interrupted"}
+        before = sum(server.stats.answered.values())
+        assert before < 24
+
+        server.behaviour.latency_s = 0.0
+        resumed = subprocess.run(still("run", "--resume", run_dir.name, "--stage", "generate"), env=env, capture_output=True, text=True, timeout=240)
+    finally:
+        server.stop()
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert events(run_dir, "run_finished")[-1]["status"] == "completed"
+    assert events(run_dir, "stage_finished")[-1]["summary"]["answered"] == 24
+    twice = [p for p, n in server.stats.answered.items() if n > 1]
+    print(f"answered before the stop: {before}; answered twice: {len(twice)}")
+    assert len(server.stats.answered) == 24 and twice == []  # calls in flight finished within the grace
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_stops_now_and_the_run_stays_resumable(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "SEC_TEACHER_CRED": "test-key-123456", "STILLHOUSE_HOME": str(home)}
+    # Answers take 20 s: the first Ctrl-C waits for them (up to the grace), the second does not.
+    server = FakeOpenAIServer(FakeBehaviour(latency_s=20)).start()
+    try:
+        config = write_config(tmp_path / "cfg", server.url, nli_rows(6), teacher="timeout = 60")
+        run = Watched(["run", str(config), "--stage", "generate"], env)
+        deadline = time.monotonic() + 240
+        while server.stats.inflight < 2:
+            assert run.process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        sent = time.monotonic()
+        run.process.send_signal(signal.SIGINT)
+        assert run.first("stopping at the next safe point", timeout=30) is not None
+        run.process.send_signal(signal.SIGINT)
+        code = run.process.wait(timeout=120)
+        print(f"two Ctrl-C: exit after {time.monotonic() - sent:.2f} s")
+        assert code == 130
+        run_dir = only_run(home)
+        assert events(run_dir, "run_finished")[-1]["status"] == "interrupted"
+        server.behaviour.latency_s = 0.0
+        resumed = subprocess.run(still("run", "--resume", run_dir.name, "--stage", "generate"), env=env, capture_output=True, text=True, timeout=240)
+    finally:
+        server.stop()
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert events(run_dir, "stage_finished")[-1]["summary"]["answered"] == 6
