@@ -4,6 +4,7 @@ and `--resume` completes it. How long each stop took is printed, never asserted.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -118,3 +119,54 @@ def test_second_ctrl_c_stops_now_and_the_run_stays_resumable(tmp_path: Path) -> 
         server.stop()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert events(run_dir, "stage_finished")[-1]["summary"]["answered"] == 6
+
+
+@pytest.mark.slow
+def test_sigint_during_train_stops_between_steps_and_resume_completes(tmp_path: Path, stillhouse_home: Path, tiny_model_dir: Path) -> None:
+    from stillhouse.kernel.config import load_config
+    from stillhouse.kernel.pipeline import Pipeline
+    from stillhouse.kernel.plugins import PluginHost
+    from stillhouse.kernel.runs import append_jsonl
+    from tests.integration.test_distributed_train import FIXTURE, accepted_sample
+
+    (tmp_path / "train.jsonl").write_text(FIXTURE.read_text())
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        f'task = "nli"\n[data]\ntrain = "train.jsonl"\n[teacher]\nmodel = "openai/unused"\n'
+        f'[student]\nmodel = "{tiny_model_dir}"\n[train]\nbatch_size = 2\nmax_steps = 2000\nlogging_steps = 1\nsave_steps = 1000\n'
+    )
+    host = PluginHost()
+    pipeline = Pipeline.create(load_config(config, host), host)
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    append_jsonl(pipeline.run.path("samples.jsonl"), [accepted_sample(pipeline.task, r) for r in rows])
+    for stage in ("generate", "filter"):  # as if those stages had run
+        pipeline.run.emit("stage_finished", stage=stage, summary={})
+    run_dir = pipeline.run.dir
+    env = {**os.environ, "STILLHOUSE_HOME": str(stillhouse_home)}
+
+    run = Watched(["run", "--resume", pipeline.run.id, "--stage", "train"], env)
+    deadline = time.monotonic() + 300
+    while not [e for e in events(run_dir, "progress") if e.get("stage") == "train" and e["done"] >= 3]:
+        assert run.process.poll() is None, run.process.communicate()
+        assert time.monotonic() < deadline, "training made no progress"
+        time.sleep(0.05)
+    sent = time.monotonic()
+    run.process.send_signal(signal.SIGINT)
+    said = run.first("stopping at the next safe point", timeout=30)
+    code = run.process.wait(timeout=120)
+    print(f"SIGINT during train: message after {(said or sent) - sent:.2f} s, exit after {time.monotonic() - sent:.2f} s")
+    assert said is not None and code == 130
+    assert events(run_dir, "run_finished")[-1]["status"] == "interrupted"
+    checkpoints = sorted(run_dir.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert checkpoints, "the stop saved no checkpoint"
+    step = int(checkpoints[-1].name.split("-")[1])
+    assert step < 2000 and not (run_dir / "student").exists()
+
+    resumed = subprocess.run(
+        still("run", "--resume", pipeline.run.id, "--stage", "train", "--set", f"train.max_steps={step + 2}"),
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert events(run_dir, "run_finished")[-1]["status"] == "completed"
+    assert events(run_dir, "stage_finished")[-1]["summary"]["resumed_from"] == checkpoints[-1].name
+    assert (run_dir / "student").exists()
