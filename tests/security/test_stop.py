@@ -170,3 +170,23 @@ def test_sigint_during_train_stops_between_steps_and_resume_completes(tmp_path: 
     assert events(run_dir, "run_finished")[-1]["status"] == "completed"
     assert events(run_dir, "stage_finished")[-1]["summary"]["resumed_from"] == checkpoints[-1].name
     assert (run_dir / "student").exists()
+
+
+def test_local_generation_stops_between_decoding_steps(tiny_teacher_dir: Path) -> None:
+    from stillhouse.plugins.hf_models import generate_chat, load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(tiny_teacher_dir), device="cpu")
+    model.generation_config.eos_token_id = None  # a random tiny model could end early on its own
+    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(4)]
+    calls = 0
+
+    def stop_after_three_steps() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    started = time.perf_counter()
+    outputs = generate_chat(model, tokenizer, prompts, max_new_tokens=300, batch_size=2, should_stop=stop_after_three_steps)
+    print(f"stopped local generation after {time.perf_counter() - started:.2f} s")
+    # The first batch stopped after a few tokens of 300; the second never started.
+    assert len(outputs) == 2 and all(o.completion_tokens <= 4 for o in outputs)
