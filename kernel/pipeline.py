@@ -536,7 +536,7 @@ class Pipeline:
             finally:
                 model.close()
             results[role] = {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
-            results_path.write_text(json.dumps(results, indent=2, default=str))
+            write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
             summary["roles"][role] = {m.name: m.value for m in metrics if m.name == self.task.primary_metric}
         return summary
 
