@@ -85,3 +85,32 @@ def test_failed_teacher_calls_end_the_run_incomplete(tmp_path: Path, run_still, 
     assert listed.exit_code == 0 and "incomplete" in listed.output
     status = run_still("sql", f"select status from runs where run_id = '{run_dir.name}'", "--format", "json")
     assert json.loads(status.output)[0]["status"] == "incomplete"
+
+
+@pytest.mark.slow  # ~13 s here, most of it litellm's first call
+def test_nothing_listening_trips_the_breaker_after_n_connection_failures(tmp_path: Path) -> None:
+    import socket
+
+    from stillhouse.kernel.errors import TeacherError
+    from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher
+    from tests.plugins.teachers.helpers import prompts
+
+    with socket.socket() as sock:  # a port that was free a moment ago: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api_base = f"http://127.0.0.1:{port}/v1"
+    teacher = LiteLLMTeacher(
+        LiteLLMTeacher.Config(model="openai/fake-teacher", api_base=api_base, concurrency=2, max_retries=5,
+                              retry_base_delay=0.01, retry_max_delay=0.02, unreachable_after=4)
+    )
+    results = []
+    started = time.perf_counter()
+    try:
+        with pytest.raises(TeacherError, match=f"teacher unreachable at {api_base}") as raised:
+            teacher.generate(prompts(40), results.append, cache_dir=tmp_path)
+    finally:
+        teacher.close()
+    print(f"breaker tripped after {time.perf_counter() - started:.2f} s and {len(results)} recorded failure(s)")
+    assert "4 connection failures in a row" in raised.value.what and "--resume" in (raised.value.hint or "")
+    # Stopped early: not 40 prompts x 6 attempts; the prompts never sent stay unanswered for resume.
+    assert len(results) <= 2 and all(r.error for r in results)
