@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from stillhouse.kernel.runs import Run, read_jsonl
 from tests.security.helpers import nli_rows, only_run, write_config
 
@@ -17,6 +19,7 @@ def last_started_config(run_dir: Path) -> dict:
     return [e for e in read_jsonl(run_dir / "events.jsonl") if e["type"] == "run_started"][-1]["config"]
 
 
+@pytest.mark.slow  # seven in-process resumes: ~20 s here
 def test_resume_overrides_apply_where_safe_and_are_refused_by_name(tmp_path: Path, run_still, stillhouse_home: Path, fake_server) -> None:
     server = fake_server()
     config = write_config(tmp_path, server.url, nli_rows(4), extra="")
