@@ -20,6 +20,16 @@ from stillhouse.kernel import __version__
 from stillhouse.kernel.errors import StillhouseError, UserError
 from stillhouse.kernel.plugins import PluginHost, get_host
 from stillhouse.kernel.runs import STAGES
+from stillhouse.kernel.secrets import redact_text
+
+# `still run` exit codes: 0 completed, 1 internal error, 2 user error, 3 incomplete (some work
+# failed and `--resume` retries it), 130 interrupted.
+EXIT_INCOMPLETE = 3
+
+
+def _print_traceback() -> None:
+    """The current exception's traceback on stderr, secrets redacted (a provider's error may hold the key)."""
+    click.echo(redact_text(traceback.format_exc()), err=True, nl=False)
 
 
 class StillGroup(click.Group):
@@ -30,8 +40,8 @@ class StillGroup(click.Group):
             return super().invoke(ctx)
         except StillhouseError as exc:
             if (ctx.obj or {}).get("debug"):
-                traceback.print_exc()
-            click.echo(exc.render(), err=True)
+                _print_traceback()
+            click.echo(redact_text(exc.render()), err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -71,6 +81,13 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
         run_ = Run.open(resume_id)
         if config:
             loaded = load_config(config, host, list(overrides))
+        elif overrides:  # applied where still safe, refused by name where not: never ignored
+            from stillhouse.kernel.resume import apply_resume_overrides, save_config
+
+            updated = apply_resume_overrides(run_, list(overrides))
+            loaded = validate_config(updated, host, source="--set", base_dir=run_.dir)
+            save_config(run_, loaded.to_dict())
+            click.echo(f"applied to run {run_.id}: " + ", ".join(overrides))
         else:
             loaded = validate_config(dict(run_.config), host, source=str(run_.path("config.json")), base_dir=run_.dir)
         pipeline = Pipeline(loaded, host, run_, on_event=printer)
@@ -91,6 +108,11 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
     printer.finished(pipeline.run, status)
     if status == "interrupted":
         sys.exit(130)
+    if status == "incomplete":
+        # Not a success: scripts and CI must see that work is left (exit 3, documented in the README).
+        why = "; ".join(f"{stage}: {reason}" for stage, reason in pipeline.incomplete.items())
+        click.echo(f"incomplete: {why}\n  resume with: still run --resume {pipeline.run.id}", err=True)
+        sys.exit(EXIT_INCOMPLETE)
 
 
 # -- still config -------------------------------------------------------------------------------
@@ -184,8 +206,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:
         if debug:
-            raise
-        click.echo(f"Error: internal error: {type(exc).__name__}: {exc}\n  (run with --debug for the traceback)", err=True)
+            _print_traceback()
+            sys.exit(1)
+        message = redact_text(f"{type(exc).__name__}: {exc}")
+        click.echo(f"Error: internal error: {message}\n  (run with --debug for the traceback)", err=True)
         sys.exit(1)
 
 

@@ -28,9 +28,7 @@ from stillhouse.kernel.interfaces import (
     TeacherConfig,
     TrainConfig,
 )
-
-SECRET_KEYS = {"api_key", "apikey", "key", "token", "secret", "password", "authorization"}
-SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_\-]{8,}|sk-ant-|Bearer\s+\S+|AKIA[0-9A-Z]{12,})")
+from stillhouse.kernel.secrets import find_secret_shape, has_url_credentials, is_secret_key
 
 
 class DataConfig(StrictModel):
@@ -152,25 +150,43 @@ def find_line(text: str, loc: tuple[str | int, ...]) -> int | None:
 
 
 def _check_secrets(raw: Any, source: str, text: str, prefix: tuple[str, ...] = ()) -> None:
+    """Refuse a secret anywhere in a config: under a secret-named key, shaped like a key or token
+    (in any string, a run name included), or as credentials in a URL. One rule set: kernel/secrets.py."""
     if isinstance(raw, dict):
         for key, value in raw.items():
             path = (*prefix, str(key))
-            if str(key).lower() in SECRET_KEYS and not str(key).lower().endswith("_env") and value:
+            if is_secret_key(str(key), config=True) and value:
                 raise ConfigError(
                     f"'{'.'.join(path)}' holds a literal secret; configs must not contain keys",
-                    where=Location(source, find_line(text, path), ".".join(path)),
+                    where=Location(source, _secret_line(text, path), ".".join(path)),
                     hint=f"put the key in an environment variable and set {'.'.join((*prefix, 'api_key_env'))} = \"NAME\"",
                 )
             _check_secrets(value, source, text, path)
     elif isinstance(raw, list):
         for i, value in enumerate(raw):
             _check_secrets(value, source, text, (*prefix, str(i)))
-    elif isinstance(raw, str) and SECRET_VALUE.match(raw):
+    elif isinstance(raw, str) and has_url_credentials(raw):
+        field = ".".join(prefix)
         raise ConfigError(
-            f"'{'.'.join(prefix)}' looks like a literal API key",
-            where=Location(source, find_line(text, prefix), ".".join(prefix)),
+            f"'{field}' has credentials in its URL (user:password@host); they would be stored with the run",
+            where=Location(source, _secret_line(text, prefix), field),
+            hint="remove them from the URL and put the key in an environment variable named by api_key_env",
+        )
+    elif isinstance(raw, str) and find_secret_shape(raw):
+        raise ConfigError(
+            f"'{'.'.join(prefix)}' looks like a literal API key or token",
+            where=Location(source, _secret_line(text, prefix), ".".join(prefix)),
             hint="configs name the environment variable that holds a key (api_key_env), never the key",
         )
+
+
+def _secret_line(text: str, path: tuple[str, ...]) -> int | None:
+    """The line of ``path``, else of its nearest parent found (a key inside an inline table)."""
+    for end in range(len(path), 0, -1):
+        line = find_line(text, path[:end])
+        if line is not None:
+            return line
+    return None
 
 
 # -- validation ---------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
@@ -32,9 +32,28 @@ EmitFn = Callable[[Event], None]
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, never silently ignored."""
+    """Base of every config model: unknown keys are errors, never silently ignored; numbers are
+    finite (``inf`` epochs or a ``nan`` learning rate would only fail later, or train NaN weights);
+    a yes/no option takes ``true`` or ``false`` only (the string "false" is not false)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or info.field_name is None:
+            return value
+        field = cls.model_fields.get(info.field_name)
+        if field is None:
+            return value
+        options = get_args(field.annotation) or (field.annotation,)
+        if bool not in options:
+            return value
+        literals = {a for o in options if get_origin(o) is Literal for a in get_args(o)}
+        if value in literals or any(o in (str, int, float) for o in options):
+            return value
+        allowed = ", ".join(["true", "false", *(f'"{x}"' for x in sorted(map(str, literals)))])
+        raise ValueError(f"expected {allowed}; got {value!r} (write true or false without quotes)")
 
 
 class EmptyConfig(StrictModel):
@@ -427,7 +446,7 @@ class TrainConfig(StrictModel):
     logging_steps: int = Field(5, gt=0)
     early_stopping_patience: int | None = Field(None, ge=1)
     top_k: int = Field(32, ge=1, le=256, description="Teacher top-k log-probs stored for logit losses.")
-    bf16: bool | str = "auto"
+    bf16: bool | Literal["auto"] = "auto"
 
 
 class Loss(Plugin):

@@ -44,7 +44,9 @@ from stillhouse.kernel.runs import (
     process_start_time,
     read_jsonl,
     stillhouse_home,
+    write_text_redacted,
 )
+from stillhouse.kernel.secrets import remember_env
 
 ProgressFn = Callable[[dict[str, Any]], None]
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
@@ -72,6 +74,9 @@ class Pipeline:
         # True once an earlier stage ran in this invocation: later stages then start afresh
         # instead of reusing partial outputs computed from the old inputs.
         self.upstream_changed = False
+        # Stages of this invocation that finished with work left (failed teacher calls): the run
+        # then ends "incomplete", never "completed".
+        self.incomplete: dict[str, str] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -138,6 +143,8 @@ class Pipeline:
             )
         self._lock_run()
         cfg = self.run.config or self.loaded.to_dict()
+        # The keys this run uses are read now, so everything it writes or prints can hide them.
+        remember_env(self.loaded.to_dict())
         self.emit(
             "run_started",
             name=self.cfg.name,
@@ -169,6 +176,10 @@ class Pipeline:
                 self.upstream_changed = rerun_after
                 self._run_stage(stage)
                 rerun_after = True
+            if self.incomplete:
+                status = "incomplete"
+                error = "; ".join(f"{stage}: {why}" for stage, why in self.incomplete.items())
+                error += f" (still run --resume {self.run.id} retries them)"
         except (KeyboardInterrupt, StopRequested):
             status, error = "interrupted", "stopped by the user"
         except StillhouseError as exc:
@@ -226,6 +237,9 @@ class Pipeline:
             self.emit("stage_failed", stage=stage, error="interrupted")
             raise StopRequested
         self.emit("stage_finished", stage=stage, summary=summary, seconds=round(time.perf_counter() - start, 3))
+        if summary.get("incomplete"):
+            failed = summary.get("failed")
+            self.incomplete[stage] = f"{failed} teacher call(s) failed" if failed else "unfinished work"
         if RANK == 0:
             self.host.hook.stage_finished(run=self.run, stage=stage, summary=summary)
 
@@ -378,9 +392,7 @@ class Pipeline:
                 records.append(record)
                 reasons[record["reason"]] += 1
                 by_split.setdefault(name, Counter())["accepted" if record["accepted"] else "rejected"] += 1
-        tmp = self.samples_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
-        os.replace(tmp, self.samples_path)
+        write_text_redacted(self.samples_path, "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
         accepted = sum(1 for r in records if r["accepted"])
         return {
             "total": len(records),
@@ -541,7 +553,7 @@ class Pipeline:
             finally:
                 model.close()
             results[role] = {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
-            results_path.write_text(json.dumps(results, indent=2, default=str))
+            write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
             summary["roles"][role] = {m.name: m.value for m in metrics if m.name == self.task.primary_metric}
         return summary
 
@@ -573,14 +585,30 @@ class Pipeline:
         return {"files": written}
 
 
+STOP_MESSAGE = "stopping at the next safe point… (Ctrl-C again to stop now)\n"
+
+
 def install_sigint(pipeline: Pipeline) -> Callable[[], None]:
-    """First Ctrl-C asks the pipeline to stop at a safe point; a second one interrupts at once."""
-    previous = signal.getsignal(signal.SIGINT)
+    """First Ctrl-C (or SIGTERM, as `kill` and service managers send) asks the pipeline to stop at a
+    safe point and says so at once; a second one interrupts at once. Both leave a resumable run
+    recorded "interrupted"."""
+    signals = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def handler(signum: int, frame: Any) -> None:
         if pipeline.should_stop():
             raise KeyboardInterrupt
         pipeline.stop()
+        try:  # os.write: safe inside a signal handler, unlike print
+            os.write(2, STOP_MESSAGE.encode())
+        except OSError:
+            pass
 
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
+    for sig in signals:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

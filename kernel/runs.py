@@ -25,7 +25,7 @@ metric              key, value, step, context ("train" | "validation" | stage na
 eval                role, metric, value, n, reason, model
 artifact            name, path (relative to the run folder), bytes
 log                 level, message
-run_finished        status (completed | failed | interrupted), error
+run_finished        status (completed | incomplete | failed | interrupted), error
                     (none when the process was killed: the registry then says "dead")
 ==================  ===============================================================================
 """
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.errors import RunNotFoundError, UserError
+from stillhouse.kernel.secrets import redact, redact_text
 
 STAGES = ("generate", "filter", "train", "evaluate", "report")
 
@@ -76,7 +77,8 @@ def append_jsonl(path: Path, records: list[dict[str, Any]], *, fsync: bool = Tru
     """Append records durably: one write, then fsync, so a kill loses at most this call."""
     if not records:
         return
-    data = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records)
+    # Redacted at the source: a provider that echoes the key in an error never gets it on disk.
+    data = redact_text("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path not in _checked_tails:
         # A process killed mid-write can leave a torn last line; end it so the next record
@@ -92,6 +94,13 @@ def append_jsonl(path: Path, records: list[dict[str, Any]], *, fsync: bool = Tru
         fh.flush()
         if fsync:
             os.fsync(fh.fileno())
+
+
+def write_text_redacted(path: Path, text: str) -> None:
+    """Write a run file whole (atomically: a temporary file, then rename), secrets redacted."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(redact_text(text), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -125,9 +134,9 @@ class Run:
         return self.dir.joinpath(*parts)
 
     def emit(self, type_: str, **payload: Any) -> dict[str, Any]:
-        event = {"ts": time.time(), "type": type_, "run_id": self.id, **payload}
+        event = {"ts": time.time(), "type": type_, "run_id": self.id, **redact(payload)}
         append_jsonl(self.events_path, [event], fsync=type_ not in ("progress", "metric"))
-        return event
+        return event  # redacted: the caller prints it
 
     def emit_many(self, events: list[dict[str, Any]]) -> None:
         stamped = [{"ts": time.time(), "run_id": self.id, **e} for e in events]

@@ -8,6 +8,7 @@ A model spec is a hub id (``HuggingFaceTB/SmolLM2-135M-Instruct``), a local fold
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,12 @@ def generate_chat(
     seed: int | None = None,
     stop: list[str] | None = None,
     top_logprobs: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[GenerationOutput]:
     """Answer chat prompts in left-padded batches (sorted by length to waste less padding).
+
+    ``should_stop`` is checked between decoding steps: once it answers True, generation ends within
+    a token and the outputs are cut short (the caller, who asked to stop, must not keep them).
 
     Greedy when temperature is 0. ``latency_ms`` is the wall time of the batch the prompt was in:
     what a caller of that batch waited. ``top_logprobs`` (0-20) also returns each generated token's
@@ -219,6 +224,10 @@ def generate_chat(
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if top_logprobs is not None:
                 gen_kwargs.update(output_logits=True, return_dict_in_generate=True)
+            if should_stop is not None:
+                if should_stop():
+                    break
+                gen_kwargs["stopping_criteria"] = _stop_criteria(should_stop)
             t0 = time.perf_counter()
             with torch.inference_mode():
                 out = model.generate(**enc, **gen_kwargs)
@@ -249,6 +258,18 @@ def generate_chat(
     finally:
         tokenizer.padding_side = previous_side
     return [r for r in results if r is not None]
+
+
+def _stop_criteria(should_stop: Callable[[], bool]) -> Any:
+    """A transformers StoppingCriteriaList that ends every sequence once ``should_stop()`` is True."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopRequested(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), bool(should_stop()), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopRequested()])
 
 
 def _token_logprobs(tokenizer: Any, logprobs: Any, ids: list[int], top: int) -> list[tuple[str, float, list[tuple[str, float]]]]:

@@ -126,7 +126,7 @@ def runs_group() -> None:
 
 @runs_group.command("list")
 @click.option("--task", help="Only runs of this task.")
-@click.option("--status", help="Only runs with this status (running, completed, failed, interrupted, dead).")
+@click.option("--status", help="Only runs with this status (running, completed, incomplete, failed, interrupted, dead).")
 @click.option("--limit", type=int, default=50, show_default=True, help="Newest N runs; 0 for all.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> None:

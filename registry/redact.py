@@ -8,42 +8,29 @@ contains the value of a secret-named environment variable of this process.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
-REDACTED = "***REDACTED***"
-
-# Whole key names (or their last _/-/. separated part) that hold secrets. `max_tokens`,
-# `prompt_tokens`, `cache_key` and `api_key_env` (a variable *name*) do not match.
-SECRET_KEY = re.compile(
-    r"(?:^|[_\-.])(?:api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|private[_\-]?key|client[_\-]?secret"
-    r"|secret|token|access[_\-]?token|auth[_\-]?token|refresh[_\-]?token|password|passwd|authorization"
-    r"|bearer|credentials?)$",
-    re.IGNORECASE,
+# One rule set for the whole tool: the key names, key shapes and URL credentials are defined in
+# the kernel, which also redacts at the source when a run writes.
+from stillhouse.kernel.secrets import (
+    EDGE as _EDGE,
+)
+from stillhouse.kernel.secrets import (
+    REDACTED,
+    SECRET_VALUE,
+    URL_CREDENTIALS,
+    is_secret_key,
+    redact_text,
+    secret_env_values,
 )
 
-# Credential-shaped substrings; the look-behind keeps words like "risk-assessment-..." intact.
-_EDGE = r"(?<![A-Za-z0-9_\-])"
-SECRET_VALUE = re.compile(
-    _EDGE + r"(?:sk-[A-Za-z0-9_\-]{16,}"
-    r"|AKIA[0-9A-Z]{16}"
-    r"|hf_[A-Za-z0-9]{30,}"
-    r"|gh[pousr]_[A-Za-z0-9]{30,}"
-    r"|xox[abprs]-[A-Za-z0-9\-]{10,}"
-    r"|AIza[0-9A-Za-z_\-]{35})"
-    r"|\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"
-    r"|\bBasic\s+[A-Za-z0-9+/=]{12,}",
-)
+__all__ = ["REDACTED", "Redactor"]
 
 
 def _env_secrets() -> list[str]:
     """Values of this process's secret-named environment variables (OPENAI_API_KEY, HF_TOKEN ...)."""
-    values = []
-    for name, value in os.environ.items():
-        if len(value) >= 8 and SECRET_KEY.search(name.lower().replace("__", "_")):
-            values.append(value)
-    return sorted(set(values), key=len, reverse=True)
+    return sorted(set(secret_env_values()), key=len, reverse=True)
 
 
 # A cheap screen over a raw JSON line: a superset of what SECRET_KEY (as an object key) and
@@ -52,7 +39,7 @@ def _env_secrets() -> list[str]:
 _LINE_SCREEN = (
     rb"(?:api[_\-]?key|access[_\-]?key|secret[_\-]?key|private[_\-]?key|secret|token|password|passwd"
     rb"|authorization|bearer|credentials?)\"\s*:"
-    rb"|sk-|AKIA|hf_|gh[pousr]_|xox[abprs]-|AIza|Bearer|Basic|\\u"
+    rb"|sk-|AKIA|hf_|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|AIza|Bearer|Basic|://[^/@\s\"]*:[^/@\s\"]*@|\\u"
 )
 
 
@@ -76,12 +63,7 @@ class Redactor:
         return found.to_pylist()
 
     def text(self, value: str) -> str:
-        for secret in self._env_values:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        if SECRET_VALUE.search(value):
-            value = SECRET_VALUE.sub(REDACTED, value)
-        return value
+        return redact_text(value, self._env_values)
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -93,7 +75,7 @@ class Redactor:
         return value
 
     def _item(self, key: Any, value: Any) -> Any:
-        if value is not None and value != "" and isinstance(key, str) and SECRET_KEY.search(key):
+        if value is not None and value != "" and isinstance(key, str) and is_secret_key(key):
             if isinstance(value, (str, int, float)):
                 return REDACTED
             if isinstance(value, (list, tuple)):
@@ -105,4 +87,5 @@ class Redactor:
         screen whole Arrow columns at once."""
         parts = [re.escape(v) for v in self._env_values]
         parts.append(SECRET_VALUE.pattern.replace(_EDGE, ""))
+        parts.append(URL_CREDENTIALS.pattern.replace("?P<scheme>", "").replace("?P<user>", "").replace("?P<password>", ""))
         return "|".join(f"(?:{p})" for p in parts)

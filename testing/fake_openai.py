@@ -10,6 +10,8 @@ fixed latency, and can misbehave on purpose:
 - markers in the last user message: ``[[malformed]]`` answers 200 with a body that is not JSON,
   ``[[empty]]`` answers an empty completion, ``[[fail:CODE]]`` always answers HTTP CODE.
 - ``api_key``: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
+- ``echo_auth``: error messages repeat the request's ``Authorization`` header, as careless
+  providers do (for the tests that a key never reaches disk or output).
 
 It counts what it did (``stats``: requests, answered per prompt, faults) so tests can check at the
 server that nothing was paid for twice. Run it in a thread (:class:`FakeOpenAIServer`) or as a
@@ -46,6 +48,7 @@ class FakeBehaviour:
     seed: int = 0
     api_key: str | None = None
     model_ids: tuple[str, ...] = ("fake-teacher",)
+    echo_auth: bool = False
 
 
 @dataclass
@@ -130,9 +133,10 @@ class FakeOpenAIApp:
         from aiohttp import web
 
         b = self.behaviour
+        echo = f" (you sent Authorization: {request.headers.get('Authorization')})" if b.echo_auth else ""
         if b.api_key is not None and request.headers.get("Authorization") != f"Bearer {b.api_key}":
             self.stats.faults["401"] += 1
-            return web.json_response(error_body("invalid api key", "invalid_api_key", 401), status=401)
+            return web.json_response(error_body("invalid api key" + echo, "invalid_api_key", 401), status=401)
         try:
             params = parse_chat_request(await request.json())
         except (RequestError, ValueError) as exc:
@@ -145,7 +149,7 @@ class FakeOpenAIApp:
         if "[[fail:" in prompt:
             code = int(prompt.split("[[fail:", 1)[1].split("]]", 1)[0])
             self.stats.faults[str(code)] += 1
-            return web.json_response(error_body(f"scripted failure {code}", "server_error", code), status=code)
+            return web.json_response(error_body(f"scripted failure {code}{echo}", "server_error", code), status=code)
         fault = self._fault_for(prompt)
         if fault == "timeout":
             self.stats.faults["timeout"] += 1

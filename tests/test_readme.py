@@ -33,6 +33,7 @@ COVERED_ELSEWHERE = {
     "still run examples/nli.toml --stage generate --set data.limit=8": "tests/integration/test_examples.py::test_nli_example_generate_stage",
     "still run examples/nli.toml --set train.num_epochs=1 --set data.limit=20 --set evaluate.limit=6": "tests/integration/test_examples.py::test_example_runs_end_to_end",
     "still run --resume RUN_ID": "tests/kernel/test_pipeline.py::test_cli_run_prints_run_id_and_resumes",
+    "still run --resume RUN_ID --set train.num_epochs=12": "tests/security/test_resume_overrides.py::test_resume_overrides_apply_where_safe_and_are_refused_by_name",
     "still export RUN_ID ./my-student": "tests/plugins/reports/test_export.py",
     "still serve ./my-student --port 8000": "tests/plugins/teachers/test_serve.py",
     "still eval --model hf/./my-student --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from stillhouse.kernel.errors import Location, StageError
 from stillhouse.kernel.interfaces import EmitFn, Loss
 from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
 from stillhouse.plugins.students.teacher import LiveTeacher
@@ -73,9 +74,33 @@ class DistillTrainer(Trainer):
             )
         )
         if model.training:
+            check_finite_loss(loss, self.state.global_step + 1, self.args.learning_rate)
             self.tokens_seen += int(extra["n_real"])
             self.positions_seen += int(extra["n_positions"])
         return (loss, outputs) if return_outputs else loss
+
+
+def check_finite_loss(loss: torch.Tensor, step: int, learning_rate: float) -> None:
+    """Stop training at the first NaN/inf loss, before the optimiser writes it into the weights
+    (and before a checkpoint or the exported student could hold NaN weights)."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise StageError(
+            f"the training loss became {float(loss.detach().float().reshape(-1)[0])} at step {step}: training diverged",
+            where=Location(field="train.learning_rate"),
+            hint=f"lower train.learning_rate (now {learning_rate:g}) and train again: a new run with "
+            "--set train.learning_rate=..., or --resume RUN_ID --stage train after deleting its checkpoints/",
+        )
+
+
+def check_finite_weights(model: torch.nn.Module) -> None:
+    """A last step can turn finite weights into NaN without a later loss to show it."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise StageError(
+                f"the trained student has NaN/inf weights ({name}): training diverged",
+                where=Location(field="train.learning_rate"),
+                hint="lower train.learning_rate and train again; no student was saved",
+            )
 
 
 class EventsCallback(TrainerCallback):

@@ -400,7 +400,12 @@ class TrainingSession:
         from transformers import EarlyStoppingCallback, PrinterCallback
 
         from stillhouse.plugins.students.batching import Collator
-        from stillhouse.plugins.students.hf_trainer import DistillTrainer, EventsCallback, StopCallback
+        from stillhouse.plugins.students.hf_trainer import (
+            DistillTrainer,
+            EventsCallback,
+            StopCallback,
+            check_finite_weights,
+        )
 
         job, tc = self.job, self.tc
 
@@ -474,6 +479,7 @@ class TrainingSession:
             complete, _ = complete_checkpoints(job.checkpoint_dir)
             self.summary["interrupted"] = True
             return TrainOutcome(complete[-1] if complete else job.checkpoint_dir, state.global_step, self.summary)
+        check_finite_weights(trainer.model)
         with quiet_progress_bars():
             model_dir = self.export(trainer, tokenizer)
         return TrainOutcome(model_dir, state.global_step, self.summary)

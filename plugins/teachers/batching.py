@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from stillhouse.kernel.interfaces import Message
 from stillhouse.plugins.hf_models import GenerationOutput
+
+# Set when the run that uses the local teacher asks to stop: generation in progress ends between
+# two decoding steps instead of finishing its batch (minutes with a big batch on a CPU).
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    _STOP.clear()
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,7 @@ class BatchingGenerator:
                         seed=params.seed,
                         stop=list(params.stop) or None,
                         top_logprobs=params.top_logprobs,
+                        should_stop=_STOP.is_set,
                     ),
                 )
             except Exception as exc:  # a failed batch fails its requests, not the runner

@@ -1,7 +1,7 @@
 """The content-addressed teacher response cache.
 
-A response is stored under the SHA-256 of what determines it — model, messages, sampling
-parameters and the number of completions — so a rerun, a resumed run or a second pipeline with the
+A response is stored under the SHA-256 of what determines it — model, endpoint, messages,
+sampling parameters and the number of completions — so a rerun, a resumed run or a second pipeline with the
 same prompts gets it back without calling the teacher. Only successful responses are stored: a
 failure is retried the next time.
 
@@ -42,11 +42,13 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-def cache_key(model: str, messages: Sequence[Message], params: dict[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of (model, messages, sampling parameters incl. n).
+def cache_key(model: str, messages: Sequence[Message], params: dict[str, Any], endpoint: Any = None) -> str:
+    """SHA-256 over the canonical JSON of (model, messages, sampling parameters incl. n, endpoint).
 
     Parameters that are None are dropped first, so adding an unset option to the config later does
-    not invalidate existing entries.
+    not invalidate existing entries. ``endpoint`` identifies the server behind the model name (its
+    api_base, or the deployments a router spreads calls over): the same name on another server
+    is another model, and must not be served the first one's answers.
     """
     payload = {
         "v": SCHEMA_VERSION,
@@ -54,6 +56,8 @@ def cache_key(model: str, messages: Sequence[Message], params: dict[str, Any]) -
         "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         "params": {k: v for k, v in sorted(params.items()) if v is not None},
     }
+    if endpoint:  # absent for the provider's default endpoint, so those keys are unchanged
+        payload["endpoint"] = endpoint
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -28,6 +28,12 @@ class LiteLLMTeacherConfig(TeacherConfig):
         1.0, ge=0, description="Seconds before the first retry; doubles each retry (with jitter)."
     )
     retry_max_delay: float = Field(60.0, ge=0, description="Longest wait between two retries.")
+    unreachable_after: int = Field(
+        5,
+        ge=0,
+        description="Stop the stage after this many connection failures in a row (the teacher is down): "
+        "answers so far are kept and `still run --resume` continues. 0: never stop for this.",
+    )
     extra_params: dict[str, Any] = Field(
         default_factory=dict,
         description="More litellm.completion arguments (e.g. reasoning_effort); part of the cache key.",

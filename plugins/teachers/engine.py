@@ -3,7 +3,8 @@
 It runs on one event loop (see :mod:`.loop`) and answers :class:`Job` s — one per distinct prompt —
 through a caller that makes single attempts (in this process, or in worker processes). Every job
 ends in exactly one :class:`Outcome` handed to ``emit``, except the jobs never started because the
-budget or a stop request came first.
+budget or a stop request came first. A stop request also abandons the calls in flight (their
+answers are not recorded; a resume asks them again), so a stop takes effect at once.
 
 Policy:
 
@@ -14,6 +15,9 @@ Policy:
 - 429, 5xx, timeouts, connection errors and malformed responses are retried up to
   ``max_retries`` times after an exponential backoff with jitter (at least the server's
   ``Retry-After``); other errors are recorded at once; an authentication error stops the run;
+- ``unreachable_after`` connection failures in a row (no success between them, whichever job made
+  them) open a circuit breaker: the teacher is down, so the run stops at once with what it has
+  rather than retrying every remaining prompt one by one into a dead endpoint;
 - a response whose completions are all empty is a failure (``empty_completion``), not retried:
   the same request would most likely come back empty again, and be paid for again.
 """
@@ -72,6 +76,8 @@ class EngineSettings:
     max_tokens: int
     samples: int
     budget_usd: float | None = None
+    unreachable_after: int = 0  # 0: no circuit breaker
+    stop_grace_s: float = 2.0  # after a stop request, how long calls in flight may still finish
 
 
 @dataclass
@@ -100,6 +106,7 @@ class Engine:
         self._stop: asyncio.Event | None = None
         self._settled: asyncio.Condition | None = None  # notified whenever a reservation is released
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection_failures = 0  # in a row, across all jobs; any answer resets it
 
     def request_stop(self) -> None:
         if self._loop is not None and self._stop is not None:
@@ -115,18 +122,41 @@ class Engine:
         async def worker() -> None:
             while queue and not self._halted(summary):
                 job = queue.popleft()
-                outcome = await self._answer(job, summary)
-                if outcome is None:
+                try:
+                    outcome = await self._answer(job, summary)
+                except asyncio.CancelledError:  # stopped mid-call: the job stays unanswered
+                    queue.appendleft(job)
+                    raise
+                if outcome is None or (self._stop_requested() and self.settings.stop_grace_s <= 0):
+                    # Without a grace period (a local model) a result that lands after the stop
+                    # request may have been cut short by it: not recorded; resume asks again.
                     queue.appendleft(job)
                     return
                 emit(outcome)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(jobs)))))
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.settings.concurrency, len(jobs)))]
+        everything = asyncio.gather(*workers)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait([everything, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done() and self.settings.stop_grace_s > 0:
+                # Calls about to come back are kept (not paid for twice); the rest are abandoned.
+                await asyncio.wait([everything], timeout=self.settings.stop_grace_s)
+            if not everything.done():  # a stop request: abandon the calls still in flight
+                everything.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+            elif not everything.cancelled():
+                everything.result()  # re-raise what a worker raised (emit failed)
+        finally:
+            stopper.cancel()
         summary.unsent = len(queue)
         summary.unsent_keys = [job.key for job in queue]
         summary.stopped = self._stop.is_set()
         summary.spent_usd = self.spent
         return summary
+
+    def _stop_requested(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     def _halted(self, summary: RunSummary) -> bool:
         return summary.budget_hit or summary.fatal is not None or (self._stop is not None and self._stop.is_set())
@@ -175,6 +205,7 @@ class Engine:
                     async with self._settled:
                         self._settled.notify_all()
             if isinstance(result, Reply):
+                self._connection_failures = 0
                 self.limiter.settle(token_estimate, result.prompt_tokens + result.completion_tokens)
                 cost = self._cost(result)
                 self.spent += cost or 0.0
@@ -185,6 +216,11 @@ class Engine:
                 return Outcome(job, result, None, latency_ms, attempts, cost)
             if result.fatal:
                 summary.fatal = result
+            elif self._trips_breaker(result) and summary.fatal is None:
+                summary.fatal = Failure(
+                    "unreachable",
+                    f"{self._connection_failures} connection failures in a row; last: {result.message}",
+                )
             elif result.retryable and attempts <= s.max_retries and not self._halted(summary):
                 summary.retries += 1
                 if await self._backoff(attempts, result.retry_after):
@@ -192,6 +228,13 @@ class Engine:
             return Outcome(
                 job, None, f"{result.kind}: {result.message} (after {attempts} attempt(s))", latency_ms, attempts
             )
+
+    def _trips_breaker(self, result: Failure) -> bool:
+        if result.kind != "connection":
+            return False
+        self._connection_failures += 1
+        limit = self.settings.unreachable_after
+        return limit > 0 and self._connection_failures >= limit
 
     async def _admit(self, reserve: float, summary: RunSummary) -> bool:
         """Whether a call whose worst case costs ``reserve`` fits the budget. While calls are in

@@ -73,7 +73,15 @@ class LiteLLMTeacher(Teacher):
         return self._price
 
     def cache_key(self, request: TeacherRequest) -> str:
-        return cache_key(self.config.model, request.messages, self.config.sampling_params())
+        return cache_key(self.config.model, request.messages, self.config.sampling_params(), self._endpoint_identity())
+
+    def _endpoint_identity(self) -> Any:
+        """What, besides the model name, decides which model answers: the api_base, or every
+        deployment (model, api_base) a router may send a call to."""
+        cfg = self.config
+        if cfg.deployments:
+            return sorted([d.model, _normal_base(d.api_base) or ""] for d in cfg.deployments)
+        return _normal_base(cfg.api_base)
 
     def estimate(self, requests: Sequence[TeacherRequest], cache_dir: Path | None) -> Estimate:
         keys = [self.cache_key(r) for r in requests]
@@ -159,6 +167,10 @@ class LiteLLMTeacher(Teacher):
         should_stop: Callable[[], bool],
     ) -> RunSummary:
         engine = self._ensure_engine(len(jobs))
+        if self.config.is_local:
+            from stillhouse.plugins.teachers.batching import clear_stop
+
+            clear_stop()  # a stop of an earlier stage or run in this process is over
         inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         future = self._loop.submit(engine.run(jobs, inbox.put))
         future.add_done_callback(lambda _: inbox.put(_DONE))
@@ -177,13 +189,22 @@ class LiteLLMTeacher(Teacher):
                 finished = _DONE in batch
                 self._deliver([item for item in batch if item is not _DONE], cache, on_result)
                 if should_stop():
-                    engine.request_stop()
+                    self._stop_now(engine)
         except BaseException:
             # on_result failed or the user interrupted: stop at once; in-flight answers are lost.
-            engine.request_stop()
+            self._stop_now(engine)
             future.cancel()
             raise
         return future.result()
+
+    def _stop_now(self, engine: Engine) -> None:
+        """Abandon the calls in flight; a local model also stops decoding between two tokens. The
+        engine's stop comes first, so a cut-short local answer is never recorded."""
+        engine.request_stop()
+        if self.config.is_local:
+            from stillhouse.plugins.teachers.batching import request_stop
+
+            request_stop()
 
     def _deliver(
         self, outcomes: list[Outcome], cache: ResponseCache | None, on_result: Callable[[TeacherResult], None]
@@ -245,6 +266,13 @@ class LiteLLMTeacher(Teacher):
                 where=Location(field="teacher.api_key_env"),
                 hint="check that the environment variable named by teacher.api_key_env holds a valid key",
             )
+        if summary.fatal is not None and summary.fatal.kind == "unreachable":
+            raise TeacherError(
+                f"teacher unreachable at {self._endpoint()}: {summary.fatal.message}",
+                where=Location(field="teacher.api_base"),
+                hint="start or fix the teacher's server (or api_base), then `still run --resume RUN_ID`: "
+                "answers so far are kept and only the unanswered prompts are asked",
+            )
         if summary.fatal is not None:
             raise TeacherError(f"the teacher cannot answer: {summary.fatal.message}")
         if summary.budget_hit:
@@ -255,6 +283,11 @@ class LiteLLMTeacher(Teacher):
                 where=Location(field="teacher.budget_usd"),
                 hint="raise teacher.budget_usd and resume the run; answers so far are kept",
             )
+
+    def _endpoint(self) -> str:
+        cfg = self.config
+        bases = [d.api_base or f"{d.model}'s default endpoint" for d in cfg.deployments]
+        return ", ".join(bases) if bases else (cfg.api_base or f"{cfg.model}'s default endpoint")
 
     # -- engine lifecycle -----------------------------------------------------------------
 
@@ -280,6 +313,10 @@ class LiteLLMTeacher(Teacher):
             max_tokens=cfg.max_tokens,
             samples=cfg.samples,
             budget_usd=cfg.budget_usd,
+            # a local model has no connection to lose
+            unreachable_after=0 if cfg.is_local else cfg.unreachable_after,
+            # a stopped local model cuts its answers short: none may be kept
+            stop_grace_s=0.0 if cfg.is_local else 2.0,
         )
         self._engine = Engine(self._caller.call, settings, self.price(), RateLimiter(cfg.rpm, cfg.tpm))
         return self._engine
@@ -321,10 +358,22 @@ class LiteLLMTeacher(Teacher):
         if self._loop is not None:
             self._loop.close()
         if self.config.is_local and self._caller is not None:
+            from stillhouse.plugins.teachers.batching import clear_stop
             from stillhouse.plugins.teachers.local import release
 
             release(self.config.model[len(LOCAL_PREFIX) :])
+            clear_stop()  # the stop took effect; later generation in this process runs normally
         self._loop = self._engine = self._caller = None
+
+
+def _normal_base(api_base: str | None) -> str | None:
+    """``HTTP://Host:8000/v1/`` and ``http://host:8000/v1`` are one endpoint."""
+    if not api_base:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(api_base.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
 
 
 def _check_local_spec(spec: str) -> None:

@@ -14,6 +14,7 @@ STATUS_STYLES = {
     "created": "cyan",
     "failed": "bold red",
     "interrupted": "bold magenta",
+    "incomplete": "bold yellow",
     "finished": "green",
     "pending": "dim",
 }

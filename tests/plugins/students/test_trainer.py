@@ -197,3 +197,16 @@ def test_gguf_student_trains_with_lora_and_exports_hf_format(make_job: JobFactor
     model = AutoModelForCausalLM.from_pretrained(outcome.model_dir)
     assert model.config.num_hidden_layers == 30
     assert "im_start" in AutoTokenizer.from_pretrained(outcome.model_dir).chat_template
+
+
+def test_a_diverging_loss_stops_training_with_the_step_and_saves_no_student(make_job: JobFactory) -> None:
+    from stillhouse.kernel.errors import StageError
+
+    job, events = make_job(SftLoss(), num_epochs=3, learning_rate=1e8)
+    with pytest.raises(StageError) as raised:
+        train(job)
+    error = raised.value
+    print(f"stopped with: {error.what}")
+    assert "training diverged" in error.what and "at step" in error.what or "NaN/inf weights" in error.what
+    assert "learning_rate" in (error.hint or "")
+    assert not (job.output_dir / "model.safetensors").exists()
