@@ -2,7 +2,8 @@
 
 ``POST /v1/chat/completions`` (messages, n, max_tokens / max_completion_tokens, temperature, top_p,
 stop, seed, logprobs / top_logprobs; usage in every response; no streaming), ``GET /v1/models``
-and ``GET /health``. Concurrent requests are answered in batches (:mod:`.batching`). Serve a
+and ``GET /health``. Concurrent requests are answered in batches (:mod:`.batching`), in lanes by
+``max_tokens`` so that a long request never holds up short ones (:class:`LanedGenerator`). Serve a
 distilled student with it and call it from any OpenAI client, or from litellm as
 ``openai/<name>`` with ``api_base = "http://HOST:PORT/v1"``.
 """
@@ -41,6 +42,8 @@ class LanedGenerator:
     instead of a short one waiting for it). Step-level scheduling (continuous batching) would also
     do it, but needs a KV-cache-aware generation loop. Each lane gets its own copy of the tokenizer:
     generate_chat changes its padding side, and fast tokenizers refuse concurrent mutation.
+    torch's seed is process-wide: a seeded sampling request is reproducible while no sampling
+    request runs in another lane (OpenAI documents ``seed`` as best effort, too).
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 8, limits: Sequence[int] = LANE_LIMITS) -> None:
