@@ -65,6 +65,12 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     line. A byte-order mark (Excel and Notepad write one) is dropped; a NUL byte means binary data."""
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise DataError(
+                    "UTF-16 text (Windows \"Unicode\"), not UTF-8",
+                    where=Location(str(path), 1),
+                    hint="save the file as UTF-8, e.g. iconv -f utf-16 -t utf-8 FILE",
+                )
             if b"\x00" in raw:
                 raise DataError(
                     "binary data (a NUL byte), not a text file",

@@ -87,6 +87,11 @@ def test_non_utf8_csv_names_the_line(run_still, pipeline):
     assert_clear(generate(run_still, pipeline("train.csv", content)), "train.csv:2", "not UTF-8")
 
 
+def test_utf16_data_says_so(run_still, pipeline):
+    content = "premise,hypothesis,label\nA man .,A man .,neutral\n".encode("utf-16")  # Excel's "Unicode text"
+    assert_clear(generate(run_still, pipeline("train.csv", content)), "train.csv:1", "UTF-16")
+
+
 def test_non_utf8_toml(run_still, pipeline):
     path = pipeline("train.jsonl", jsonl(ROWS))
     path.write_bytes(path.read_bytes().replace(b'task = "nli"', b'# r\xe9sum\xe9\ntask = "nli"'))
