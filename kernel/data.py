@@ -71,7 +71,8 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                     where=Location(str(path), 1),
                     hint="save the file as UTF-8, e.g. iconv -f utf-16 -t utf-8 FILE",
                 )
-            if b"\x00" in raw:
+            # A NUL in a line, or anywhere near the start (a PNG's first "line" has none): binary.
+            if b"\x00" in raw or (lineno == 1 and b"\x00" in fh.peek(4096)[:4096]):
                 raise DataError(
                     "binary data (a NUL byte), not a text file",
                     where=Location(str(path), lineno),

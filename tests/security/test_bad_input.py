@@ -74,7 +74,7 @@ def test_data_path_that_is_a_folder(run_still, pipeline, tmp_path):
 
 def test_binary_data(run_still, pipeline):
     path = pipeline("train.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
-    assert_clear(generate(run_still, path), "train.jsonl:1", "binary")
+    assert_clear(generate(run_still, path), "train.jsonl:1", "binary data")
 
 
 def test_non_utf8_jsonl_names_the_line(run_still, pipeline):
