@@ -83,7 +83,17 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], str]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}", where=Location(file=str(path)))
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise ConfigError("the config path is a folder, not a file", where=Location(file=str(path)))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is not a key
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x}",
+            where=Location(str(path), data.count(b"\n", 0, exc.start) + 1),
+            hint="TOML and YAML files are UTF-8; save the file as UTF-8",
+        ) from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
@@ -339,6 +349,19 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
                 where=Location(source, find_line(text, ("data", split)), f"data.{split}"),
                 hint="relative paths are resolved against the config file's folder",
             )
+        if path is not None and path.is_dir():
+            raise ConfigError(
+                f"data.{split} is a folder, not a data file: {path}",
+                where=Location(source, find_line(text, ("data", split)), f"data.{split}"),
+                hint="name a JSONL, CSV or Parquet file inside it",
+            )
+    from stillhouse.kernel.data import check_field_mapping
+
+    def fields_at(key: str) -> Location:
+        line = find_line(text, ("data", "fields", key)) or find_line(text, ("data", "fields"))
+        return Location(source, line, f"data.fields.{key}")
+
+    check_field_mapping(host.get("task", pipeline.task).fields, pipeline.data.fields, fields_at)
     return loaded
 
 

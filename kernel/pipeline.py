@@ -120,9 +120,15 @@ class Pipeline:
                 return None
             data = self.cfg.data
             self._splits[name] = load_split(
-                self.task, path, name, limit=data.limit, mapping=data.fields, on_bad_rows=data.on_bad_rows
+                self.task, path, name, limit=data.limit, mapping=data.fields, on_bad_rows=data.on_bad_rows,
+                for_evaluation=name == self._eval_split_name(),
             )
         return self._splits[name]
+
+    def _eval_split_name(self) -> str | None:
+        """The split the evaluate stage scores (the first of evaluate.split, test, validation that exists)."""
+        names = (self.cfg.evaluate.split, "test", "validation")
+        return next((n for n in names if n in ("test", "validation") and self.loaded.data_path(n) is not None), None)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -257,6 +263,8 @@ class Pipeline:
             few_shot = [e for e in train.examples if e.reference is not None][: self.task.config.few_shot]
         shot_ids = {e.id for e in few_shot}
         requests, split_of = [], {}
+        if (scored := self._eval_split_name()) is not None:
+            self.split(scored)  # a test file without references fails now, not after training
         for name in ("train", "validation"):
             loaded = self.split(name)
             if loaded is None:

@@ -1,5 +1,8 @@
 """Summarization of a document or a dialogue (DialogSum, CNN/DailyMail, XSum layouts).
 
+Several gold summaries per row (DialogSum test's ``summary1..3``, a ``summaries`` or ``references``
+list) are all kept: ROUGE takes each sample's best reference, BLEU/chrF use them all.
+
 Teacher summaries are checked for length, for copying long stretches of the source verbatim and,
 when asked, for ROUGE-L against the gold summary. Scored with ROUGE-1/2/L (rouge-score) and
 BLEU/chrF (sacrebleu).
@@ -41,7 +44,10 @@ class SummarizationConfig(FreeTextConfig):
 
 class SummarizationTask(FreeTextTask):
     name = "summarization"
-    description = "Summarize a document or dialogue; ROUGE-1/2/L, BLEU, chrF."
+    description = (
+        "Summarize a document or dialogue; ROUGE-1/2/L (each sample scores its best reference, as DialogSum "
+        "papers report), multi-reference BLEU, chrF."
+    )
     Config = SummarizationConfig
     primary_metric = "rouge_l"
     fields = (

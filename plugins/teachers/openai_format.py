@@ -70,7 +70,7 @@ def model_list(model_ids: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def error_body(message: str, kind: str = "invalid_request_error", code: int | None = None) -> dict[str, Any]:
+def error_body(message: str, kind: str = "invalid_request_error", code: int | str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
@@ -111,16 +111,16 @@ def parse_chat_request(body: Any, *, max_n: int = 64, max_tokens_cap: int = 3276
             content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
         clean.append({"role": str(message["role"]), "content": str(content)})
     n = _int(body, "n", 1, 1, max_n)
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 256
-    if not isinstance(max_tokens, int) or not 0 < max_tokens <= max_tokens_cap:
-        raise RequestError(f"'max_tokens' must be an integer in 1..{max_tokens_cap}")
+    # The first of the two names that is present: `or` would turn an explicit 0 into the default.
+    name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = _int(body, name, 256, 1, max_tokens_cap)
     temperature = body.get("temperature", 1.0)
     if temperature is None:
         temperature = 1.0
-    if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+    if not _is_number(temperature) or not 0 <= temperature <= 2:
         raise RequestError("'temperature' must be a number in 0..2")
     top_p = body.get("top_p")
-    if top_p is not None and (not isinstance(top_p, int | float) or not 0 < top_p <= 1):
+    if top_p is not None and (not _is_number(top_p) or not 0 < top_p <= 1):
         raise RequestError("'top_p' must be a number in (0, 1]")
     stop = body.get("stop")
     if isinstance(stop, str):
@@ -128,8 +128,11 @@ def parse_chat_request(body: Any, *, max_n: int = 64, max_tokens_cap: int = 3276
     if stop is not None and (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)):
         raise RequestError("'stop' must be a string or a list of strings")
     seed = body.get("seed")
-    if seed is not None and not isinstance(seed, int):
-        raise RequestError("'seed' must be an integer")
+    # A 64-bit integer, as OpenAI's API takes: torch's generator refuses anything larger (a 500 before).
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**64):
+        raise RequestError("'seed' must be a 64-bit integer")
+    if body.get("logprobs") is not None and not isinstance(body.get("logprobs"), bool):
+        raise RequestError("'logprobs' must be true or false")
     top_logprobs = _int(body, "top_logprobs", 0, 0, 20)
     return ChatParams(
         messages=clean,
@@ -142,6 +145,11 @@ def parse_chat_request(body: Any, *, max_n: int = 64, max_tokens_cap: int = 3276
         logprobs=bool(body.get("logprobs")),
         top_logprobs=top_logprobs,
     )
+
+
+def _is_number(value: Any) -> bool:
+    """JSON numbers only: Python counts True as 1, the API does not."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:

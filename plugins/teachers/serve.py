@@ -2,7 +2,8 @@
 
 ``POST /v1/chat/completions`` (messages, n, max_tokens / max_completion_tokens, temperature, top_p,
 stop, seed, logprobs / top_logprobs; usage in every response; no streaming), ``GET /v1/models``
-and ``GET /health``. Concurrent requests are answered in batches (:mod:`.batching`). Serve a
+and ``GET /health``. Concurrent requests are answered in batches (:mod:`.batching`), in lanes by
+``max_tokens`` so that a long request never holds up short ones (:class:`LanedGenerator`). Serve a
 distilled student with it and call it from any OpenAI client, or from litellm as
 ``openai/<name>`` with ``api_base = "http://HOST:PORT/v1"``.
 """
@@ -10,9 +11,13 @@ distilled student with it and call it from any OpenAI client, or from litellm as
 from __future__ import annotations
 
 import asyncio
+import copy
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from stillhouse.plugins.teachers.batching import BatchingGenerator, GenParams
+from stillhouse.kernel.interfaces import Message
+from stillhouse.plugins.hf_models import GenerationOutput
+from stillhouse.plugins.teachers.batching import BatchingGenerator, BatchStats, GenParams
 from stillhouse.plugins.teachers.config import LOCAL_PREFIX
 from stillhouse.plugins.teachers.openai_format import (
     ChoiceOut,
@@ -23,15 +28,117 @@ from stillhouse.plugins.teachers.openai_format import (
     parse_chat_request,
 )
 
+LANE_LIMITS = (64, 512)
+"""Upper max_tokens of each lane but the last (which takes the rest)."""
 
-def build_app(batcher: BatchingGenerator, model_id: str) -> Any:
+
+class LanedGenerator:
+    """Batching in lanes by ``max_tokens``, each lane with its own batcher, thread and tokenizer.
+
+    One batcher runs one ``generate`` call at a time, and a batch runs until its longest request is
+    done: a 3000-token request kept 4-token ones waiting ~22 s. Lanes are the simplest sound fix:
+    requests of very different lengths never share a batch or a queue, and a short lane computes
+    while a long one is busy (the lanes share the cores, so a long request slows down a little
+    instead of a short one waiting for it). Step-level scheduling (continuous batching) would also
+    do it, but needs a KV-cache-aware generation loop. Each lane gets its own copy of the tokenizer:
+    generate_chat changes its padding side, and fast tokenizers refuse concurrent mutation.
+    torch's seed is process-wide: a seeded sampling request is reproducible while no sampling
+    request runs in another lane (OpenAI documents ``seed`` as best effort, too).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 8, limits: Sequence[int] = LANE_LIMITS) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.limits = tuple(limits)
+        self.lanes = [
+            BatchingGenerator(model, tokenizer if i == 0 else copy.deepcopy(tokenizer), max_batch=max_batch)
+            for i in range(len(self.limits) + 1)
+        ]
+
+    def lane_for(self, max_new_tokens: int) -> BatchingGenerator:
+        index = next((i for i, limit in enumerate(self.limits) if max_new_tokens <= limit), len(self.limits))
+        return self.lanes[index]
+
+    async def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> list[GenerationOutput]:
+        return await self.lane_for(params.max_new_tokens).generate(messages, params, n)
+
+    @property
+    def stats(self) -> BatchStats:
+        total = BatchStats()
+        for lane in self.lanes:
+            total.batches += lane.stats.batches
+            total.sequences += lane.stats.sequences
+            total.largest = max(total.largest, lane.stats.largest)
+            total.sizes += lane.stats.sizes
+        return total
+
+    def close(self) -> None:
+        for lane in self.lanes:
+            lane.close()
+
+
+def context_length(model: Any) -> int | None:
+    """The most tokens (prompt + completion) the model's positions cover, if its config says."""
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def prompt_counter(tokenizer: Any) -> Callable[[list[Message]], int]:
+    """Counts a chat prompt's tokens as generation will see them, on a private tokenizer copy
+    (the batchers use theirs on other threads)."""
+    own = copy.deepcopy(tokenizer)
+
+    def count(messages: list[Message]) -> int:
+        # Rendered, then encoded without special tokens: exactly what generate_chat feeds the model.
+        text = own.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return len(own(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def build_app(
+    batcher: BatchingGenerator | LanedGenerator,
+    model_id: str,
+    *,
+    context: int | None = None,
+    count_tokens: Callable[[list[Message]], int] | None = None,
+) -> Any:
+    """The aiohttp app. With ``context`` and ``count_tokens``, a request whose prompt plus
+    ``max_tokens`` exceeds the context is refused (400), as OpenAI's API does, instead of running
+    past the positions the model was trained on."""
     from aiohttp import web
+
+    @web.middleware
+    async def json_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        # OpenAI clients parse {"error": {...}} bodies; aiohttp's own 404/405 pages are plain text.
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            kind = "not_found_error" if exc.status == 404 else "invalid_request_error"
+            message = f"{request.method} {request.path}: {exc.reason}"
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return web.json_response(error_body(message, kind, exc.status), status=exc.status, headers=allow)
 
     async def chat(request: web.Request) -> web.Response:
         try:
             params = parse_chat_request(await request.json())
         except (RequestError, ValueError) as exc:
             return web.json_response(error_body(str(exc)), status=400)
+        if context is not None and count_tokens is not None:
+            prompt = count_tokens(params.messages)
+            if prompt + params.max_tokens > context:
+                message = (
+                    f"This model's maximum context length is {context} tokens. However, you requested "
+                    f"{prompt + params.max_tokens} tokens ({prompt} in the messages, {params.max_tokens} in "
+                    "the completion). Please reduce the length of the messages or the completion."
+                )
+                return web.json_response(error_body(message, code="context_length_exceeded"), status=400)
         gen = GenParams(
             max_new_tokens=params.max_tokens,
             temperature=params.temperature,
@@ -56,7 +163,7 @@ def build_app(batcher: BatchingGenerator, model_id: str) -> Any:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "model": model_id, "batches": batcher.stats.batches})
 
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[json_errors])
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
@@ -84,8 +191,9 @@ def run_server(
     model_id = name or spec
 
     async def main() -> None:
-        batcher = BatchingGenerator(loaded, tokenizer, max_batch=max_batch)
-        runner = web.AppRunner(build_app(batcher, model_id), access_log=None)
+        batcher = LanedGenerator(loaded, tokenizer, max_batch=max_batch)
+        app = build_app(batcher, model_id, context=context_length(loaded), count_tokens=prompt_counter(tokenizer))
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

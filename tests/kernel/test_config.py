@@ -135,3 +135,22 @@ def test_evaluator_options_are_validated_by_the_evaluator(fake_host, pipeline_co
     assert result.exit_code == 2 and "did you mean 'task_metrics'" in result.output
     result = check(fake_host, pipeline_config(extra="[evaluate.options.task_metrics]\nsamples = 3"))
     assert result.exit_code == 2 and "evaluate.options.task_metrics.samples" in result.output
+
+
+def test_config_with_bom_or_bad_bytes_or_a_folder(fake_host, pipeline_config, tmp_path):
+    path = pipeline_config()
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # Notepad's byte-order mark is not a key
+    assert load_config(path, fake_host).pipeline.task == "echo"
+    path.write_bytes(path.read_bytes().replace(b'name = "fake-run"', b'name = "caf\xe9"'))
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        load_config(path, fake_host)
+    assert info.value.where.line == 1
+    result = check(fake_host, tmp_path)
+    assert result.exit_code == 2 and "internal error" not in result.output
+
+
+def test_data_fields_key_must_be_a_task_field(fake_host, pipeline_config):
+    path = pipeline_config(extra='[data.fields]\ntxt = "sentence"')
+    result = check(fake_host, path)
+    assert result.exit_code == 2, result.output
+    assert "data.fields maps 'txt'" in result.output and "did you mean 'text'" in result.output
