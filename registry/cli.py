@@ -17,13 +17,18 @@ import click
 
 from stillhouse.kernel.errors import RunNotFoundError, UserError
 
-FORMAT_CHOICE = click.Choice(["table", "csv", "json", "markdown"])
+FORMAT_CHOICE = click.Choice(["table", "tsv", "csv", "json", "markdown"])
+FORMAT_HELP = "Output format [default: table on a terminal, tsv (tab-separated lines) in a pipe or file]."
 
 
-def _print(result: Any, fmt: str, title: str | None = None) -> None:
+def _print(result: Any, fmt: str | None, title: str | None = None, **options: Any) -> None:
     from stillhouse.registry.render import print_result
 
-    print_result(result, fmt, title)
+    print_result(result, fmt, title, **options)
+
+
+def _column_list(value: str | None) -> list[str]:
+    return [c.strip() for c in (value or "").split(",") if c.strip()]
 
 
 def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) -> Any:
@@ -37,26 +42,34 @@ def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) ->
 
 @click.command("sql")
 @click.argument("query", required=False)
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
+@click.option("--vertical", "-x", is_flag=True, help="One block per row, one line per column (for wide rows).")
+@click.option("--columns", "columns", metavar="A,B", help="Show only these columns, in this order.")
 @click.option("--schema", is_flag=True, help="Print the documented tables, views and columns.")
 @click.option("--no-ingest", is_flag=True, help="Query the database as it is, without reading new run-folder content.")
-def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool) -> None:
+def sql_command(
+    query: str | None, fmt: str | None, vertical: bool, columns: str | None, schema: bool, no_ingest: bool
+) -> None:
     """Query the run registry with read-only SQL (DuckDB dialect).
 
     \b
     Examples:
       still sql "select run_id, task, student_score, retention_pct from run_summary"
+      still sql "select * from run_summary" --vertical
       still sql "select * from metrics where key = 'train/loss'" --format csv > loss.csv
       echo "select count(*) from runs" | still sql -
+
+    A table shows the columns that fit the terminal and names the rest; numbers are rounded for
+    reading (csv and json keep full precision).
     """
     if schema:
-        _print_schema(fmt)
+        _print_schema(fmt or "table")
         return
     if not query:
         raise UserError("no query given", hint='still sql "select * from run_summary", or still sql --schema')
     if query == "-":
         query = sys.stdin.read()
-    _print(_query(query, ingest=not no_ingest), fmt)
+    _print(_query(query, ingest=not no_ingest), fmt, vertical=vertical, columns=_column_list(columns))
 
 
 def _print_schema(fmt: str) -> None:
@@ -68,10 +81,10 @@ def _print_schema(fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(schema.schema_dict(), indent=2))
         return
-    if fmt == "csv":
+    if fmt in ("csv", "tsv"):
         import csv
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv.writer(sys.stdout, lineterminator="\n", delimiter="," if fmt == "csv" else "\t")
         writer.writerow(["relation", "kind", "column", "type", "meaning"])
         for rel in schema.catalog():
             for col in rel.columns:
@@ -103,9 +116,13 @@ def runs_group() -> None:
 @click.option("--task", help="Only runs of this task.")
 @click.option("--status", help="Only runs with this status (running, completed, failed, interrupted).")
 @click.option("--limit", type=int, default=50, show_default=True, help="Newest N runs; 0 for all.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> None:
-    """Runs, newest first."""
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
+@click.option("--columns", "columns", metavar="A,B", help="Show only these columns, in this order.")
+def runs_list(task: str | None, status: str | None, limit: int, fmt: str | None, columns: str | None) -> None:
+    """Runs, newest first.
+
+    A narrow terminal shortens names and drops the rightmost columns; the run id is always whole.
+    """
     where, params = [], []
     if task:
         where.append("task = ?")
@@ -113,15 +130,20 @@ def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> Non
     if status:
         where.append("status = ?")
         params.append(status)
+    # The order is the order columns are dropped in on a narrow terminal: the last goes first.
     sql = (
-        "SELECT run_id, name, task, status, teacher_model, student_model, samples_accepted, "
-        "round(cost_usd, 4) AS cost_usd, round(student_score, 4) AS student_score, "
-        "round(retention_pct, 1) AS retention_pct, started_at FROM run_summary"
+        "SELECT run_id, name, task, status, round(student_score, 4) AS score, "
+        "round(retention_pct, 1) AS retention_pct, samples_accepted, round(cost_usd, 4) AS cost_usd, "
+        "started_at, teacher_model, student_model FROM run_summary"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY started_at DESC NULLS LAST, run_id DESC"
         + (f" LIMIT {int(limit)}" if limit > 0 else "")
     )
-    _print(_query(sql, params), fmt)
+    _print(_query(sql, params), fmt, columns=_column_list(columns), shrink=RUNS_LIST_SHRINK)
+
+
+# How narrow `still runs list` may cut these columns before it drops any.
+RUNS_LIST_SHRINK = {"name": 10, "task": 6, "teacher_model": 12, "student_model": 12}
 
 
 def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
@@ -184,28 +206,29 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from stillhouse.registry.render import cell, rich_table
+    from stillhouse.registry.render import cell, drop_empty_columns, print_table
 
-    console = Console()
+    console = Console(soft_wrap=False)
     summary = results["summary"].dicts()[0]
     card = Table(title=f"Run {rid}", show_header=False, title_justify="left")
-    card.add_column("field", style="bold")
+    card.add_column("field", style="bold", no_wrap=True)
     card.add_column("value", overflow="fold")
     for key, value in summary.items():
         if value is not None and key != "run_id":
-            card.add_row(key, cell(value))
+            card.add_row(key, Text(cell(value)))
     console.print(card)
     for name, (_, title) in list(sections.items())[1:]:
         if len(results[name]):
-            console.print(rich_table(results[name], title))
+            print_table(drop_empty_columns(results[name]), title, footer=False)
 
 
 @runs_group.command("compare")
 @click.argument("run_a")
 @click.argument("run_b")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
+def runs_compare(run_a: str, run_b: str, fmt: str | None) -> None:
     """Config differences and metrics of two runs side by side."""
     a, b = resolve_run_id(run_a), resolve_run_id(run_b, ingest=False)
     config = _query(
@@ -247,6 +270,9 @@ def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
         [a, b] * len(summary_cols) + [a, b, a, b],
         ingest=False,
     )
+    from stillhouse.registry.render import default_format
+
+    fmt = fmt or default_format()
     if fmt != "table":
         from stillhouse.registry.render import _plain
 
@@ -257,22 +283,24 @@ def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
                 )
             )
         else:
+            from stillhouse.registry.render import rounded_text
+
             click.echo(f"config differences (a = {a}, b = {b})")
             _print(config, fmt)
             click.echo("metrics")
-            _print(metrics, fmt)
+            _print(rounded_text(metrics, ("a", "b")) if fmt in ("tsv", "markdown") else metrics, fmt)
         return
     from rich.console import Console
 
-    from stillhouse.registry.render import rich_table
+    from stillhouse.registry.render import print_table, rounded_text
 
-    console = Console()
-    console.print(f"[bold]a[/bold] = {a}\n[bold]b[/bold] = {b}")
+    console = Console(soft_wrap=False)
+    console.print(f"[bold]a[/bold] = {a}\n[bold]b[/bold] = {b}", highlight=False)
     if len(config):
-        console.print(rich_table(config, "Config differences"))
+        print_table(config, "Config differences", footer=False)
     else:
         console.print("[dim]The configs are identical.[/dim]")
-    console.print(rich_table(metrics, "Metrics"))
+    print_table(rounded_text(metrics, ("a", "b")), "Metrics", footer=False)
 
 
 @runs_group.command("rm")

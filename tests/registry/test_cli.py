@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,12 @@ def test_sql_formats(run) -> None:
     markdown = run("sql", query, "--format", "markdown").output.splitlines()
     assert markdown[0] == "| run_id | task | retention |" and markdown[1] == "|---|---|---:|"
     assert markdown[2] == "| 20261123-090000-qa-a004 | qa | 86.42 |"
-    table = run("sql", query)
+    table = run("sql", query, "--format", "table")
     assert table.exit_code == 0 and "20261123-090000-qa-a004" in table.output and "2 rows" in table.output
+    # Not a terminal (CliRunner, a pipe, a file): tab-separated lines, nothing wrapped or boxed.
+    assert run("sql", query).output == (
+        "run_id\ttask\tretention\n20261123-090000-qa-a004\tqa\t86.42\n20261128-090000-qa-live-a009\tqa\t\n"
+    )
 
 
 def test_sql_from_stdin(run) -> None:
@@ -118,8 +123,9 @@ def test_runs_compare(run) -> None:
     metrics = {(m["metric"], m["role"]): (m["a"], m["b"]) for m in data["metrics"]}
     assert metrics[("accuracy", "student")] == ("0.87", "0.78")
     assert metrics[("student_score", "run")] == ("0.87", "0.78")
-    text = run("runs", "compare", A, B).output
+    text = run("runs", "compare", A, B, "--format", "table").output
     assert "Config differences" in text and "learning_rate" in text
+    assert "135,000,000" in text and not re.search(r"\.0*[1-9]\d{5}", text)  # numbers rounded for reading
 
 
 def test_runs_rm_asks_and_removes(run, filled_home: Path) -> None:
