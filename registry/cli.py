@@ -328,6 +328,62 @@ def runs_rm(run_id: str, yes: bool, force: bool) -> None:
     click.echo(f"Deleted {what}.")
 
 
+@runs_group.command("prune")
+@click.option(
+    "--failed-older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    metavar="DAYS",
+    help="Delete failed and interrupted runs that ended more than DAYS ago.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def runs_prune(days: float, yes: bool) -> None:
+    """Free disk space: checkpoints of completed runs (their student stays), and failed or
+    interrupted runs older than DAYS (folder and registry rows). Live runs are never touched."""
+    import time
+
+    from stillhouse.kernel.housekeeping import folder_bytes, human_bytes
+    from stillhouse.kernel.runs import runs_root
+    from stillhouse.registry.ingest import delete_runs
+
+    rows = _query(
+        "SELECT r.run_id, r.status, r.pid, epoch(coalesce(s.finished_at, s.started_at)) AS ended "
+        "FROM runs r LEFT JOIN run_summary s USING (run_id) ORDER BY r.run_id"
+    ).rows
+    root, cutoff = runs_root(), time.time() - days * 86400
+    checkpoints: list[tuple[str, Path]] = []
+    old_runs: list[tuple[str, Path]] = []
+    live = []
+    for run_id, status, pid, ended in rows:
+        folder = root / run_id
+        if status in ("running", "created") and pid and _alive(pid):
+            live.append(run_id)
+        elif status == "completed" and (folder / "checkpoints").is_dir():
+            checkpoints.append((run_id, folder / "checkpoints"))
+        elif status in ("failed", "interrupted") and ended is not None and ended < cutoff:
+            old_runs.append((run_id, folder))
+    sizes = {path: folder_bytes(path) for _, path in checkpoints + old_runs}
+    total = sum(sizes.values())
+    for run_id in live:
+        click.echo(f"skip    {run_id} (running)")
+    for run_id, path in checkpoints:
+        click.echo(f"free    {human_bytes(sizes[path]):>9}  {run_id}: checkpoints (completed; its student stays)")
+    for run_id, path in old_runs:
+        click.echo(f"delete  {human_bytes(sizes[path]):>9}  {run_id}: the whole run (ended more than {days:g} days ago)")
+    if not checkpoints and not old_runs:
+        click.echo("Nothing to prune.")
+        return
+    if not yes and not click.confirm(f"Free {human_bytes(total)}?", default=False):
+        raise click.Abort()
+    for _, path in checkpoints + old_runs:
+        shutil.rmtree(path, ignore_errors=True)
+    if old_runs:
+        delete_runs([run_id for run_id, _ in old_runs])
+    click.echo(f"Freed {human_bytes(total)}.")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(int(pid), 0)
