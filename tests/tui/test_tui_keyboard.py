@@ -161,3 +161,29 @@ def test_x_on_a_finished_run_says_so_without_asking(fixture_home: Path, make_app
         assert app.clipboard == done
 
     drive(app, scenario)
+
+
+def test_palette_screenshot_is_saved_under_the_home_and_named(fixture_home: Path, make_app) -> None:
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded)
+        saved = app.deliver_screenshot()  # what the palette's "Screenshot" command calls
+        assert saved is not None and Path(saved).parent == fixture_home / "screenshots"
+        assert Path(saved).read_text().startswith("<svg")
+        await notified(pilot, saved)
+
+    drive(app, scenario)
+
+
+def test_evaluation_ratios_say_better_or_worse() -> None:
+    from stillhouse.kernel.comparison import Cell
+    from stillhouse.tui.widgets.evaluation import ratio_text, verdict
+
+    slower = Cell(-104.8, "104.8% higher")
+    assert verdict("student_vs_teacher", "latency", slower) == "worse"
+    text = ratio_text("student_vs_teacher", "latency", slower)
+    assert text.plain == "104.8% higher (worse)" and "red" in str(text.spans[0].style)
+    assert verdict("student_vs_teacher", "parameters", Cell(12.9, "12.9× smaller")) == "better"
+    assert verdict("student_vs_baseline", "task", Cell(0.32, "+32.0 pts")) == "better"
+    assert verdict("student_vs_teacher", "task", Cell(96.0, "96.0% retained")) is None
