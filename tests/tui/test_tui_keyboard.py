@@ -187,3 +187,19 @@ def test_evaluation_ratios_say_better_or_worse() -> None:
     assert verdict("student_vs_teacher", "parameters", Cell(12.9, "12.9× smaller")) == "better"
     assert verdict("student_vs_baseline", "task", Cell(0.32, "+32.0 pts")) == "better"
     assert verdict("student_vs_teacher", "task", Cell(96.0, "96.0% retained")) is None
+
+
+def test_compare_shows_where_long_values_differ_and_tells_same_names_apart() -> None:
+    from types import SimpleNamespace
+
+    from stillhouse.tui.screens.compare import column_names, differing_parts
+
+    a = "/home/someone/projects/distil/data/nli/train-small.jsonl"
+    b = "/home/someone/projects/distil/data/nli/train-large.jsonl"
+    shown = differing_parts([a, b], 30)
+    assert all(len(v) <= 30 for v in shown)
+    assert "small" in shown[0] and "large" in shown[1] and shown[0].startswith("…")
+    assert differing_parts(["2e-05", "0.0001"], 30) == ["2e-05", "0.0001"]
+    runs = [SimpleNamespace(name="nli", run_id="20261120-090000-nli-a001"), SimpleNamespace(name="nli", run_id="20261121-090000-nli-a002")]
+    assert column_names(runs) == ["nli (a001)", "nli (a002)"]
+    assert column_names(runs[:1]) == ["nli"]
