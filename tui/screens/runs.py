@@ -282,7 +282,9 @@ class RunsScreen(ReportsWorkerErrors, Screen):
             self.stillhouse.open_run(run_id)
 
     def action_focus_filter(self) -> None:
-        self.query_one("#runs-filter", Input).focus()
+        # At once, not via focus() (deferred): keys typed right after "/" on a busy machine must
+        # land in the filter, not trigger the screen's n / digit keys.
+        self.set_focus(self.query_one("#runs-filter", Input))
 
     def action_clear_filter(self) -> None:
         filt = self.query_one("#runs-filter", Input)
