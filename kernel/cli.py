@@ -21,6 +21,7 @@ from stillhouse.kernel.errors import StillhouseError, UserError
 from stillhouse.kernel.plugins import PluginHost, get_host
 from stillhouse.kernel.runs import STAGES
 from stillhouse.kernel.secrets import redact_text
+from stillhouse.kernel.text import visible
 
 # `still run` exit codes: 0 completed, 1 internal error, 2 user error, 3 incomplete (some work
 # failed and `--resume` retries it), 130 interrupted.
@@ -72,9 +73,10 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
     """Run a distillation pipeline from CONFIG (TOML or YAML)."""
     from stillhouse.kernel.config import load_config, validate_config
     from stillhouse.kernel.pipeline import Pipeline, install_sigint
-    from stillhouse.kernel.progress import ProgressPrinter
+    from stillhouse.kernel.progress import ProgressPrinter, quiet_third_party_progress
     from stillhouse.kernel.runs import Run
 
+    quiet_third_party_progress()  # before any model library is imported: our bars only
     host = get_host()
     printer = ProgressPrinter(quiet=quiet)
     if resume_id is not None:  # "" (an unset shell variable) must be refused, not ignored
@@ -166,13 +168,15 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"plugins": rows, "failures": failures}, indent=2))
         return
+    if rows:
+        click.echo(click.style(f"{'PLUGIN':<14} {'FROM':<24} PROVIDES", bold=True))
     for row in rows:
         origin = "built-in" if row["builtin"] else f"{row['package']} {row['version']}"
         provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["provides"].items()) or "-"
-        click.echo(f"{row['name']:<14} {origin:<24} {provides}")
+        click.echo(f"{visible(row['name']):<14} {visible(origin):<24} {visible(provides)}")
         click.echo(f"{'':<14} hooks: {', '.join(row['hooks']) or '-'}")
     for failure in failures:
-        click.echo(f"BROKEN {failure['name']} ({failure['package']}): {failure['error']}", err=True)
+        click.echo(f"BROKEN {visible(failure['name'])} ({failure['package']}): {visible(failure['error'])}", err=True)
 
 
 from stillhouse.kernel.scaffold import plugin_group  # noqa: E402 - light: click and string templates only

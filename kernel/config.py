@@ -369,7 +369,27 @@ def load_config(path: str | Path, host: Any, overrides: list[str] | None = None)
     """Read, override and validate a pipeline config file."""
     raw, text = read_config_file(path)
     apply_overrides(raw, overrides or [])
-    return validate_config(raw, host, source=str(path), text=text, base_dir=Path(path).resolve().parent)
+    try:
+        return validate_config(raw, host, source=str(path), text=text, base_dir=Path(path).resolve().parent)
+    except ConfigError as exc:
+        raise _blame_overrides(exc, overrides or []) from None
+
+
+def _blame_overrides(exc: ConfigError, overrides: list[str]) -> ConfigError:
+    """Point a problem with a value given by ``--set`` at that ``--set``, not at a line of the file
+    (the file may not even have the key, or has the value the user just replaced)."""
+    given = {".".join(parse_override(a)[0]): a.strip() for a in overrides if "=" in a}
+
+    def owner(dotted: str) -> str | None:
+        return next((a for k, a in given.items() if dotted == k or dotted.startswith(k + ".")), None)
+
+    if exc.where and exc.where.field and (assignment := owner(exc.where.field)):
+        exc.where = Location(f"--set {assignment}", None, exc.where.field)
+    for i, detail in enumerate(exc.details):
+        match = re.match(r"(?:unknown key )?'([^']+)'", detail)
+        if match and (assignment := owner(match.group(1))):
+            exc.details[i] = re.sub(r"  \([^()]*:\d+\)$", "", detail) + f"  (--set {assignment})"
+    return exc
 
 
 def config_schema(host: Any) -> dict[str, Any]:

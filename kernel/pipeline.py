@@ -494,7 +494,15 @@ class Pipeline:
         if self.should_stop():
             raise StopRequested
         self._artifact("student", outcome.model_dir)
+        self._drop_resume_state(job.checkpoint_dir)
         return {"steps": outcome.steps, "train_pairs": len(train_pairs), "validation_pairs": len(job.validation), **outcome.summary}
+
+    def _drop_resume_state(self, checkpoint_dir: Path) -> None:
+        """Training finished: nothing will resume it, so its optimizer state only fills the disk."""
+        from stillhouse.kernel.housekeeping import drop_resume_state, human_bytes
+
+        if RANK == 0 and (freed := drop_resume_state(checkpoint_dir)):
+            self.emit("log", level="info", message=f"removed {human_bytes(freed)} of optimizer state from checkpoints (training finished)")
 
     def _emit_from_plugin(self, event: dict[str, Any]) -> None:
         payload = dict(event)

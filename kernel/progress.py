@@ -3,9 +3,34 @@ progress bars and summaries with rich."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from stillhouse.kernel.runs import Run
+from stillhouse.kernel.text import visible
+
+# Third-party progress bars ("Loading weights", "Converting and de-quantizing GGUF tensors",
+# "Writing model shards") would interleave with ours; the libraries read these when imported.
+QUIET_LIBRARIES = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # huggingface_hub, and transformers' own tqdm follows it
+    "TQDM_DISABLE": "1",  # every other tqdm bar (tqdm reads TQDM_* defaults from the environment)
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def quiet_third_party_progress() -> None:
+    """Switch off other libraries' progress bars and chatter in this process (a variable the user
+    set wins); libraries already imported are told directly."""
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        logging = sys.modules["transformers"].utils.logging
+        logging.disable_progress_bar()
+        logging.set_verbosity_error()
 
 
 class ProgressPrinter:
@@ -18,8 +43,10 @@ class ProgressPrinter:
         self.quiet = quiet
         self._progress: Any = None
         self._task_id: Any = None
+        self._config: dict[str, Any] = {}
 
     def started(self, run: Run) -> None:
+        self._config = dict(run.config or {})
         self.console.print(f"run [bold]{run.id}[/bold]  ({run.dir})")
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -32,16 +59,26 @@ class ProgressPrinter:
         if kind == "stage_started":
             self._close_bar()
             self.console.print(f"[bold cyan]>[/bold cyan] {event['stage']}")
+            loading = self._loading_line(event["stage"])
+            if loading:
+                self.console.print(f"  [dim]{loading}[/dim]")
         elif kind == "progress":
             self._update_bar(event)
+        elif kind == "teacher_call" and self._progress is not None:
+            # one answer = one step of the bar, between the pipeline's (rarer) progress events
+            self._progress.advance(self._task_id, 1)
         elif kind == "stage_finished":
             self._close_bar()
             self.console.print(f"  [green]done[/green] {event['stage']} in {event.get('seconds', 0):.1f}s  {_summary_line(event.get('summary') or {})}")
         elif kind == "stage_failed":
             self._close_bar()
-            self.console.print(f"  [red]stopped[/red] {event['stage']}: {event.get('error')}")
+            # The error itself is printed once, by the command line, with its hint.
+            what = "stopped" if event.get("error") == "interrupted" else "failed"
+            self.console.print(f"  [red]{what}[/red] {event['stage']}" + (" (interrupted)" if what == "stopped" else ""))
         elif kind == "log" and event.get("level") in ("info", "warning"):
-            self.console.print(f"  [dim]{event.get('message')}[/dim]")
+            from rich.markup import escape
+
+            self.console.print(f"  [dim]{escape(visible(str(event.get('message'))))}[/dim]")
         elif kind == "metric" and event.get("key") == "eval/loss":
             self.console.print(f"  validation loss {event['value']:.4f} at step {event.get('step')}")
 
@@ -50,12 +87,24 @@ class ProgressPrinter:
 
         if self._progress is None:
             self._progress = Progress(
-                TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
+                TextColumn("ETA"), TimeRemainingColumn(),
                 console=self.console, transient=True,
             )
             self._progress.start()
             self._task_id = self._progress.add_task(event.get("stage", ""), total=event.get("total") or None)
         self._progress.update(self._task_id, completed=event.get("done", 0), total=event.get("total") or None)
+
+    def _loading_line(self, stage: str) -> str | None:
+        """The one line shown while a stage loads a local model (their own bars are off)."""
+        teacher = self._config.get("teacher") or {}
+        student = self._config.get("student") or {}
+        model = str(teacher.get("model") or "")
+        if stage == "generate" and (model.startswith("hf/") or teacher.get("backend") not in (None, "litellm")):
+            return f"loading teacher model {visible(model)} …"
+        if stage == "train" and student.get("model"):
+            return f"loading student model {visible(str(student['model']))} …"
+        return None
 
     def _close_bar(self) -> None:
         if self._progress is not None:
@@ -89,7 +138,24 @@ class ProgressPrinter:
 def _summary_line(summary: dict[str, Any]) -> str:
     parts = []
     for key, value in summary.items():
-        if isinstance(value, (dict, list)) or key == "incomplete":
-            continue
+        if isinstance(value, (dict, list)) or key == "incomplete" or value is None:
+            continue  # None: not measured; "best_eval_loss=None" says nothing
         parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
     return " ".join(parts[:8])
+
+
+def _rate_column() -> Any:
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class _Rate(ProgressColumn):
+        """Items per second (per minute when slow), from rich's running speed estimate."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.speed
+            if not speed:
+                return Text("", style="progress.data.speed")
+            shown = f"{speed:.3g}/s" if speed >= 0.5 else f"{speed * 60:.3g}/min"
+            return Text(shown, style="progress.data.speed")
+
+    return _Rate()

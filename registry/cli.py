@@ -16,15 +16,20 @@ import click
 
 from stillhouse.kernel.errors import RunNotFoundError, UserError
 
-FORMAT_CHOICE = click.Choice(["table", "csv", "json", "markdown"])
+FORMAT_CHOICE = click.Choice(["table", "tsv", "csv", "json", "markdown"])
+FORMAT_HELP = "Output format [default: table on a terminal, tsv (tab-separated lines) in a pipe or file]."
 SQL_ROW_LIMIT = 1000
 SQL_TIMEOUT_S = 30.0
 
 
-def _print(result: Any, fmt: str, title: str | None = None) -> None:
+def _print(result: Any, fmt: str | None, title: str | None = None, **options: Any) -> None:
     from stillhouse.registry.render import print_result
 
-    print_result(result, fmt, title)
+    print_result(result, fmt, title, **options)
+
+
+def _column_list(value: str | None) -> list[str]:
+    return [c.strip() for c in (value or "").split(",") if c.strip()]
 
 
 def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) -> Any:
@@ -38,7 +43,9 @@ def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) ->
 
 @click.command("sql")
 @click.argument("query", required=False)
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
+@click.option("--vertical", "-x", is_flag=True, help="One block per row, one line per column (for wide rows).")
+@click.option("--columns", "columns", metavar="A,B", help="Show only these columns, in this order.")
 @click.option("--schema", is_flag=True, help="Print the documented tables, views and columns.")
 @click.option("--no-ingest", is_flag=True, help="Query the database as it is, without reading new run-folder content.")
 @click.option(
@@ -57,17 +64,30 @@ def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) ->
     show_default=True,
     help="Stop the query after SECONDS (0: no limit).",
 )
-def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool, max_rows: int, time_limit: float) -> None:
+def sql_command(
+    query: str | None,
+    fmt: str | None,
+    vertical: bool,
+    columns: str | None,
+    schema: bool,
+    no_ingest: bool,
+    max_rows: int,
+    time_limit: float,
+) -> None:
     """Query the run registry with read-only SQL (DuckDB dialect).
 
     \b
     Examples:
       still sql "select run_id, task, student_score, retention_pct from run_summary"
+      still sql "select * from run_summary" --vertical
       still sql "select * from metrics where key = 'train/loss'" --format csv > loss.csv
       echo "select count(*) from runs" | still sql -
+
+    A table shows the columns that fit the terminal and names the rest; numbers are rounded for
+    reading (csv and json keep full precision).
     """
     if schema:
-        _print_schema(fmt)
+        _print_schema(fmt or "table")
         return
     if not query:
         raise UserError("no query given", hint='still sql "select * from run_summary", or still sql --schema')
@@ -78,7 +98,7 @@ def sql_command(query: str | None, fmt: str, schema: bool, no_ingest: bool, max_
     # Queries run in DuckDB's sandbox (no files, network, extensions or settings: registry/db.py),
     # with a row limit and a time limit so a runaway query cannot hold the terminal or the memory.
     result = read_query(query, ingest=not no_ingest, max_rows=max_rows or None, time_limit=time_limit or None)
-    _print(result, fmt)
+    _print(result, fmt, vertical=vertical, columns=_column_list(columns))
     note = result.limit_note()
     if note:
         click.echo(note, err=True)
@@ -93,10 +113,10 @@ def _print_schema(fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(schema.schema_dict(), indent=2))
         return
-    if fmt == "csv":
+    if fmt in ("csv", "tsv"):
         import csv
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv.writer(sys.stdout, lineterminator="\n", delimiter="," if fmt == "csv" else "\t")
         writer.writerow(["relation", "kind", "column", "type", "meaning"])
         for rel in schema.catalog():
             for col in rel.columns:
@@ -128,9 +148,13 @@ def runs_group() -> None:
 @click.option("--task", help="Only runs of this task.")
 @click.option("--status", help="Only runs with this status (running, completed, incomplete, failed, interrupted, dead).")
 @click.option("--limit", type=int, default=50, show_default=True, help="Newest N runs; 0 for all.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> None:
-    """Runs, newest first."""
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
+@click.option("--columns", "columns", metavar="A,B", help="Show only these columns, in this order.")
+def runs_list(task: str | None, status: str | None, limit: int, fmt: str | None, columns: str | None) -> None:
+    """Runs, newest first.
+
+    A narrow terminal shortens names and drops the rightmost columns; the run id is always whole.
+    """
     where, params = [], []
     if task:
         where.append("task = ?")
@@ -138,15 +162,20 @@ def runs_list(task: str | None, status: str | None, limit: int, fmt: str) -> Non
     if status:
         where.append("status = ?")
         params.append(status)
+    # The order is the order columns are dropped in on a narrow terminal: the last goes first.
     sql = (
-        "SELECT run_id, name, task, status, teacher_model, student_model, samples_accepted, "
-        "round(cost_usd, 4) AS cost_usd, round(student_score, 4) AS student_score, "
-        "round(retention_pct, 1) AS retention_pct, started_at FROM run_summary"
+        "SELECT run_id, name, task, status, round(student_score, 4) AS score, "
+        "round(retention_pct, 1) AS retention_pct, samples_accepted, round(cost_usd, 4) AS cost_usd, "
+        "started_at, teacher_model, student_model FROM run_summary"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY started_at DESC NULLS LAST, run_id DESC"
         + (f" LIMIT {int(limit)}" if limit > 0 else "")
     )
-    _print(_query(sql, params), fmt)
+    _print(_query(sql, params), fmt, columns=_column_list(columns), shrink=RUNS_LIST_SHRINK)
+
+
+# How narrow `still runs list` may cut these columns before it drops any.
+RUNS_LIST_SHRINK = {"name": 10, "task": 6, "teacher_model": 12, "student_model": 12}
 
 
 def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
@@ -213,28 +242,29 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from stillhouse.registry.render import cell, rich_table
+    from stillhouse.registry.render import cell, drop_empty_columns, print_table
 
-    console = Console()
+    console = Console(soft_wrap=False)
     summary = results["summary"].dicts()[0]
     card = Table(title=f"Run {rid}", show_header=False, title_justify="left")
-    card.add_column("field", style="bold")
+    card.add_column("field", style="bold", no_wrap=True)
     card.add_column("value", overflow="fold")
     for key, value in summary.items():
         if value is not None and key != "run_id":
-            card.add_row(key, cell(value))
+            card.add_row(key, Text(cell(value)))
     console.print(card)
     for name, (_, title) in list(sections.items())[1:]:
         if len(results[name]):
-            console.print(rich_table(results[name], title))
+            print_table(drop_empty_columns(results[name]), title, footer=False)
 
 
 @runs_group.command("compare")
 @click.argument("run_a")
 @click.argument("run_b")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
+def runs_compare(run_a: str, run_b: str, fmt: str | None) -> None:
     """Config differences and metrics of two runs side by side."""
     a, b = resolve_run_id(run_a), resolve_run_id(run_b, ingest=False)
     config = _query(
@@ -276,6 +306,9 @@ def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
         [a, b] * len(summary_cols) + [a, b, a, b],
         ingest=False,
     )
+    from stillhouse.registry.render import default_format
+
+    fmt = fmt or default_format()
     if fmt != "table":
         from stillhouse.registry.render import _plain
 
@@ -286,22 +319,24 @@ def runs_compare(run_a: str, run_b: str, fmt: str) -> None:
                 )
             )
         else:
+            from stillhouse.registry.render import rounded_text
+
             click.echo(f"config differences (a = {a}, b = {b})")
             _print(config, fmt)
             click.echo("metrics")
-            _print(metrics, fmt)
+            _print(rounded_text(metrics, ("a", "b")) if fmt in ("tsv", "markdown") else metrics, fmt)
         return
     from rich.console import Console
 
-    from stillhouse.registry.render import rich_table
+    from stillhouse.registry.render import print_table, rounded_text
 
-    console = Console()
-    console.print(f"[bold]a[/bold] = {a}\n[bold]b[/bold] = {b}")
+    console = Console(soft_wrap=False)
+    console.print(f"[bold]a[/bold] = {a}\n[bold]b[/bold] = {b}", highlight=False)
     if len(config):
-        console.print(rich_table(config, "Config differences"))
+        print_table(config, "Config differences", footer=False)
     else:
         console.print("[dim]The configs are identical.[/dim]")
-    console.print(rich_table(metrics, "Metrics"))
+    print_table(rounded_text(metrics, ("a", "b")), "Metrics", footer=False)
 
 
 @runs_group.command("rm")
@@ -332,6 +367,62 @@ def runs_rm(run_id: str, yes: bool, force: bool) -> None:
         shutil.rmtree(folder)
     delete_runs([rid])
     click.echo(f"Deleted {what}.")
+
+
+@runs_group.command("prune")
+@click.option(
+    "--failed-older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    metavar="DAYS",
+    help="Delete failed and interrupted runs that ended more than DAYS ago.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def runs_prune(days: float, yes: bool) -> None:
+    """Free disk space: checkpoints of completed runs (their student stays), and failed or
+    interrupted runs older than DAYS (folder and registry rows). Live runs are never touched."""
+    import time
+
+    from stillhouse.kernel.housekeeping import folder_bytes, human_bytes
+    from stillhouse.kernel.runs import run_process_alive, runs_root
+    from stillhouse.registry.ingest import delete_runs
+
+    rows = _query(
+        "SELECT r.run_id, r.status, r.pid, epoch(coalesce(s.finished_at, s.started_at)) AS ended "
+        "FROM runs r LEFT JOIN run_summary s USING (run_id) ORDER BY r.run_id"
+    ).rows
+    root, cutoff = runs_root(), time.time() - days * 86400
+    checkpoints: list[tuple[str, Path]] = []
+    old_runs: list[tuple[str, Path]] = []
+    live = []
+    for run_id, status, pid, ended in rows:
+        folder = root / run_id
+        if status in ("running", "created") and pid and run_process_alive(folder, pid):
+            live.append(run_id)
+        elif status == "completed" and (folder / "checkpoints").is_dir():
+            checkpoints.append((run_id, folder / "checkpoints"))
+        elif status in ("failed", "interrupted") and ended is not None and ended < cutoff:
+            old_runs.append((run_id, folder))
+    sizes = {path: folder_bytes(path) for _, path in checkpoints + old_runs}
+    total = sum(sizes.values())
+    for run_id in live:
+        click.echo(f"skip    {run_id} (running)")
+    for run_id, path in checkpoints:
+        click.echo(f"free    {human_bytes(sizes[path]):>9}  {run_id}: checkpoints (completed; its student stays)")
+    for run_id, path in old_runs:
+        click.echo(f"delete  {human_bytes(sizes[path]):>9}  {run_id}: the whole run (ended more than {days:g} days ago)")
+    if not checkpoints and not old_runs:
+        click.echo("Nothing to prune.")
+        return
+    if not yes and not click.confirm(f"Free {human_bytes(total)}?", default=False):
+        raise click.Abort()
+    for _, path in checkpoints + old_runs:
+        shutil.rmtree(path, ignore_errors=True)
+    if old_runs:
+        delete_runs([run_id for run_id, _ in old_runs])
+    click.echo(f"Freed {human_bytes(total)}.")
 
 
 # -- still registry -----------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ COVERED_ELSEWHERE = {
     "still eval --model openai/my-student --api-base http://127.0.0.1:8000/v1 --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
     "torchrun --nproc_per_node 4 -m stillhouse.kernel.cli run --resume RUN_ID --stage train": "tests/integration/test_distributed_train.py::test_torchrun_trains_the_student_of_a_run",
     "still plugin new my-task --kind task --dir ./my-task": "tests/kernel/test_scaffold.py",
-    "pip install -e ./my-task && still plugins": "tests/kernel/test_scaffold.py",
+    "pip install -e ./my-task/stillhouse-my-task && still plugins": "tests/kernel/test_scaffold.py",
     "make demo": "tests/integration/test_demo.py::test_still_demo_runs_end_to_end",
     "make test": ".ci/run (CI runs it)",
     "make test-fast": ".ci/run (the same suite without the slow marker)",

@@ -104,6 +104,21 @@ class StillhouseApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Save the screen as SVG under the home's ``screenshots`` folder (Textual's default,
+        ~/Downloads, may not exist) and say where."""
+        folder = Path(path).expanduser() if path else self.home / "screenshots"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"could not save in {folder}: {exc.strerror or exc}", title="Screenshot", severity="error", markup=False)
+            return None
+        self.notify(saved, title="Screenshot saved", markup=False)
+        return saved
+
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 

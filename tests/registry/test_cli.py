@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,12 @@ def test_sql_formats(run) -> None:
     markdown = run("sql", query, "--format", "markdown").output.splitlines()
     assert markdown[0] == "| run_id | task | retention |" and markdown[1] == "|---|---|---:|"
     assert markdown[2] == "| 20261123-090000-qa-a004 | qa | 86.42 |"
-    table = run("sql", query)
+    table = run("sql", query, "--format", "table")
     assert table.exit_code == 0 and "20261123-090000-qa-a004" in table.output and "2 rows" in table.output
+    # Not a terminal (CliRunner, a pipe, a file): tab-separated lines, nothing wrapped or boxed.
+    assert run("sql", query).output == (
+        "run_id\ttask\tretention\n20261123-090000-qa-a004\tqa\t86.42\n20261128-090000-qa-live-a009\tqa\t\n"
+    )
 
 
 def test_sql_from_stdin(run) -> None:
@@ -118,8 +123,9 @@ def test_runs_compare(run) -> None:
     metrics = {(m["metric"], m["role"]): (m["a"], m["b"]) for m in data["metrics"]}
     assert metrics[("accuracy", "student")] == ("0.87", "0.78")
     assert metrics[("student_score", "run")] == ("0.87", "0.78")
-    text = run("runs", "compare", A, B).output
+    text = run("runs", "compare", A, B, "--format", "table").output
     assert "Config differences" in text and "learning_rate" in text
+    assert "135,000,000" in text and not re.search(r"\.0*[1-9]\d{5}", text)  # numbers rounded for reading
 
 
 def test_runs_rm_asks_and_removes(run, filled_home: Path) -> None:
@@ -234,3 +240,32 @@ def test_module_entry_point_without_the_kernel_cli(filled_home: Path) -> None:
         [sys.executable, "-m", "stillhouse.registry", "sql", "drop table runs"], capture_output=True, text=True, env=env
     )
     assert refused.returncode == 2 and "read-only" in refused.stderr
+
+
+def test_runs_prune_frees_checkpoints_and_old_failed_runs(run, filled_home: Path) -> None:
+    import os
+
+    from stillhouse.kernel.runs import append_jsonl
+
+    done, failed, live = standard_runs()[0], standard_runs()[7], standard_runs()[8]
+    checkpoint = filled_home / "runs" / done.run_id / "checkpoints" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "optimizer.pt").write_bytes(b"x" * 2_000_000)
+    (filled_home / "runs" / done.run_id / "student").mkdir()
+    live_checkpoints = filled_home / "runs" / live.run_id / "checkpoints"
+    live_checkpoints.mkdir(parents=True)
+    append_jsonl(
+        filled_home / "runs" / live.run_id / "events.jsonl",
+        [{"ts": live.started + 5000, "type": "run_started", "run_id": live.run_id, "task": "qa", "pid": os.getpid()}],
+    )
+    declined = run("runs", "prune", input="n\n")
+    assert declined.exit_code != 0 and checkpoint.exists()
+    assert f"skip    {live.run_id} (running)" in declined.output
+    assert "2.0 MB" in declined.output and failed.run_id not in declined.output  # failed, but not 30 days ago
+    result = run("runs", "prune", "--failed-older-than", "5", "--yes")  # it ended 2026-11-27
+    assert result.exit_code == 0, result.output
+    assert not checkpoint.parent.exists() and (filled_home / "runs" / done.run_id / "student").is_dir()
+    assert not (filled_home / "runs" / failed.run_id).exists() and live_checkpoints.is_dir()
+    assert read_query("select count(*) from runs where run_id = ?", [failed.run_id], home=filled_home).rows == [(0,)]
+    assert "Freed" in result.output
+    assert "Nothing to prune." in run("runs", "prune", "--yes").output

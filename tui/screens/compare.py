@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -147,7 +148,7 @@ class CompareScreen(ReportsWorkerErrors, Screen):
 
     def _show(self) -> None:
         states = self.states
-        names = [cells.clip(s.name or s.run_id, 22) for s in states]
+        names = column_names(states)
         metrics = self.query_one("#compare-metrics", DataTable)
         metrics.clear(columns=True)
         metrics.add_column("metric", key="metric")
@@ -170,7 +171,7 @@ class CompareScreen(ReportsWorkerErrors, Screen):
             config.add_column(name, key=f"run{i}")
         diff = config_diff([s.config for s in states], all_keys=self.all_keys)
         for key, values in diff:
-            config.add_row(key, *(cells.clip(v, 30) for v in values))
+            config.add_row(key, *differing_parts(values, 30))
         what = "all keys" if self.all_keys else "keys that differ"
         self.query_one("#compare-status", Static).update(
             f"{len(states)} runs · {len(diff)} config {what} (d toggles) · bold = best"
@@ -204,3 +205,28 @@ def _best(key: str, values: list[float | None]) -> list[int]:
     lower = any(word in key for word in LOWER_IS_BETTER)
     target = min(present)[0] if lower else max(present)[0]
     return [i for v, i in present if v == target]
+
+
+def column_names(states: list[Any]) -> list[str]:
+    """A column title per run: its name, with the end of its id where two runs share a name."""
+    base = [cells.clip(s.name or s.run_id, 22) for s in states]
+    return [f"{n} ({s.run_id.rsplit('-', 1)[-1]})" if base.count(n) > 1 else n for n, s in zip(base, states, strict=True)]
+
+
+def differing_parts(values: list[str], width: int) -> list[str]:
+    """Each value cut to ``width`` around where the values start to differ: two long paths that
+    differ near their end show their ends ("…/data/train-b.jsonl"), not the same first 30 letters."""
+    flat = [" ".join(v.split()) for v in values]
+    if all(len(v) <= width for v in flat) or len(set(flat)) < 2:
+        return [cells.clip(v, width) for v in flat]
+    common = len(os.path.commonprefix(flat))
+    out = []
+    for v in flat:
+        if len(v) <= width:
+            out.append(v)
+            continue
+        start = max(0, min(common - width // 3, len(v) - (width - 1)))
+        part = v[start:]
+        part = ("…" + part) if start else part
+        out.append(cells.clip(part, width))
+    return out

@@ -85,7 +85,8 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+o", "focus_path", "Open file"),
-        Binding("ctrl+w", "form_to_editor", "Form→editor", show=False),
+        # priority: a focused Input would take ctrl+w as "delete word"
+        Binding("ctrl+w", "form_to_editor", "Form→editor", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
@@ -93,6 +94,8 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         self.source: Path | None = None
         self.valid_text: str | None = None
         self._shown_text: str | None = None  # the text the validation box describes
+        self._loaded_text: str = BLANK  # the text as opened: edits differ from it
+        self._form_shown: dict[str, str] = {}  # what the form showed, per key: unchanged fields are not written
         self._timer = None
 
     @property
@@ -110,7 +113,9 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
                 with TabbedContent(id="new-tabs", initial="editor-tab"):
                     with TabPane("Editor", id="editor-tab"):
                         # No soft wrap: editor lines are file lines, as the error messages count them.
-                        yield TextArea(BLANK, id="config-editor", show_line_numbers=True, tab_behavior="indent", soft_wrap=False)
+                        # Tab moves focus on (to the Editor/Form tabs, the examples): TOML needs no
+                        # tab characters, and a Tab that stays in the editor is a keyboard trap.
+                        yield TextArea(BLANK, id="config-editor", show_line_numbers=True, tab_behavior="focus", soft_wrap=False)
                     with TabPane("Form", id="form-tab"):
                         with VerticalScroll(id="form"):
                             for field in FORM_FIELDS:
@@ -139,12 +144,33 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
     @on(OptionList.OptionSelected, "#examples")
     def _example_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
-            self.open_config(Path(event.option.id))
+            self.open_unless_edited(Path(event.option.id))
+
+    @property
+    def edited(self) -> bool:
+        """Whether the editor holds changes not saved anywhere (opening a file would lose them)."""
+        return self.query_one("#config-editor", TextArea).text != self._loaded_text
+
+    def open_unless_edited(self, path: Path) -> None:
+        """Open ``path``, asking first when that would discard the editor's changes."""
+        if not self.edited:
+            self.open_config(path)
+            return
+        from stillhouse.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.open_config(path)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Discard your edits and open {path.name}?", "ctrl+s saves them under the home first."),
+            answered,
+        )
 
     @on(Input.Submitted, "#config-path")
     def _path_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
-            self.open_config(Path(event.value.strip()).expanduser())
+            self.open_unless_edited(Path(event.value.strip()).expanduser())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def open_config(self, path: Path) -> None:
@@ -158,6 +184,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         self.source = message.path
         editor = self.query_one("#config-editor", TextArea)
         editor.load_text(message.text)
+        self._loaded_text = message.text
         editor.focus()
         self.sub_title = short_path(self.source)
         self._schedule_validation()
@@ -225,7 +252,9 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
             return  # the validation box already says why; keep what the form holds
         for field in FORM_FIELDS:
             value = get_dotted(raw, field.key)
-            self.query_one(f"#form-{field.key.replace('.', '-')}", Input).value = "" if value is None else str(value)
+            shown = "" if value is None else str(value)
+            self._form_shown[field.key] = shown
+            self.query_one(f"#form-{field.key.replace('.', '-')}", Input).value = shown
 
     @on(Button.Pressed, "#form-apply")
     def action_form_to_editor(self) -> None:
@@ -235,13 +264,15 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         except StillhouseError:
             raw = {}
         values = {f.key: self.query_one(f"#form-{f.key.replace('.', '-')}", Input).value for f in FORM_FIELDS}
+        changed = {k: v for k, v in values.items() if v.strip() != self._form_shown.get(k, "")}
         try:
-            apply_form(raw, values)
+            apply_form(raw, changed)
         except StillhouseError as exc:
             title, message = error_message(exc)
             self.notify(message, title=title, severity="error", markup=False)
             return
-        editor.load_text(to_toml(raw))
+        edited = edit_toml(editor.text, changed)
+        editor.load_text(edited if edited is not None else to_toml(raw))
         self.query_one(TabbedContent).active = "editor-tab"
         self._schedule_validation()
 
@@ -302,3 +333,46 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         if message.run_id:
             self.notify(message.message, title="Launched", markup=False)
             self.stillhouse.open_run(message.run_id)
+
+
+def edit_toml(text: str, values: dict[str, str]) -> str | None:
+    """``text`` (TOML) with the form's ``values`` set in place, comments and formatting kept; a
+    value is written as typed where it is a TOML number ("2e-4" stays "2e-4"); an emptied field
+    removes its key. None when ``text`` is not TOML (YAML): the caller rewrites it whole."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    kinds = {f.key: f.kind for f in FORM_FIELDS}
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError:
+        return None
+    for key, typed in values.items():
+        *tables, leaf = key.split(".")
+        node = doc
+        for part in tables:
+            if part not in node:
+                node[part] = tomlkit.table()
+            node = node[part]
+        typed = typed.strip()
+        if not typed:
+            if leaf in node:
+                del node[leaf]
+            continue
+        node[leaf] = _literal(typed, kinds.get(key, str))
+    return tomlkit.dumps(doc)
+
+
+def _literal(typed: str, kind: type) -> object:
+    """A tomlkit item for a form value: the user's own spelling of a number, else the value."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    if kind in (int, float):
+        try:
+            item = tomlkit.parse(f"v = {typed}")["v"]
+        except TOMLKitError:
+            item = None
+        if isinstance(item, int) or (kind is float and isinstance(item, float)):
+            return item
+    return tomlkit.item(kind(typed))

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from stillhouse.kernel.runs import runs_root
@@ -196,10 +196,16 @@ class RunDetailScreen(ReportsWorkerErrors, Screen):
             self._load_tab(tab)
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        tabbed = self.query_one(TabbedContent)
+        # Focus out of the pane being hidden first: otherwise focus falls to another widget in it,
+        # and focusing inside a pane switches TabbedContent straight back to that pane.
+        if self.focused is not None and tabbed.active_pane is not None and tabbed.active_pane in self.focused.ancestors:
+            tabbed.query_one(Tabs).focus()
+        tabbed.active = tab
 
     def action_cancel_run(self) -> None:
-        confirm_cancel(self, self.run_id)
+        state = self.follower.state if self.follower is not None else None
+        confirm_cancel(self, self.run_id, state.status if state is not None and state.events_seen else None)
 
     def action_resume_run(self) -> None:
         start_resume(self, self.run_id)

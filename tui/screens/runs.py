@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
 from stillhouse.kernel.runs import run_folder
-from stillhouse.tui.catalog import SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
+from stillhouse.tui.catalog import LIVE_STATUSES, SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
 from stillhouse.tui.launch import cancel_run, resume_run
 from stillhouse.tui.screens.confirm import ConfirmScreen
 from stillhouse.tui.widgets import cells
@@ -34,10 +34,11 @@ COLUMNS: list[tuple[str, str, int]] = [
     ("status", "Status", 11),
     ("progress", "Progress", 10),
     ("task", "Task", 7),
+    # the distilled student's score and retention first: at 80 columns they are what a run is for
+    ("score_student", "Distilled", 9),
+    ("retention", "Ret.", 5),
     ("score_teacher", "Teacher", 7),
     ("score_baseline", "Base", 6),
-    ("score_student", "Student", 7),
-    ("retention", "Ret.", 5),
     ("cost", "Cost", 9),
     ("started", "Started (UTC)", 16),
     ("teacher", "Teacher model", 24),
@@ -70,15 +71,15 @@ def row_cells(row: RunRow, marked: bool) -> list[Any]:
         name,
         cells.status_text(row.status),
         progress,
-        row.task,
-        cells.score(row.scores.get("teacher")),
-        cells.score(row.scores.get("baseline")),
+        cells.clip(row.task, 40),
         cells.score(row.scores.get("student")),
         cells.percent(row.retention),
+        cells.score(row.scores.get("teacher")),
+        cells.score(row.scores.get("baseline")),
         cells.money(row.cost_usd),
         format_started(row.started),
-        row.teacher,
-        row.student,
+        cells.clip(row.teacher, 60),
+        cells.clip(row.student, 60),
     ]
 
 
@@ -95,6 +96,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         Binding("n", "new_run", "New"),
         Binding("x", "cancel_run", "Cancel run"),
         Binding("R", "resume_run", "Resume", show=False),
+        Binding("y", "copy_run_id", "Copy id"),
         Binding("ctrl+r", "reload", "Reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -281,7 +283,9 @@ class RunsScreen(ReportsWorkerErrors, Screen):
             self.stillhouse.open_run(run_id)
 
     def action_focus_filter(self) -> None:
-        self.query_one("#runs-filter", Input).focus()
+        # At once, not via focus() (deferred): keys typed right after "/" on a busy machine must
+        # land in the filter, not trigger the screen's n / digit keys.
+        self.set_focus(self.query_one("#runs-filter", Input))
 
     def action_clear_filter(self) -> None:
         filt = self.query_one("#runs-filter", Input)
@@ -328,7 +332,13 @@ class RunsScreen(ReportsWorkerErrors, Screen):
     def action_cancel_run(self) -> None:
         run_id = self.selected_run_id()
         if run_id:
-            confirm_cancel(self, run_id)
+            row = self.all_rows.get(run_id)
+            confirm_cancel(self, run_id, row.status if row else None)
+
+    def action_copy_run_id(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id:
+            copy_run_id(self.app, run_id)
 
     def action_resume_run(self) -> None:
         run_id = self.selected_run_id()
@@ -336,10 +346,20 @@ class RunsScreen(ReportsWorkerErrors, Screen):
             start_resume(self, run_id)
 
 
-def confirm_cancel(screen: Screen, run_id: str) -> None:
+def copy_run_id(app: App, run_id: str) -> None:
+    """Put ``run_id`` on the clipboard (OSC 52: the terminal must allow it) and show it, so it can
+    be copied by hand where the terminal does not."""
+    app.copy_to_clipboard(run_id)
+    app.notify(run_id, title="Run id copied", markup=False)
+
+
+def confirm_cancel(screen: Screen, run_id: str, status: str | None = None) -> None:
     """Ask, then SIGINT the run's process (in a worker: it reads the run's events first); the run
-    records itself as interrupted."""
+    records itself as interrupted. A run known to be finished is not asked about."""
     app: StillhouseApp = screen.app  # type: ignore[assignment]
+    if status is not None and status not in LIVE_STATUSES:
+        app.notify(f"run {run_id} is not running ({status})", title="Nothing to cancel", markup=False)
+        return
 
     def cancel() -> None:
         try:

@@ -4,6 +4,7 @@ away (ctrl+e), errors inline under the editor."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
+from stillhouse.kernel.text import visible
 from stillhouse.tui.data import QueryTable, SqlExample, sql_examples, user_query
 from stillhouse.tui.widgets.paged_table import PagedTable
 from stillhouse.tui.workers import ReportsWorkerErrors, error_message
@@ -45,7 +47,7 @@ def cell(value: Any) -> Any:
         return Text(f"{value:.6g}", justify="right")
     if isinstance(value, int) and not isinstance(value, bool):
         return Text(str(value), justify="right")
-    text = str(value).replace("\n", " ")
+    text = visible(str(value))
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 
@@ -79,7 +81,11 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         # priority: the editor would take ctrl+e as "end of line"
         Binding("ctrl+e", "examples", "Examples", priority=True),
         Binding("ctrl+j", "focus_results", "Results", show=False),
-        Binding("escape", "focus_editor", "Editor", show=False),
+        # escape leaves the editor (then 1-5 switch screens again); from the results it goes back
+        Binding("escape", "toggle_focus", "Leave editor", show=False),
+        # priority: the editor binds ctrl+a to "line start"; here it selects all, as elsewhere
+        Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
+        Binding("ctrl+s", "export_csv", "Export CSV"),  # not ctrl+x: the editor's "cut"
     ]
 
     def __init__(self) -> None:
@@ -94,7 +100,7 @@ class SqlScreen(ReportsWorkerErrors, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
-        yield Static("ctrl+r runs · ctrl+e examples · read-only", id="sql-status")
+        yield Static("ctrl+r runs · ctrl+e examples · esc leaves the editor · ctrl+s exports CSV · read-only", id="sql-status")
         yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
         yield Footer()
 
@@ -153,3 +159,44 @@ class SqlScreen(ReportsWorkerErrors, Screen):
 
     def action_focus_editor(self) -> None:
         self.query_one("#sql-editor", TextArea).focus()
+
+    def action_toggle_focus(self) -> None:
+        editor = self.query_one("#sql-editor", TextArea)
+        if editor.has_focus:
+            self.query_one(PagedTable).focus()
+        else:
+            editor.focus()
+
+    def action_select_all(self) -> None:
+        editor = self.query_one("#sql-editor", TextArea)
+        if editor.has_focus:
+            editor.select_all()
+
+    def action_export_csv(self) -> None:
+        if self.result is None:
+            self.notify("run a query first (ctrl+r)", title="Nothing to export", markup=False)
+            return
+        self.export_csv(self.result)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def export_csv(self, result: QueryTable) -> None:
+        """Every row of the result (not only the rows shown) to a CSV file under the home."""
+        path = write_csv(result, self.stillhouse.home / "exports")
+        self.app.call_from_thread(self.notify, str(path), title=f"Exported {len(result.rows):,} rows", markup=False)
+
+
+def write_csv(result: QueryTable, folder: Path) -> Path:
+    """``result`` as ``folder/query-<time>.csv`` (full precision, NULL as empty); the path."""
+    import csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / time.strftime("query-%Y%m%d-%H%M%S.csv")
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / time.strftime(f"query-%Y%m%d-%H%M%S-{n}.csv")
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(result.columns)
+        writer.writerows([["" if v is None else v for v in row] for row in result.rows])
+    return path

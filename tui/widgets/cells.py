@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from stillhouse.kernel.text import visible
+
 STATUS_STYLES = {
     "completed": "bold green",
     "running": "bold cyan",
@@ -81,8 +83,9 @@ def duration(seconds: float | None) -> str:
 
 
 def clip(text: str, width: int) -> str:
-    """One line of at most ``width`` characters."""
-    flat = " ".join(text.split())
+    """One line of at most ``width`` characters; control characters shown escaped (a name with
+    an escape sequence must not restyle the terminal)."""
+    flat = visible(" ".join(text.split()))
     return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
 
 

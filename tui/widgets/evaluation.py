@@ -14,11 +14,45 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from stillhouse.kernel.comparison import Comparison, build_comparison, format_metric, results_from_json
+from stillhouse.kernel.comparison import (
+    _VS_BASELINE,
+    _VS_TEACHER,
+    Cell,
+    Comparison,
+    build_comparison,
+    format_metric,
+    results_from_json,
+)
 from stillhouse.tui.runfiles import load_results, results_table
 from stillhouse.tui.workers import ReportsWorkerErrors
 
 SHORT_LABELS = {"student_vs_teacher": "vs teacher", "student_vs_baseline": "vs baseline", "student": "distilled"}
+BASELINE_MEANS = "baseline = the student model before distillation (same model, not trained); distilled = after"
+
+
+def verdict(row_key: str, column_key: str, cell: Cell) -> str | None:
+    """Whether a ratio cell says the distilled model is "better" or "worse" than the reference
+    (a higher latency, memory or cost is worse; fewer parameters or more throughput is better)."""
+    kinds = {"student_vs_teacher": _VS_TEACHER, "student_vs_baseline": _VS_BASELINE}.get(row_key)
+    if kinds is None or cell.value is None:
+        return None
+    kind, value = kinds.get(column_key), float(cell.value)
+    if kind == "reduction":
+        return "better" if value > 0 else "worse" if value < 0 else None
+    if kind in ("size", "times"):
+        return "better" if round(value, 2) > 1 else "worse" if round(value, 2) < 1 else None
+    if kind == "delta":
+        return "better" if value > 0 else "worse" if value < 0 else None
+    return None  # retention: a share of the teacher, neither better nor worse by itself
+
+
+def ratio_text(row_key: str, column_key: str, cell: Cell) -> Text:
+    """A ratio cell in words and colour: green "better", red "worse"."""
+    word = verdict(row_key, column_key, cell)
+    if word is None:
+        return Text(cell.text, style="dim" if cell.missing else "", justify="right")
+    colour = "green" if word == "better" else "red"
+    return Text.assemble((cell.text, colour), (f" ({word})", f"bold {colour}"), justify="right")
 
 
 class ResultsLoaded(Message):
@@ -88,12 +122,18 @@ class EvaluationView(ReportsWorkerErrors, VerticalScroll):
         table.add_column("", key="label")
         for column in comparison.columns:
             table.add_column(column.title, key=column.key)
-        for row in (*comparison.rows, *comparison.ratios):
+        for row in comparison.rows:
             cells = [Text(row.cells[c.key].text, style="dim" if row.cells[c.key].missing else "", justify="right") for c in comparison.columns]
+            table.add_row(Text(SHORT_LABELS.get(row.key, row.key), style="bold"), *cells, key=row.key)
+        for row in comparison.ratios:
+            cells = [ratio_text(row.key, c.key, row.cells[c.key]) for c in comparison.columns]
             table.add_row(Text(SHORT_LABELS.get(row.key, row.key), style="bold"), *cells, key=row.key)
         missing = comparison.notes()
         lines = [f"– {label} / {column}: {reason}" for label, column, reason in missing[:30]]
-        notes.update(Text("Missing cells\n" + "\n".join(lines), style="dim") if lines else "")
+        text = Text(BASELINE_MEANS, style="dim")
+        if lines:
+            text.append("\n\nMissing cells\n" + "\n".join(lines), style="dim")
+        notes.update(text)
 
     def _show_metrics(self, results: dict[str, Any]) -> None:
         table = self.query_one("#metrics-table", DataTable)
@@ -101,6 +141,6 @@ class EvaluationView(ReportsWorkerErrors, VerticalScroll):
         roles, rows = results_table(results)
         table.add_column("metric", key="metric")
         for role in roles:
-            table.add_column(role, key=role)
+            table.add_column(SHORT_LABELS.get(role, role), key=role)  # "distilled", as everywhere in the app
         for name, *values in rows:
             table.add_row(name, *(Text(format_metric(name, v), justify="right") for v in values), key=name)

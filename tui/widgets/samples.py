@@ -97,6 +97,18 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         self.apply_filter()
 
     @on(Select.Changed, "#samples-verdict")
+    def _verdict_chosen(self) -> None:
+        # Focus leaves the dropdown once a choice is made: a focused Select takes typed digits as a
+        # search, so the screen's 1-6 tab keys would stop working.
+        # After the overlay closes (it hands focus back to the Select), not before.
+        self.call_after_refresh(self._leave_dropdown)
+
+    def _leave_dropdown(self) -> None:
+        select = self.query_one("#samples-verdict", Select)
+        if select.has_focus or select.has_focus_within:
+            self.query_one(PagedTable).focus()
+
+    @on(Select.Changed, "#samples-verdict")
     @on(Input.Changed, "#samples-search")
     def apply_filter(self) -> None:
         verdict = self.query_one("#samples-verdict", Select).value
