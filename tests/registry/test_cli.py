@@ -245,7 +245,7 @@ def test_module_entry_point_without_the_kernel_cli(filled_home: Path) -> None:
 def test_runs_prune_frees_checkpoints_and_old_failed_runs(run, filled_home: Path) -> None:
     import os
 
-    from stillhouse.kernel.runs import append_jsonl
+    from stillhouse.kernel.runs import RunLock, append_jsonl
 
     done, failed, live = standard_runs()[0], standard_runs()[7], standard_runs()[8]
     checkpoint = filled_home / "runs" / done.run_id / "checkpoints" / "checkpoint-4"
@@ -258,7 +258,12 @@ def test_runs_prune_frees_checkpoints_and_old_failed_runs(run, filled_home: Path
         filled_home / "runs" / live.run_id / "events.jsonl",
         [{"ts": live.started + 5000, "type": "run_started", "run_id": live.run_id, "task": "qa", "pid": os.getpid()}],
     )
-    declined = run("runs", "prune", input="n\n")
+    # a live run holds its run folder's lock (kernel.runs.RunLock), as `still run` does
+    lock = RunLock(filled_home / "runs" / live.run_id).acquire()
+    try:
+        declined = run("runs", "prune", input="n\n")
+    finally:
+        lock.release()
     assert declined.exit_code != 0 and checkpoint.exists()
     assert f"skip    {live.run_id} (running)" in declined.output
     assert "2.0 MB" in declined.output and failed.run_id not in declined.output  # failed, but not 30 days ago
