@@ -24,8 +24,11 @@ from stillhouse.kernel.interfaces import (
     TeacherConfig,
     TeacherRequest,
     TeacherResult,
+    Timing,
+    TimingConfig,
 )
 from stillhouse.kernel.runs import append_jsonl
+from stillhouse.kernel.timing import interleaved_timing, timing_metrics
 
 
 class TeacherChatModel(ChatModel):
@@ -47,6 +50,15 @@ class TeacherChatModel(ChatModel):
                 continue
             answers.append(Answer(r.completions[0].text, r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cost_usd))
         return answers
+
+    def time_request(self, prompt: list[Message], *, new_tokens: int) -> Timing:
+        """An API model cannot be made to ignore its end of sequence through every provider: the
+        request asks for ``new_tokens`` and the timing is divided by the tokens actually produced
+        (``forced`` False, no time to first token: the engine does not stream)."""
+        answer = self.answer([prompt], max_new_tokens=new_tokens, batch_size=1)[0]
+        if answer.error:
+            raise RuntimeError(answer.error)
+        return Timing(answer.latency_ms, answer.completion_tokens or 1, None, forced=answer.completion_tokens == new_tokens)
 
     def close(self) -> None:
         self.teacher.close()
@@ -91,10 +103,24 @@ def evaluate_role(
     emit: Callable[..., None] | None = None,
 ) -> list[Metric]:
     """Answer every example with ``model``, score with the configured evaluators, and write
-    ``out_dir/<role>.jsonl`` plus one ``eval`` event per metric."""
+    ``out_dir/<role>.jsonl`` plus one ``eval`` event per metric. Progress events (stage
+    ``evaluate``, ``role``, ``phase``) follow the answering and each evaluator."""
     prompts = [task.student_messages(e) for e in examples]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if emit is not None:
+            emit("progress", stage="evaluate", role=role, phase=phase, done=done, total=total)
+
     start = time.perf_counter()
-    answers = model.answer(prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    # In chunks of whole batches (about ten) so that progress shows; each chunk is batched as before.
+    chunk = config.batch_size * max(1, -(-len(prompts) // (config.batch_size * 10)))
+    answers: list[Answer] = []
+    for begin in range(0, len(prompts), chunk):
+        progress("answers", begin, len(prompts))
+        answers.extend(
+            model.answer(prompts[begin : begin + chunk], max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+        )
+    progress("answers", len(prompts), len(prompts))
     info = info if info is not None else {}  # updated in place: the caller stores it with the results
     info["answer_wall_s"] = time.perf_counter() - start
     # The decoding the evaluators must repeat when they time or measure the model again.
@@ -103,7 +129,8 @@ def evaluate_role(
     parsed = [task.parse(a.text) if not a.error else Parsed(error=a.error) for a in answers]
     subject = EvalSubject(role, model_name, model, task, examples, answers, parsed, info)
     metrics: list[Metric] = []
-    for name in config.evaluators:
+    for i, name in enumerate(config.evaluators):
+        progress(name, i, len(config.evaluators))
         evaluator_cls = host.get("evaluator", name)
         evaluator = evaluator_cls(evaluator_cls.Config.model_validate(config.options.get(name, {})))
         metrics.extend(evaluator.evaluate(subject))
@@ -133,6 +160,30 @@ def evaluate_role(
     return metrics
 
 
+def time_roles(
+    models: dict[str, ChatModel],
+    prompts: list[list[Message]],
+    config: TimingConfig,
+    *,
+    emit: Callable[..., None] | None = None,
+) -> dict[str, list[Metric]]:
+    """The timing phase: every role timed interleaved on the same prompts (see kernel.timing), as
+    ``ttft_ms``, ``decode_ms_per_token`` and ``request_latency_ms`` per role."""
+
+    def on_request(done: int, total: int, role: str) -> None:
+        if emit is not None:
+            emit("progress", stage="evaluate", role=role or "all", phase="timing", done=done, total=total)
+
+    records = interleaved_timing(models, prompts, config, on_request=on_request)
+    metrics = {role: timing_metrics(record, config.new_tokens) for role, record in records.items()}
+    if emit is not None:
+        for role, role_metrics in metrics.items():
+            for m in role_metrics:
+                emit("eval", role=role, model=getattr(models[role], "name", role), metric=m.name, value=m.value,
+                     n=m.n, reason=m.reason, low=m.low, high=m.high)
+    return metrics
+
+
 def load_results(path: Path) -> dict[str, list[Metric]]:
     if not path.exists():
         return {}
@@ -140,4 +191,12 @@ def load_results(path: Path) -> dict[str, list[Metric]]:
     return {role: [Metric(**m) for m in entry.get("metrics", [])] for role, entry in data.items()}
 
 
-__all__ = ["TeacherChatModel", "chat_model_for", "evaluate_role", "load_results", "student_model", "teacher_model"]
+__all__ = [
+    "TeacherChatModel",
+    "chat_model_for",
+    "evaluate_role",
+    "load_results",
+    "student_model",
+    "teacher_model",
+    "time_roles",
+]

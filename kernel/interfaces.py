@@ -569,6 +569,9 @@ class TimingConfig(StrictModel):
     rel_ci: float = Field(
         0.05, gt=0, description="Stop once every role's 95% CI of the median per-token time is within ±this fraction."
     )
+    api: bool = Field(
+        False, description="Also time a teacher behind an API (each timed request is a paid call; length not forced)."
+    )
 
 
 class EvaluateConfig(StrictModel):

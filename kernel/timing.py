@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from stillhouse.kernel.interfaces import ChatModel, Message, Metric, Timing, TimingConfig
 from stillhouse.kernel.stats import summarize
 
+TIMING_METRICS = ("ttft_ms", "decode_ms_per_token", "request_latency_ms")
+
 OnRequest = Callable[[int, int, str], None]
 """``on_request(done, total, role)`` before each timed request: progress, and a hook for tests."""
 
@@ -118,7 +120,7 @@ def sequential_timing(
 def timing_metrics(record: RoleTimings, new_tokens: int) -> list[Metric]:
     """``ttft_ms``, ``decode_ms_per_token`` and ``request_latency_ms``: each the median over the
     timed requests with its 95% CI (``low``/``high``), the IQR and n in the unit."""
-    names = ("ttft_ms", "decode_ms_per_token", "request_latency_ms")
+    names = TIMING_METRICS
     if record.error is not None or not record.timings:
         reason = record.error or "not measured: no timed requests"
         return [Metric(name, None, reason=reason, higher_is_better=False) for name in names]
@@ -140,4 +142,4 @@ def timing_metrics(record: RoleTimings, new_tokens: int) -> list[Metric]:
     return metrics
 
 
-__all__ = ["RoleTimings", "interleaved_timing", "sequential_timing", "timing_metrics"]
+__all__ = ["TIMING_METRICS", "RoleTimings", "interleaved_timing", "sequential_timing", "timing_metrics"]

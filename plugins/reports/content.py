@@ -32,6 +32,9 @@ MEASUREMENTS = (
     "bytes_on_disk",
     "peak_memory_bytes",
     "gpu_peak_memory_bytes",
+    "request_latency_ms",
+    "ttft_ms",
+    "decode_ms_per_token",
     "latency_p50_ms",
     "latency_p95_ms",
     "batch_latency_p50_ms",
@@ -105,6 +108,8 @@ def metric_text(metric: Metric | None, *, with_reason: bool = True) -> str:
     if metric.value is None:
         return f"{MISSING} ({metric.reason or 'not measured'})" if with_reason else MISSING
     text = format_metric(metric.name, metric.value)
+    if metric.low is not None and metric.high is not None:  # a median with its 95% interval
+        text += f" [{format_metric(metric.name, metric.low)}–{format_metric(metric.name, metric.high)}]"
     return f"{text} (n={metric.n})" if metric.n else text
 
 
