@@ -124,7 +124,7 @@ def evaluate_role(
     info = info if info is not None else {}  # updated in place: the caller stores it with the results
     info["answer_wall_s"] = time.perf_counter() - start
     # The decoding the evaluators must repeat when they time or measure the model again.
-    for key in ("batch_size", "max_new_tokens", "usd_per_hour"):
+    for key in ("batch_size", "max_new_tokens", "usd_per_hour", "rank_choices"):
         info.setdefault(key, getattr(config, key))
     parsed = [task.parse(a.text) if not a.error else Parsed(error=a.error) for a in answers]
     subject = EvalSubject(role, model_name, model, task, examples, answers, parsed, info)
@@ -134,6 +134,7 @@ def evaluate_role(
         evaluator_cls = host.get("evaluator", name)
         evaluator = evaluator_cls(evaluator_cls.Config.model_validate(config.options.get(name, {})))
         metrics.extend(evaluator.evaluate(subject))
+    ranked = info.pop("ranked_answers", None) or [None] * len(examples)  # set by task_metrics for label tasks
     out_dir.mkdir(parents=True, exist_ok=True)
     per_sample = out_dir / f"{role}.jsonl"
     per_sample.unlink(missing_ok=True)
@@ -147,11 +148,12 @@ def evaluate_role(
                 "prompt": p,
                 "output": a.text,
                 "parsed_answer": q.answer,
+                "ranked_answer": r,
                 "reference": e.reference,
                 "latency_ms": round(a.latency_ms, 3),
                 "error": a.error or q.error,
             }
-            for e, p, a, q in zip(examples, prompts, answers, parsed, strict=True)
+            for e, p, a, q, r in zip(examples, prompts, answers, parsed, ranked, strict=True)
         ],
     )
     if emit is not None:

@@ -276,6 +276,12 @@ class TaskType(Plugin):
 
     # -- provided ---------------------------------------------------------------------------
 
+    def label_choices(self) -> list[str] | None:
+        """A closed-label task's labels, as the student answers them. When a task returns them,
+        evaluation also ranks them by the model's log-likelihood (``accuracy_ranked``) on models
+        that can score choices; None (the default) for open-ended answers."""
+        return None
+
     def answer_key(self, answer: Any) -> Any:
         """How two answers are compared when voting; override to normalise (e.g. case)."""
         return answer
