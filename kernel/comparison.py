@@ -110,8 +110,9 @@ class Comparison:
 def columns_for(primary_metric: str) -> list[Column]:
     return [
         Column("parameters", "parameters", ("parameters",)),
-        # GPU memory when the model ran on a GPU, else the process RSS peak.
-        Column("memory", "memory", ("gpu_peak_memory_bytes", "peak_memory_bytes")),
+        # The weights as loaded (parameters × dtype size) where known; older runs: GPU memory when
+        # the model ran on a GPU, else the process RSS peak (mostly the runtime, not the model).
+        Column("memory", "memory", ("weights_bytes", "gpu_peak_memory_bytes", "peak_memory_bytes")),
         # Interleaved, forced-length timing (kernel.timing); single-request p50 for older runs.
         Column("latency", "latency / request", ("request_latency_ms", "latency_p50_ms")),
         Column("throughput", "throughput", ("throughput_tokens_per_s",)),

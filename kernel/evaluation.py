@@ -178,6 +178,13 @@ def time_roles(
 
     records = interleaved_timing(models, prompts, config, on_request=on_request)
     metrics = {role: timing_metrics(record, config.new_tokens) for role, record in records.items()}
+    for role, model in models.items():
+        # The timed model is loaded in-process even where the quality pass went through an API
+        # layer (a local hf/ teacher), so its weights can be counted here for every role alike.
+        weights = model.footprint().get("weights_bytes")
+        if weights is not None:
+            unit = "bytes (parameters × dtype size, as loaded)"
+            metrics[role].append(Metric("weights_bytes", float(weights), n=1, higher_is_better=False, unit=unit))
     if emit is not None:
         for role, role_metrics in metrics.items():
             for m in role_metrics:

@@ -30,6 +30,8 @@ from stillhouse.kernel.runs import read_jsonl
 MEASUREMENTS = (
     "parameters",
     "bytes_on_disk",
+    "weights_bytes",
+    "peak_working_memory_bytes",
     "peak_memory_bytes",
     "gpu_peak_memory_bytes",
     "request_latency_ms",

@@ -75,6 +75,8 @@ class HfChatModel(ChatModel):
             "parameters": count_parameters(self.model),
             "bytes_on_disk": folder_bytes(self.disk_path) if self.disk_path else None,
             "peak_memory_bytes": peak_rss_bytes(),
+            # The weights as loaded: parameters and buffers × their dtype's size.
+            "weights_bytes": sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers())),
         }
         if next(self.model.parameters()).device.type == "cuda":
             info["gpu_peak_memory_bytes"] = int(torch.cuda.max_memory_allocated())
