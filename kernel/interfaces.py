@@ -566,12 +566,12 @@ class TimingConfig(StrictModel):
     role's median per-token time is known to ``rel_ci`` or ``budget_s`` is spent."""
 
     enabled: bool = Field(True, description="Run the timing phase (false: no latency figures).")
-    new_tokens: int = Field(32, ge=2, description="Tokens each timed request generates (forced: EOS ignored).")
+    new_tokens: int = Field(16, ge=2, description="Tokens each timed request generates (forced: EOS ignored).")
     prompts: int = Field(4, ge=1, description="Evaluation prompts the timing cycles through.")
     warmup: int = Field(1, ge=0, description="Untimed rounds first (every role answers every timing prompt).")
     min_rounds: int = Field(2, ge=1, description="Timed rounds at least.")
     max_rounds: int = Field(20, ge=1, description="Timed rounds at most.")
-    budget_s: float = Field(45.0, gt=0, description="Stop after the round that passes this many seconds of timing.")
+    budget_s: float = Field(30.0, gt=0, description="Stop after the round that passes this many seconds of timing.")
     rel_ci: float = Field(
         0.05, gt=0, description="Stop once every role's 95% CI of the median per-token time is within ±this fraction."
     )
