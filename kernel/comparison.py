@@ -191,6 +191,11 @@ def format_metric(name: str, value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def format_interval(name: str, low: float, high: float) -> str:
+    """``[420–500]``: an interval in the value's unit, which the value beside it already names."""
+    return f"[{format_metric(name, low).split(' ')[0]}–{format_metric(name, high).split(' ')[0]}]"
+
+
 # -- building -----------------------------------------------------------------------------------
 
 
@@ -214,7 +219,7 @@ def _value_cell(column: Column, metrics: dict[str, Metric] | None, role_reason: 
                 if p95 is not None and p95.value is not None:
                     text += f" (p95 {format_metric('latency_p95_ms', p95.value)})"
             if metric.low is not None and metric.high is not None:
-                text += f" [{format_metric(name, metric.low)}–{format_metric(name, metric.high)}]"
+                text += f" {format_interval(name, metric.low, metric.high)}"
             if column.key in ("task", "latency", "decode") and metric.n:
                 text += f" (n={metric.n})"
             return Cell(metric.value, text, None, metric.n, name, metric.low, metric.high)
@@ -357,6 +362,7 @@ __all__ = [
     "Comparison",
     "Row",
     "build_comparison",
+    "format_interval",
     "format_metric",
     "parse_count",
     "results_from_json",

@@ -20,6 +20,7 @@ from stillhouse.kernel.comparison import (
     ROLES,
     Comparison,
     build_comparison,
+    format_interval,
     format_metric,
     results_from_json,
 )
@@ -111,7 +112,7 @@ def metric_text(metric: Metric | None, *, with_reason: bool = True) -> str:
         return f"{MISSING} ({metric.reason or 'not measured'})" if with_reason else MISSING
     text = format_metric(metric.name, metric.value)
     if metric.low is not None and metric.high is not None:  # a median with its 95% interval
-        text += f" [{format_metric(metric.name, metric.low)}–{format_metric(metric.name, metric.high)}]"
+        text += f" {format_interval(metric.name, metric.low, metric.high)}"
     return f"{text} (n={metric.n})" if metric.n else text
 
 

@@ -203,7 +203,7 @@ def test_a_speed_ratio_is_shown_with_its_range_when_the_intervals_separate() -> 
     assert cell.text == "2.2× faster (1.9–2.6×)"
     assert (cell.low, cell.high) == (950 / 500, 1080 / 420)
     value = build_comparison(results, "accuracy").row("student").cells["latency"]
-    assert value.text == "450 ms [420 ms–500 ms] (n=24)"
+    assert value.text == "450 ms [420–500] (n=24)"
 
 
 def test_overlapping_intervals_are_not_significant_and_claim_no_direction() -> None:
