@@ -10,7 +10,9 @@ Ratios of the distilled student against a reference model (teacher or baseline):
 
 - size ratio       reference parameters / distilled parameters ("× smaller")
 - memory reduction (1 - distilled / reference) × 100 %
-- latency reduction (1 - distilled p50 / reference p50) × 100 %
+- latency reduction (1 - distilled p50 / reference p50) × 100 %   (old runs: sequential single requests)
+- speed            reference / distilled interleaved median ("× faster"), shown with the range its 95%
+                   intervals allow, or "not significant" when the two intervals overlap
 - throughput       distilled tokens/s / reference tokens/s ("×")
 - retention        distilled primary metric / teacher primary metric × 100 %   (vs teacher)
   improvement      distilled - baseline primary metric, in points (× 100)     (vs baseline)
@@ -26,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stillhouse.kernel.interfaces import Metric
+from stillhouse.kernel.stats import overlap, ratio_interval
 
 MISSING = "—"
 
@@ -57,6 +60,8 @@ class Cell:
     reason: str | None = None
     n: int | None = None
     metric: str | None = None
+    low: float | None = None
+    high: float | None = None
 
     @property
     def missing(self) -> bool:
@@ -105,9 +110,11 @@ class Comparison:
 def columns_for(primary_metric: str) -> list[Column]:
     return [
         Column("parameters", "parameters", ("parameters",)),
-        # GPU memory when the model ran on a GPU, else the process RSS peak.
-        Column("memory", "memory", ("gpu_peak_memory_bytes", "peak_memory_bytes")),
-        Column("latency", "latency / request", ("latency_p50_ms",)),
+        # The weights as loaded (parameters × dtype size) where known; older runs: GPU memory when
+        # the model ran on a GPU, else the process RSS peak (mostly the runtime, not the model).
+        Column("memory", "memory", ("weights_bytes", "gpu_peak_memory_bytes", "peak_memory_bytes")),
+        # Interleaved, forced-length timing (kernel.timing); single-request p50 for older runs.
+        Column("latency", "latency / request", ("request_latency_ms", "latency_p50_ms")),
         Column("throughput", "throughput", ("throughput_tokens_per_s",)),
         Column("task", primary_metric, (primary_metric,)),
         Column("cost", "cost / 1k requests", ("cost_per_1k_requests_usd",)),
@@ -171,6 +178,8 @@ def format_metric(name: str, value: float | None) -> str:
         return format_count(value)
     if name.endswith("_bytes") or name.startswith("bytes_"):
         return format_bytes(value)
+    if name == "decode_ms_per_token":
+        return f"{_sig(value)} ms/token"
     if name.endswith("_ms"):
         return f"{value:,.0f} ms" if value >= 10 else f"{value:.2f} ms"
     if name.startswith("cost_"):
@@ -180,6 +189,11 @@ def format_metric(name: str, value: float | None) -> str:
     if name == "requests_per_s":
         return f"{_sig(value)} req/s"
     return f"{value:.3f}"
+
+
+def format_interval(name: str, low: float, high: float) -> str:
+    """``[420–500]``: an interval in the value's unit, which the value beside it already names."""
+    return f"[{format_metric(name, low).split(' ')[0]}–{format_metric(name, high).split(' ')[0]}]"
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -204,9 +218,11 @@ def _value_cell(column: Column, metrics: dict[str, Metric] | None, role_reason: 
                 p95 = metrics.get("latency_p95_ms")
                 if p95 is not None and p95.value is not None:
                     text += f" (p95 {format_metric('latency_p95_ms', p95.value)})"
-            if column.key in ("task", "latency") and metric.n:
+            if metric.low is not None and metric.high is not None:
+                text += f" {format_interval(name, metric.low, metric.high)}"
+            if column.key in ("task", "latency", "decode") and metric.n:
                 text += f" (n={metric.n})"
-            return Cell(metric.value, text, None, metric.n, name)
+            return Cell(metric.value, text, None, metric.n, name, metric.low, metric.high)
         reasons.append(metric.reason or "not measured")
     return Cell(None, MISSING, reasons[0] if reasons else "not measured")
 
@@ -224,6 +240,8 @@ def _ratio_cell(column: Column, kind: str, distilled: Cell, reference: Cell, ref
         )
     d, r = float(distilled.value), float(reference.value)  # type: ignore[arg-type]
     n = min(distilled.n or 0, reference.n or 0) or None
+    if kind == "reduction" and None not in (d_low := distilled.low, d_high := distilled.high, reference.low, reference.high):
+        return _speed_cell((float(d_low), float(d_high)), (float(reference.low), float(reference.high)), d, r, n)  # type: ignore[arg-type]
     if kind == "delta":
         value = d - r
         return Cell(value, f"{value * 100:+.1f} pts", None, n, distilled.metric)
@@ -246,14 +264,36 @@ def _ratio_cell(column: Column, kind: str, distilled: Cell, reference: Cell, ref
     return Cell(value, f"{value:.1f}% retained", None, n, distilled.metric)
 
 
+def _speed_cell(dist: tuple[float, float], ref: tuple[float, float], d: float, r: float, n: int | None) -> Cell:
+    """Reference time / distilled time from two medians with their 95% intervals. The intervals
+    overlap: "not significant", with the range the data allows. Else the ratio to two significant
+    digits and its range, never more digits than the intervals support."""
+    ratio = r / d
+    span = ratio_interval(ref, dist)
+    if span is None:
+        return Cell(None, MISSING, "an interval reaches 0: no ratio")
+    lo, hi = span
+    if overlap(dist, ref):
+        return Cell(ratio, f"not significant ({_sig(lo, 2)}–{_sig(hi, 2)}×)", None, n, low=lo, high=hi)
+    if ratio >= 1:
+        return Cell(ratio, f"{_sig(ratio, 2)}× faster ({_sig(lo, 2)}–{_sig(hi, 2)}×)", None, n, low=lo, high=hi)
+    return Cell(ratio, f"{_sig(1 / ratio, 2)}× slower ({_sig(1 / hi, 2)}–{_sig(1 / lo, 2)}×)", None, n, low=lo, high=hi)
+
+
 # How a reduction reads in each column, for a positive and a negative value.
-_REDUCTION_WORDS = {"memory": ("less", "more"), "latency": ("lower", "higher"), "cost": ("cheaper", "dearer")}
+_REDUCTION_WORDS = {
+    "memory": ("less", "more"),
+    "latency": ("lower", "higher"),
+    "decode": ("lower", "higher"),
+    "cost": ("cheaper", "dearer"),
+}
 
 
 _VS_TEACHER = {
     "parameters": "size",
     "memory": "reduction",
     "latency": "reduction",
+    "decode": "reduction",
     "throughput": "times",
     "task": "retention",
     "cost": "reduction",
@@ -302,7 +342,7 @@ def build_comparison(
 
 
 def metric_from_dict(data: Mapping[str, Any]) -> Metric:
-    known = {"name", "value", "n", "reason", "higher_is_better", "unit"}
+    known = {"name", "value", "n", "reason", "higher_is_better", "unit", "low", "high"}
     return Metric(**{k: v for k, v in data.items() if k in known})
 
 
@@ -322,6 +362,7 @@ __all__ = [
     "Comparison",
     "Row",
     "build_comparison",
+    "format_interval",
     "format_metric",
     "parse_count",
     "results_from_json",

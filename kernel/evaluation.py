@@ -24,8 +24,11 @@ from stillhouse.kernel.interfaces import (
     TeacherConfig,
     TeacherRequest,
     TeacherResult,
+    Timing,
+    TimingConfig,
 )
 from stillhouse.kernel.runs import append_jsonl
+from stillhouse.kernel.timing import interleaved_timing, timing_metrics
 
 
 class TeacherChatModel(ChatModel):
@@ -47,6 +50,15 @@ class TeacherChatModel(ChatModel):
                 continue
             answers.append(Answer(r.completions[0].text, r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cost_usd))
         return answers
+
+    def time_request(self, prompt: list[Message], *, new_tokens: int) -> Timing:
+        """An API model cannot be made to ignore its end of sequence through every provider: the
+        request asks for ``new_tokens`` and the timing is divided by the tokens actually produced
+        (``forced`` False, no time to first token: the engine does not stream)."""
+        answer = self.answer([prompt], max_new_tokens=new_tokens, batch_size=1)[0]
+        if answer.error:
+            raise RuntimeError(answer.error)
+        return Timing(answer.latency_ms, answer.completion_tokens or 1, None, forced=answer.completion_tokens == new_tokens)
 
     def close(self) -> None:
         self.teacher.close()
@@ -91,22 +103,38 @@ def evaluate_role(
     emit: Callable[..., None] | None = None,
 ) -> list[Metric]:
     """Answer every example with ``model``, score with the configured evaluators, and write
-    ``out_dir/<role>.jsonl`` plus one ``eval`` event per metric."""
+    ``out_dir/<role>.jsonl`` plus one ``eval`` event per metric. Progress events (stage
+    ``evaluate``, ``role``, ``phase``) follow the answering and each evaluator."""
     prompts = [task.student_messages(e) for e in examples]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if emit is not None:
+            emit("progress", stage="evaluate", role=role, phase=phase, done=done, total=total)
+
     start = time.perf_counter()
-    answers = model.answer(prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    # In chunks of whole batches (about ten) so that progress shows; each chunk is batched as before.
+    chunk = config.batch_size * max(1, -(-len(prompts) // (config.batch_size * 10)))
+    answers: list[Answer] = []
+    for begin in range(0, len(prompts), chunk):
+        progress("answers", begin, len(prompts))
+        answers.extend(
+            model.answer(prompts[begin : begin + chunk], max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+        )
+    progress("answers", len(prompts), len(prompts))
     info = info if info is not None else {}  # updated in place: the caller stores it with the results
     info["answer_wall_s"] = time.perf_counter() - start
     # The decoding the evaluators must repeat when they time or measure the model again.
-    for key in ("batch_size", "max_new_tokens", "usd_per_hour"):
+    for key in ("batch_size", "max_new_tokens", "usd_per_hour", "rank_choices"):
         info.setdefault(key, getattr(config, key))
     parsed = [task.parse(a.text) if not a.error else Parsed(error=a.error) for a in answers]
     subject = EvalSubject(role, model_name, model, task, examples, answers, parsed, info)
     metrics: list[Metric] = []
-    for name in config.evaluators:
+    for i, name in enumerate(config.evaluators):
+        progress(name, i, len(config.evaluators))
         evaluator_cls = host.get("evaluator", name)
         evaluator = evaluator_cls(evaluator_cls.Config.model_validate(config.options.get(name, {})))
         metrics.extend(evaluator.evaluate(subject))
+    ranked = info.pop("ranked_answers", None) or [None] * len(examples)  # set by task_metrics for label tasks
     out_dir.mkdir(parents=True, exist_ok=True)
     per_sample = out_dir / f"{role}.jsonl"
     per_sample.unlink(missing_ok=True)
@@ -120,16 +148,48 @@ def evaluate_role(
                 "prompt": p,
                 "output": a.text,
                 "parsed_answer": q.answer,
+                "ranked_answer": r,
                 "reference": e.reference,
                 "latency_ms": round(a.latency_ms, 3),
                 "error": a.error or q.error,
             }
-            for e, p, a, q in zip(examples, prompts, answers, parsed, strict=True)
+            for e, p, a, q, r in zip(examples, prompts, answers, parsed, ranked, strict=True)
         ],
     )
     if emit is not None:
         for m in metrics:
             emit("eval", role=role, model=model_name, metric=m.name, value=m.value, n=m.n, reason=m.reason)
+    return metrics
+
+
+def time_roles(
+    models: dict[str, ChatModel],
+    prompts: list[list[Message]],
+    config: TimingConfig,
+    *,
+    emit: Callable[..., None] | None = None,
+) -> dict[str, list[Metric]]:
+    """The timing phase: every role timed interleaved on the same prompts (see kernel.timing), as
+    ``ttft_ms``, ``decode_ms_per_token`` and ``request_latency_ms`` per role."""
+
+    def on_request(done: int, total: int, role: str) -> None:
+        if emit is not None:
+            emit("progress", stage="evaluate", role=role or "all", phase="timing", done=done, total=total)
+
+    records = interleaved_timing(models, prompts, config, on_request=on_request)
+    metrics = {role: timing_metrics(record, config.new_tokens) for role, record in records.items()}
+    for role, model in models.items():
+        # The timed model is loaded in-process even where the quality pass went through an API
+        # layer (a local hf/ teacher), so its weights can be counted here for every role alike.
+        weights = model.footprint().get("weights_bytes")
+        if weights is not None:
+            unit = "bytes (parameters × dtype size, as loaded)"
+            metrics[role].append(Metric("weights_bytes", float(weights), n=1, higher_is_better=False, unit=unit))
+    if emit is not None:
+        for role, role_metrics in metrics.items():
+            for m in role_metrics:
+                emit("eval", role=role, model=getattr(models[role], "name", role), metric=m.name, value=m.value,
+                     n=m.n, reason=m.reason, low=m.low, high=m.high)
     return metrics
 
 
@@ -140,4 +200,12 @@ def load_results(path: Path) -> dict[str, list[Metric]]:
     return {role: [Metric(**m) for m in entry.get("metrics", [])] for role, entry in data.items()}
 
 
-__all__ = ["TeacherChatModel", "chat_model_for", "evaluate_role", "load_results", "student_model", "teacher_model"]
+__all__ = [
+    "TeacherChatModel",
+    "chat_model_for",
+    "evaluate_role",
+    "load_results",
+    "student_model",
+    "teacher_model",
+    "time_roles",
+]

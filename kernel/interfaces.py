@@ -199,6 +199,10 @@ class Metric:
     reason: str | None = None
     higher_is_better: bool | None = True
     unit: str = ""
+    low: float | None = None
+    """Lower end of ``value``'s interval (for a timed median: its 95% distribution-free CI)."""
+    high: float | None = None
+    """Upper end of that interval; None when the metric has no interval."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +294,12 @@ class TaskType(Plugin):
         """Task metrics of predictions against the examples' references."""
 
     # -- provided ---------------------------------------------------------------------------
+
+    def label_choices(self) -> list[str] | None:
+        """A closed-label task's labels, as the student answers them. When a task returns them,
+        evaluation also ranks them by the model's log-likelihood (``accuracy_ranked``) on models
+        that can score choices; None (the default) for open-ended answers."""
+        return None
 
     def answer_key(self, answer: Any) -> Any:
         """How two answers are compared when voting; override to normalise (e.g. case)."""
@@ -499,8 +509,40 @@ class ChatModel(ABC):
         """parameters, bytes_on_disk, peak_memory_bytes ... where measurable."""
         return {}
 
+    def time_request(self, prompt: list[Message], *, new_tokens: int) -> Timing:
+        """Answer one prompt alone, generating exactly ``new_tokens`` tokens where the model can be
+        forced to (EOS ignored), and say how long it took. Optional: the default raises
+        NotImplementedError and the evaluate stage then reports the model's timing as not measured."""
+        raise NotImplementedError(f"{type(self).__name__} cannot time a forced-length request")
+
+    def score_choices(self, prompts: Sequence[list[Message]], choices: Sequence[str], *, batch_size: int) -> list[list[float]]:
+        """For each prompt, the log-likelihood of each choice as the assistant's reply (rank
+        classification): one list of ``len(choices)`` floats per prompt, higher = preferred.
+        Optional: the default raises NotImplementedError (API models keep free generation)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score choices")
+
     def close(self) -> None:  # noqa: B027
         """Free memory."""
+
+
+@dataclass
+class Timing:
+    """One timed request: time to first token, total time and the tokens generated."""
+
+    total_ms: float
+    new_tokens: int
+    ttft_ms: float | None = None
+    forced: bool = True
+    """True when the output length was forced (EOS ignored); False when the model stopped itself."""
+    peak_bytes: int | None = None
+    """Working memory the request needed beyond the weights, where the model can measure it."""
+
+    @property
+    def per_token_ms(self) -> float | None:
+        """Decode time per generated token after the first (all tokens when TTFT is unknown)."""
+        if self.ttft_ms is not None and self.new_tokens > 1:
+            return (self.total_ms - self.ttft_ms) / (self.new_tokens - 1)
+        return self.total_ms / self.new_tokens if self.new_tokens else None
 
 
 class StudentTrainer(Plugin):
@@ -535,6 +577,28 @@ class EvalSubject:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class TimingConfig(StrictModel):
+    """``[evaluate.timing]``: how the roles are timed against each other.
+
+    Roles are timed interleaved (A B C, A B C ... on each prompt in turn, the role order rotated
+    every round) after a warm-up, each request generating exactly ``new_tokens`` tokens, until every
+    role's median per-token time is known to ``rel_ci`` or ``budget_s`` is spent."""
+
+    enabled: bool = Field(True, description="Run the timing phase (false: no latency figures).")
+    new_tokens: int = Field(16, ge=2, description="Tokens each timed request generates (forced: EOS ignored).")
+    prompts: int = Field(4, ge=1, description="Evaluation prompts the timing cycles through.")
+    warmup: int = Field(1, ge=0, description="Untimed rounds first (every role answers every timing prompt).")
+    min_rounds: int = Field(2, ge=1, description="Timed rounds at least.")
+    max_rounds: int = Field(20, ge=1, description="Timed rounds at most.")
+    budget_s: float = Field(30.0, gt=0, description="Stop after the round that passes this many seconds of timing.")
+    rel_ci: float = Field(
+        0.05, gt=0, description="Stop once every role's 95% CI of the median per-token time is within ±this fraction."
+    )
+    api: bool = Field(
+        False, description="Also time a teacher behind an API (each timed request is a paid call; length not forced)."
+    )
+
+
 class EvaluateConfig(StrictModel):
     """The ``[evaluate]`` section."""
 
@@ -551,6 +615,15 @@ class EvaluateConfig(StrictModel):
         default_factory=dict,
         description="Options per evaluator, validated by its Config, e.g. [evaluate.options.latency] single_requests = 4.",
     )
+    timing: TimingConfig = Field(
+        default_factory=TimingConfig,
+        description="The interleaved timing phase: all roles timed in turn on the same prompts, forced output length.",
+    )
+    rank_choices: bool = Field(
+        True,
+        description="Closed-label tasks: also score each label's log-likelihood on local models (accuracy_ranked).",
+    )
+
 
 
 class Evaluator(Plugin):

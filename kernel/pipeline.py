@@ -25,6 +25,7 @@ from stillhouse.kernel.data import LoadedSplit, load_split
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
 from stillhouse.kernel.interfaces import (
     Example,
+    Metric,
     Parsed,
     ReportInput,
     TaskType,
@@ -533,7 +534,8 @@ class Pipeline:
         )
 
     def stage_evaluate(self) -> dict[str, Any]:
-        from stillhouse.kernel.evaluation import evaluate_role, student_model, teacher_model
+        from stillhouse.kernel.evaluation import evaluate_role, time_roles
+        from stillhouse.kernel.timing import TIMING_METRICS
 
         split = self.eval_split()
         examples = split.examples[: self.cfg.evaluate.limit] if self.cfg.evaluate.limit else split.examples
@@ -544,34 +546,78 @@ class Pipeline:
         reuse = results_path.exists() and not self.upstream_changed
         results = json.loads(results_path.read_text()) if reuse else {}
         summary: dict[str, Any] = {"split": split.split, "n": len(examples), "roles": {}}
-        for role in self.cfg.evaluate.roles:
-            if role in results:  # resumed: this role was measured before the interruption
-                summary["roles"][role] = "reused"
-                continue
-            if self.should_stop():
-                raise StopRequested
-            if role == "teacher":
-                evaluated = self._teacher(temperature=0.0, samples=1, max_tokens=self.cfg.evaluate.max_new_tokens)
-                model, name, info = teacher_model(evaluated)
-            elif role == "baseline":
-                model, name, info = student_model(self.host, self.cfg.student, None)
-            elif role == "student":
-                student_dir = self.run.path("student")
-                if not student_dir.exists():
-                    raise StageError("no trained student to evaluate", hint="run the train stage first")
-                model, name, info = student_model(self.host, self.cfg.student, student_dir)
-            else:
-                raise ConfigError(f"unknown evaluation role '{role}'", hint="roles are teacher, baseline, student")
-            try:
-                metrics = evaluate_role(
-                    role, name, model, self.task, examples, self.cfg.evaluate, self.host, out_dir, info=info, emit=self.emit
-                )
-            finally:
+        timing = self.cfg.evaluate.timing
+        kept: dict[str, Any] = {}  # role -> ChatModel, kept loaded for the interleaved timing phase
+        try:
+            # Quality pass: each role answers greedily and is scored by the evaluators.
+            for role in self.cfg.evaluate.roles:
+                if role in results:  # resumed: this role was measured before the interruption
+                    summary["roles"][role] = "reused"
+                    continue
+                if self.should_stop():
+                    raise StopRequested
+                model, name, info = self._eval_model(role)
+                try:
+                    metrics = evaluate_role(
+                        role, name, model, self.task, examples, self.cfg.evaluate, self.host, out_dir, info=info, emit=self.emit
+                    )
+                finally:
+                    if timing.enabled and role != "teacher":
+                        kept[role] = model
+                    else:
+                        model.close()
+                results[role] = {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
+                write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
+                summary["roles"][role] = {m.name: m.value for m in metrics if m.name == self.task.primary_metric}
+            # Timing phase: all roles loaded at once, timed interleaved (kernel.timing).
+            untimed = [r for r in self.cfg.evaluate.roles if "decode_ms_per_token" not in {m["name"] for m in results[r]["metrics"]}]
+            if timing.enabled and untimed:
+                if self.should_stop():
+                    raise StopRequested
+                api_teacher = not self.cfg.teacher.model.startswith("hf/")
+                roles = [r for r in self.cfg.evaluate.roles if r != "teacher" or not api_teacher or timing.api]
+                for role in roles:
+                    if role not in kept:
+                        kept[role] = self._timing_model(role)
+                prompts = [self.task.student_messages(e) for e in examples[: timing.prompts]]
+                timed = time_roles({r: kept[r] for r in roles}, prompts, timing, emit=self.emit)
+                if "teacher" in self.cfg.evaluate.roles and "teacher" not in roles:
+                    why = "not timed: API teacher (set evaluate.timing.api = true to pay for timed calls)"
+                    timed["teacher"] = [Metric(n, None, reason=why, higher_is_better=False) for n in TIMING_METRICS]
+                for role, metrics in timed.items():
+                    names = {m.name for m in metrics}
+                    kept_metrics = [m for m in results[role]["metrics"] if m["name"] not in names]
+                    results[role]["metrics"] = kept_metrics + [asdict(m) for m in metrics]
+                write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
+        finally:
+            for model in kept.values():
                 model.close()
-            results[role] = {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
-            write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
-            summary["roles"][role] = {m.name: m.value for m in metrics if m.name == self.task.primary_metric}
         return summary
+
+    def _eval_model(self, role: str) -> tuple[Any, str, dict[str, Any]]:
+        """(ChatModel, name, info) of an evaluation role."""
+        from stillhouse.kernel.evaluation import student_model, teacher_model
+
+        if role == "teacher":
+            evaluated = self._teacher(temperature=0.0, samples=1, max_tokens=self.cfg.evaluate.max_new_tokens)
+            return teacher_model(evaluated)
+        if role == "baseline":
+            return student_model(self.host, self.cfg.student, None)
+        if role == "student":
+            student_dir = self.run.path("student")
+            if not student_dir.exists():
+                raise StageError("no trained student to evaluate", hint="run the train stage first")
+            return student_model(self.host, self.cfg.student, student_dir)
+        raise ConfigError(f"unknown evaluation role '{role}'", hint="roles are teacher, baseline, student")
+
+    def _timing_model(self, role: str) -> Any:
+        """The ChatModel to time: a local ``hf/`` teacher loaded in-process like a student (so its
+        length can be forced and its first token seen), else the role's evaluation model."""
+        from stillhouse.kernel.evaluation import chat_model_for
+
+        if role == "teacher" and self.cfg.teacher.model.startswith("hf/"):
+            return chat_model_for(self.host, self.cfg.teacher.model)[0]
+        return self._eval_model(role)[0]
 
     # -- stage: report ----------------------------------------------------------------------
 

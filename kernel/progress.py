@@ -85,6 +85,12 @@ class ProgressPrinter:
     def _update_bar(self, event: dict[str, Any]) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        # The evaluate stage reports each role and phase (answers, an evaluator, timing) apart:
+        # a new one gets its own bar, so its count, rate and ETA start afresh.
+        label = " ".join(str(event[k]) for k in ("stage", "role", "phase") if event.get(k))
+        if self._progress is not None and label != getattr(self, "_label", label):
+            self._close_bar()
+        self._label = label
         if self._progress is None:
             self._progress = Progress(
                 TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
@@ -92,7 +98,7 @@ class ProgressPrinter:
                 console=self.console, transient=True,
             )
             self._progress.start()
-            self._task_id = self._progress.add_task(event.get("stage", ""), total=event.get("total") or None)
+            self._task_id = self._progress.add_task(label, total=event.get("total") or None)
         self._progress.update(self._task_id, completed=event.get("done", 0), total=event.get("total") or None)
 
     def _loading_line(self, stage: str) -> str | None:
@@ -133,6 +139,18 @@ class ProgressPrinter:
         elif status == "completed" and not self.quiet:
             self.console.print(f"  folder: {run.dir}")
             self.console.print('  next: still tui   |   still sql "select * from run_summary"   |   still runs show ' + run.id)
+
+
+def _RateColumn() -> Any:  # noqa: N802 - a column factory, named like the rich columns it stands beside
+    """Items per second (blank until rich has measured a speed)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.2f}/s" if task.speed else "", style="dim")
+
+    return RateColumn()
 
 
 def _summary_line(summary: dict[str, Any]) -> str:

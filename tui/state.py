@@ -35,6 +35,8 @@ class StageState:
     last_progress_ts: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    part: str | None = None
+    """The part of the stage the progress counts, e.g. "baseline timing" in evaluate (None: all)."""
 
     @property
     def fraction(self) -> float | None:
@@ -139,6 +141,9 @@ class RunState:
         done, total = e.get("done"), e.get("total")
         if not isinstance(done, int):
             return
+        part = " ".join(str(e[k]) for k in ("role", "phase") if e.get(k)) or None
+        if part != stage.part:  # evaluate counts each role and phase apart: its ETA starts afresh
+            stage.part, stage.first_progress = part, None
         stage.done, stage.total = done, total if isinstance(total, int) else stage.total
         if stage.status == "pending":
             stage.status, stage.started = "running", ts

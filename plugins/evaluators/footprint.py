@@ -1,4 +1,8 @@
-"""Footprint: parameter count, size on disk, peak memory (process RSS, and GPU memory on a GPU).
+"""Footprint: parameter count, size on disk, weights in memory, peak working memory, peak RSS and
+GPU memory.
+
+``weights_bytes`` is parameters × dtype size as loaded (from ``ChatModel.footprint()``);
+``peak_working_memory_bytes`` is what answering needs beyond the weights (see ``memory.py``).
 
 Parameters and size on disk come from ``ChatModel.footprint()``. Memory is measured here, per
 model: the model answers one batch of evaluation prompts while :func:`watch_memory` samples the
@@ -44,15 +48,30 @@ class FootprintEvaluator(Evaluator):
         on_gpu = found.get("gpu_peak_memory_bytes") is not None or str(found.get("device", "")).startswith("cuda")
         watched, count = self._watch(subject, on_gpu)
         disk = found.get("bytes_on_disk")
+        weights = found.get("weights_bytes")
         metrics = [
             self._parameters(subject, found, unmeasured),
             _bytes("bytes_on_disk", disk, 1, "bytes", None if disk is not None else unmeasured),
+            _bytes(
+                "weights_bytes", weights, 1, "bytes (parameters × dtype size, as loaded)", None if weights is not None else unmeasured
+            ),
         ]
         if watched is not None:
             during = f"while answering {count} prompts at once"
             rss_reason = None if watched.rss_peak_bytes is not None else "not measured: no /proc on this system"
             metrics.append(
                 _bytes("peak_memory_bytes", watched.rss_peak_bytes, count, f"bytes (process RSS {during})", rss_reason)
+            )
+            where = "CUDA allocations" if watched.gpu_peak_bytes is not None else "C heap in use (glibc allocator)"
+            working_reason = None if watched.working_bytes is not None else "not measured: no allocator statistics here"
+            metrics.append(
+                _bytes(
+                    "peak_working_memory_bytes",
+                    watched.working_bytes,
+                    count,
+                    f"bytes (peak rise of {where} {during}: activations, KV cache; not the weights)",
+                    working_reason,
+                )
             )
             gpu_reason = None if watched.gpu_peak_bytes is not None else "not measured: the model did not run on a GPU"
             metrics.append(

@@ -20,6 +20,7 @@ from stillhouse.kernel.comparison import (
     ROLES,
     Comparison,
     build_comparison,
+    format_interval,
     format_metric,
     results_from_json,
 )
@@ -30,8 +31,13 @@ from stillhouse.kernel.runs import read_jsonl
 MEASUREMENTS = (
     "parameters",
     "bytes_on_disk",
+    "weights_bytes",
+    "peak_working_memory_bytes",
     "peak_memory_bytes",
     "gpu_peak_memory_bytes",
+    "request_latency_ms",
+    "ttft_ms",
+    "decode_ms_per_token",
     "latency_p50_ms",
     "latency_p95_ms",
     "batch_latency_p50_ms",
@@ -105,6 +111,8 @@ def metric_text(metric: Metric | None, *, with_reason: bool = True) -> str:
     if metric.value is None:
         return f"{MISSING} ({metric.reason or 'not measured'})" if with_reason else MISSING
     text = format_metric(metric.name, metric.value)
+    if metric.low is not None and metric.high is not None:  # a median with its 95% interval
+        text += f" {format_interval(metric.name, metric.low, metric.high)}"
     return f"{text} (n={metric.n})" if metric.n else text
 
 

@@ -213,6 +213,9 @@ class NLITask(PromptedTask):
         rationale = segment[: segment.rfind(sentences[-1])].strip() or split.rationale
         return Parsed(answer=conclusion[0], rationale=rationale, text=text)
 
+    def label_choices(self) -> list[str]:
+        return list(self.config.labels)
+
     # -- checking and scoring -----------------------------------------------------------------
 
     def verify(self, example: Example, parsed: Parsed) -> Verdict:

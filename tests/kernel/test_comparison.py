@@ -188,3 +188,38 @@ def test_results_json_round_trip(results):
     assert loaded["student"][5] == Metric("accuracy", 0.72, n=100)
     table = build_comparison(loaded, "accuracy").to_dict()
     assert table["ratios"][0]["cells"]["task"]["value"] == pytest.approx(90.0)
+
+
+# -- interleaved timing: intervals and significance ---------------------------------------------
+
+
+def _timed(role_ms: float, low: float, high: float) -> list[Metric]:
+    return [Metric("request_latency_ms", role_ms, n=24, higher_is_better=False, low=low, high=high)]
+
+
+def test_a_speed_ratio_is_shown_with_its_range_when_the_intervals_separate() -> None:
+    results = {"teacher": _timed(1000, 950, 1080), "student": _timed(450, 420, 500)}
+    cell = build_comparison(results, "accuracy").row("student_vs_teacher").cells["latency"]
+    assert cell.text == "2.2× faster (1.9–2.6×)"
+    assert (cell.low, cell.high) == (950 / 500, 1080 / 420)
+    value = build_comparison(results, "accuracy").row("student").cells["latency"]
+    assert value.text == "450 ms [420–500] (n=24)"
+
+
+def test_overlapping_intervals_are_not_significant_and_claim_no_direction() -> None:
+    results = {"teacher": _timed(1000, 900, 1200), "student": _timed(950, 800, 1010)}
+    cell = build_comparison(results, "accuracy").row("student_vs_teacher").cells["latency"]
+    assert cell.text.startswith("not significant (")
+    assert "faster" not in cell.text and "slower" not in cell.text
+
+
+def test_a_slower_student_is_called_slower() -> None:
+    results = {"teacher": _timed(400, 380, 420), "student": _timed(1200, 1100, 1300)}
+    cell = build_comparison(results, "accuracy").row("student_vs_teacher").cells["latency"]
+    assert cell.text.startswith("3.0× slower")
+
+
+def test_without_intervals_the_old_reduction_text_stays() -> None:
+    results = {"teacher": [Metric("latency_p50_ms", 200, n=8)], "student": [Metric("latency_p50_ms", 100, n=8)]}
+    cell = build_comparison(results, "accuracy").row("student_vs_teacher").cells["latency"]
+    assert cell.text == "50.0% lower"

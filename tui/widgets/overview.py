@@ -62,6 +62,7 @@ def stage_line(stage: StageState, now: float) -> list[Text | str]:
     if stage.status == "running":
         bar = cells.progress_bar(stage.fraction, 8)
         counts = f"{stage.done}/{stage.total}" if stage.done is not None and stage.total else ""
+        counts = f"{stage.part} {counts}" if stage.part else counts
         eta = stage.eta_seconds(now)
         detail = f"{counts}  ETA {cells.duration(eta)}" if eta is not None else counts
         return [name, bar, detail]
