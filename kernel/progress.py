@@ -141,18 +141,6 @@ class ProgressPrinter:
             self.console.print('  next: still tui   |   still sql "select * from run_summary"   |   still runs show ' + run.id)
 
 
-def _RateColumn() -> Any:  # noqa: N802 - a column factory, named like the rich columns it stands beside
-    """Items per second (blank until rich has measured a speed)."""
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:.2f}/s" if task.speed else "", style="dim")
-
-    return RateColumn()
-
-
 def _summary_line(summary: dict[str, Any]) -> str:
     parts = []
     for key, value in summary.items():
