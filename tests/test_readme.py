@@ -34,6 +34,8 @@ COVERED_ELSEWHERE = {
     "still run examples/nli.toml --set train.num_epochs=1 --set data.limit=20 --set evaluate.limit=6": "tests/integration/test_examples.py::test_example_runs_end_to_end",
     "still run --resume RUN_ID": "tests/kernel/test_pipeline.py::test_cli_run_prints_run_id_and_resumes",
     "still export RUN_ID ./my-student": "tests/plugins/reports/test_export.py",
+    "still export RUN_ID ./my-student-gguf --format gguf --quantize q8_0": "tests/plugins/exporters/test_gguf.py::test_gguf_round_trips_through_transformers",
+    "still eval --model ./my-student-gguf --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/exporters/test_eval_exported.py::test_eval_measures_the_exported_gguf",
     "still serve ./my-student --port 8000": "tests/plugins/teachers/test_serve.py",
     "still eval --model hf/./my-student --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
     "still eval --model openai/my-student --api-base http://127.0.0.1:8000/v1 --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
