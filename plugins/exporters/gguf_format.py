@@ -56,7 +56,20 @@ class GgufExporter(Exporter):
         write_gguf(path, config, arch, vocab, _load_weights(source), quantize)
         if (source / "README.md").exists():
             shutil.copy2(source / "README.md", dest / "README.md")
+            with (dest / "README.md").open("a", encoding="utf-8") as card:
+                card.write(_gguf_usage(path.name, quantize))
         return sorted(p for p in dest.iterdir() if p.is_file())
+
+
+def _gguf_usage(filename: str, quantize: str) -> str:
+    # The card was written for the transformers folder; this file is loaded differently.
+    return (
+        f"\n## This GGUF file ({quantize})\n\n"
+        f"`{filename}` holds the weights ({quantize}), the tokenizer and the chat template:\n\n"
+        f"```bash\nllama-cli -m {filename} -cnv\n```\n\n"
+        "or, dequantised by transformers: "
+        f'`AutoModelForCausalLM.from_pretrained(folder, gguf_file="{filename}")`.\n'
+    )
 
 
 def _model_config(folder: Path) -> dict[str, Any]:

@@ -39,6 +39,7 @@ def test_gguf_round_trips_through_transformers(still, student_run, tiny_model_di
     gguf_file = dest / f"model-{quantize}.gguf"
     assert gguf_file.exists() and (dest / "README.md").exists()
     assert sorted(p.name for p in dest.iterdir()) == ["README.md", gguf_file.name]
+    assert f"llama-cli -m {gguf_file.name}" in (dest / "README.md").read_text()
 
     source_tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(dest, gguf_file=gguf_file.name)
