@@ -168,11 +168,20 @@ def main() -> None:
         choices=list(FORMATS),
         help="formats to load and measure (every format is exported and its size reported)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: on a shared 2-core machine two spinning OpenMP threads ran 7x slower than one)",
+    )
     parser.add_argument("--work", type=Path, help="keep the exports here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "export.json")
     args = parser.parse_args()
     os.environ.setdefault("STILLHOUSE_HOME", tempfile.mkdtemp(prefix="still-bench-"))
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads; the memory probes inherit it
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from stillhouse.plugins.hf_models import dequantised_copy, resolve_spec
 
@@ -189,12 +198,14 @@ def main() -> None:
     rss = {name: peak_memory(name, path) for name, path in measured.items()}
     print("peak memory measured", flush=True)
 
+    base = "hf-fp32"
     task, examples = task_and_examples(args.dialogues)
     models = {name: load(path, name) for name, path in measured.items()}
     rouge = {name: quality(m, t, task, examples, args.max_new_tokens) for name, (m, t) in models.items()}
     print("quality measured", flush=True)
 
     messages = task.student_messages(examples[0])
+    prompt = models[base][1].apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
     for model, tokenizer in models.values():  # warm-up
         timed_generate(model, tokenizer, messages, 4)
     speed: dict[str, list[float]] = {name: [] for name in models}
@@ -202,7 +213,6 @@ def main() -> None:
         for name, (model, tokenizer) in models.items():
             speed[name].append(timed_generate(model, tokenizer, messages, args.tokens))
 
-    base = "hf-fp32"
     results: dict[str, Any] = {}
     for name in paths:
         if name not in measured:
@@ -228,6 +238,7 @@ def main() -> None:
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "settings": vars(args) | {"work": str(work), "out": str(args.out)},
         "baseline_peak_rss_bytes": baseline_rss,
+        "timing_prompt_tokens": len(prompt["input_ids"] if hasattr(prompt, "keys") else prompt),
         "runtime": "transformers (GGUF dequantised to float32 on load)",
         "formats": results,
         "target": {

@@ -108,3 +108,37 @@ def test_exporter_rejects_an_unknown_quantization():
 
     with pytest.raises(ValidationError):
         GgufExporter.Config(quantize="q5_k")
+
+
+def test_a_qwen2_student_round_trips(tiny_tokenizer_dir, exports):
+    """Qwen2: q/k/v biases, and no q/k permutation (llama.cpp runs it with NeoX rotary)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():  # biases start at zero; make them matter
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(std=0.5)
+    source = exports / "qwen2-src"
+    model.save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    dest = exports / "qwen2-gguf"
+    dest.mkdir()
+    (path,) = GgufExporter(GgufExporter.Config(quantize="f16")).export(source, dest)
+    loaded = AutoModelForCausalLM.from_pretrained(dest, gguf_file=path.name)
+    assert not loaded.config.tie_word_embeddings
+    expected, got = _logits(model, tokenizer), _logits(loaded, tokenizer)
+    assert (got - expected).abs().max().item() / expected.std().item() < TOLERANCE["f16"]
