@@ -244,6 +244,9 @@ def main() -> None:
         "target": {
             "q8_0_size_ratio_le_0.30": q8["size_ratio_to_fp32"] <= 0.30,
             "q8_0_rouge_l_loss_le_1_point": q8["rouge_l_change_points"] >= -1.0,
+            # The point estimate alone is not the claim: with a handful of dialogues the interval
+            # is wide, and only a lower bound above -1 shows the loss is at most a point.
+            "q8_0_rouge_l_ci95_lower_ge_minus_1": q8["rouge_l_change_ci95"][0] >= -1.0,
         },
         "seconds": time.perf_counter() - started,
     }
