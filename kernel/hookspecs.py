@@ -78,6 +78,14 @@ def register_reporters(register: Any) -> None:
 
 
 @hookspec
+def register_exporters(register: Any) -> None:
+    """Register model exporters (``still export --format``): ``register(ExporterSubclass)``.
+
+    Called once when the plugin host is created.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add commands to the ``still`` CLI: ``@cli.command()`` or ``cli.add_command(cmd)``.
 

@@ -654,6 +654,24 @@ class Reporter(Plugin):
         """Write report files into the run folder; return their paths."""
 
 
+class Exporter(Plugin):
+    """Writes a trained model in a deployment format (``still export --format <name>``).
+
+    ``quantizations`` lists the ``--quantize`` values the format knows (empty: the option is
+    refused); the exporter's ``Config`` receives ``quantize`` and ``dtype`` when they are given,
+    so an option a format lacks fails validation with a clear message.
+    """
+
+    kind = "exporter"
+    quantizations: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def export(self, source: Path, dest: Path) -> list[Path]:
+        """Write the Hugging Face model folder ``source`` (weights, config, tokenizer) into the
+        empty folder ``dest``; return the files written. Raise a ``UserError`` for a model the
+        format cannot hold (say which architectures it supports)."""
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of values; None for no values."""
     if not values:
@@ -674,4 +692,5 @@ PLUGIN_KINDS: dict[str, type[Plugin]] = {
     "loss": Loss,
     "evaluator": Evaluator,
     "reporter": Reporter,
+    "exporter": Exporter,
 }

@@ -38,6 +38,7 @@ REGISTRATION_HOOKS = {
     "loss": "register_losses",
     "evaluator": "register_evaluators",
     "reporter": "register_reporters",
+    "exporter": "register_exporters",
 }
 
 

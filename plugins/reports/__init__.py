@@ -1,5 +1,5 @@
 """Built-in reporters (``markdown``, ``html``), the model card, the terminal comparison table, and
-the ``still export`` / ``still eval`` commands.
+the ``still eval`` command (``still export`` lives in ``plugins.exporters``).
 
 Functions for the pipeline and other callers:
 
@@ -60,26 +60,6 @@ def register_reporters(register: Any) -> None:
     register(HtmlReporter)
     register(TerminalReporter)
     register(ModelCardReporter)
-
-
-@click.command("export")
-@click.argument("run_id")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--merge-lora/--keep-adapter",
-    default=None,
-    help="A LoRA student: merge the adapter into the base weights, or export the adapter alone "
-    "(default: the run's student.lora.merge, which defaults to merge).",
-)
-def export_command(run_id: str, dest: Path, merge_lora: bool | None) -> None:
-    """Export the distilled student of RUN_ID, with tokenizer and model card, to DEST."""
-    from stillhouse.kernel.runs import Run
-    from stillhouse.plugins.reports.export import export_student
-
-    run = Run.open(run_id)
-    out = export_student(run.dir, dest, merge_lora=merge_lora)
-    click.echo(f"Exported the distilled student of {run.id} to {out}")
-    click.echo(f'Load it with AutoModelForCausalLM.from_pretrained("{out}")')
 
 
 def _field_mapping(values: tuple[str, ...]) -> dict[str, str]:
@@ -150,5 +130,4 @@ def eval_command(
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    cli.add_command(export_command)
     cli.add_command(eval_command)

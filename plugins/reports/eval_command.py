@@ -43,8 +43,10 @@ def evaluate_model(
     """Evaluate ``model`` on ``data``; return the run, its metrics and the task's primary metric."""
     from stillhouse.kernel.data import load_split
     from stillhouse.kernel.evaluation import chat_model_for, evaluate_role
+    from stillhouse.plugins.exporters.artifacts import resolve_exported
     from stillhouse.plugins.reports.markdown import MarkdownReporter
 
+    model = resolve_exported(model)
     task_cls = host.get("task", task_name)
     task = task_cls(task_cls.Config())
     if not data.exists():
@@ -91,6 +93,10 @@ def evaluate_model(
         chat, model_name, info = chat_model_for(host, model, api_base=api_base, api_key_env=api_key_env)
         info.update(remote=_is_remote(model), batch_size=evaluate.batch_size, max_new_tokens=evaluate.max_new_tokens)
         info.setdefault("usd_per_hour", evaluate.usd_per_hour)
+        if model.endswith(".gguf"):
+            # transformers dequantises a GGUF file to float weights: the answers and metrics are the
+            # quantized weights', the size on disk the file's, but speed and memory are not llama.cpp's.
+            info["runtime"] = "transformers (GGUF dequantised to float32)"
         try:
             metrics = evaluate_role(
                 ROLE, model_name, chat, task, examples, evaluate, host, run.path("eval"), info=info, emit=run.emit

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from stillhouse.kernel.interfaces import Reporter, ReportInput
 from stillhouse.plugins.reports.content import build_view, training_facts
@@ -14,13 +15,49 @@ from stillhouse.plugins.reports.markdown import comparison_markdown, config_mark
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def _front_matter(base_model: str, task: str) -> str:
-    lines = ["---", "library_name: transformers", "tags:", "- stillhouse", "- distillation"]
+# How the hub and readers should name each built-in loss's kind of distillation.
+_METHODS = {"sft": "sequence-level (SFT on teacher answers)", "hidden_mse": "hidden-state matching"}
+
+
+def _hub_id(value: str) -> bool:
+    """Only a hub id names a model or dataset on the hub; a local path would mislead its model tree."""
+    return bool(_HUB_ID.match(value)) and not Path(value).exists()
+
+
+def _base_license(base_model: str) -> str | None:
+    """The license a local base model's own card declares (hub ids: not looked up, no network)."""
+    card = Path(base_model) / "README.md" if base_model else None
+    if card is None or not card.is_file():
+        return None
+    match = re.search(r"^license:\s*(\S+)\s*$", card.read_text(encoding="utf-8").split("\n---", 1)[0], flags=re.M)
+    return match.group(1) if match else None
+
+
+def _front_matter(config: dict[str, Any], task: str) -> str:
+    """Hugging Face card metadata: base_model, datasets, license, tags, pipeline_tag, and how the
+    model was distilled (method and teacher), which the hub keeps as plain metadata."""
+    student = config.get("student") or {}
+    teacher = config.get("teacher") or {}
+    base_model = str(student.get("model", ""))
+    loss = str((config.get("train") or {}).get("loss") or "sft")
+    lines = ["---", "library_name: transformers", "pipeline_tag: text-generation", "tags:", "- stillhouse", "- distillation"]
     if task:
         lines.append(f"- {task}")
-    # Only a hub id is a valid base_model; a local path would mislead the hub's model tree.
-    if _HUB_ID.match(base_model) and not Path(base_model).exists():
+    if _hub_id(base_model):
         lines.append(f"base_model: {base_model}")
+    license_ = _base_license(base_model)
+    if license_:
+        lines.append(f"license: {license_}")
+    datasets = [str(v) for k, v in (config.get("data") or {}).items() if k in ("train", "validation") and isinstance(v, str)]
+    datasets = [d for d in datasets if _hub_id(d)]
+    if datasets:
+        lines += ["datasets:", *(f"- {d}" for d in datasets)]
+    lines += [
+        "distillation:",
+        f"  method: {json.dumps(_METHODS.get(loss, f'logit-level ({loss})'))}",
+        f"  loss: {json.dumps(loss)}",
+        f"  teacher: {json.dumps(str(teacher.get('model', '?')))}",
+    ]
     return "\n".join([*lines, "---"])
 
 
@@ -31,7 +68,7 @@ def render_model_card(report: ReportInput, model_path: str = "path/to/this/folde
     base = str(student.get("model", ""))
     train = view.config.get("train") or {}
     parts = [
-        _front_matter(base, view.task),
+        _front_matter(view.config, view.task),
         f"# {Path(base).name or 'Student'} distilled for {view.task or 'a task'}",
         f"This model was distilled by Stillhouse (run `{view.run_id}`) from the teacher "
         f"`{teacher.get('model', '?')}` into the student `{base or '?'}`. {view.headline}.",

@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+import stillhouse.plugins.exporters as exporters_plugin
 import stillhouse.plugins.reports as reports_plugin
 from tests.plugins.reports.conftest import CONFIG, RUN_ID, write_run
 
@@ -16,7 +17,7 @@ def still(make_host):
     """Invoke the real `still` CLI with only this plugin's commands added."""
     from stillhouse.kernel.cli import build_cli
 
-    group = build_cli(make_host(reports_plugin, entry_points=False))
+    group = build_cli(make_host(reports_plugin, exporters_plugin, entry_points=False))
     return lambda *args: CliRunner().invoke(group, list(args))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import yaml
+
 from stillhouse.kernel.interfaces import ReportInput
 from stillhouse.plugins.reports import comparison_table, load_report_input, write_model_card
 from stillhouse.plugins.reports.html import HtmlReporter
@@ -100,10 +102,33 @@ def test_model_card(tmp_path, report_input: ReportInput):
     assert path == student / "README.md"
     assert text.startswith("---\nlibrary_name: transformers\n")
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in text
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["pipeline_tag"] == "text-generation" and {"distillation", "nli"} <= set(front["tags"])
+    assert front["distillation"] == {
+        "method": "sequence-level (SFT on teacher answers)",
+        "loss": "sft",
+        "teacher": "openai/gpt-4o",
+    }
+    assert "license" not in front and "datasets" not in front  # unknown: omitted, never guessed
     assert "openai/gpt-4o" in text and RUN_ID in text
     assert all(value in text for value in RATIOS)
     assert "| learning_rate | 0.0002 |" in text and "| num_epochs | 3 |" in text
     assert f'AutoModelForCausalLM.from_pretrained("{student}")' in text
+
+
+def test_model_card_front_matter_from_a_local_base_and_hub_data(tmp_path, report_input: ReportInput):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- x\n---\n# Base\nlicense: mit\n")
+    report_input.config = {
+        **CONFIG,
+        "student": {"model": str(base)},
+        "train": {"loss": "forward_kl"},
+        "data": {"train": "knkarthick/dialogsum", "test": "test.jsonl"},
+    }
+    front = yaml.safe_load(write_model_card(tmp_path, report_input).read_text().split("---\n")[1])
+    assert front["license"] == "apache-2.0" and front["datasets"] == ["knkarthick/dialogsum"]
+    assert front["distillation"]["method"] == "logit-level (forward_kl)" and "base_model" not in front
 
 
 def test_model_card_omits_a_local_base_model(tmp_path, report_input: ReportInput):

@@ -1,0 +1,60 @@
+"""Built-in exporters (``hf``, ``gguf``) and the ``still export`` command.
+
+A third-party exporter (CoreML, MLC, ExecuTorch ...) subclasses ``kernel.interfaces.Exporter`` and
+registers through ``register_exporters``; ``still export --format <name>`` then finds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stillhouse.kernel import hookimpl
+
+
+@hookimpl
+def register_exporters(register: Any) -> None:
+    from stillhouse.plugins.exporters.gguf_format import GgufExporter
+    from stillhouse.plugins.exporters.hf import HfExporter
+
+    register(HfExporter)
+    register(GgufExporter)
+
+
+@click.command("export")
+@click.argument("run_id")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", default="hf", show_default=True, help="hf, gguf, or an exporter plugin's name.")
+@click.option("--quantize", help="gguf: f16 (default), q8_0, q4_0, q4_1.")
+@click.option("--dtype", help="hf: bf16, fp16 or fp32 (default: the dtype the student was trained in).")
+@click.option("--force", is_flag=True, help="Replace DEST if it exists and is not empty.")
+@click.option(
+    "--merge-lora/--keep-adapter",
+    default=None,
+    help="A LoRA student: merge the adapter into the base weights, or export the adapter alone "
+    "(default: the run's student.lora.merge, which defaults to merge).",
+)
+def export_command(
+    run_id: str, dest: Path, fmt: str, quantize: str | None, dtype: str | None, force: bool, merge_lora: bool | None
+) -> None:
+    """Export the distilled student of RUN_ID, with tokenizer and model card, to DEST."""
+    from stillhouse.kernel.plugins import get_host
+    from stillhouse.kernel.runs import Run
+    from stillhouse.plugins.exporters.run_export import export_run, exporter_for
+
+    exporter = exporter_for(get_host(), fmt, {"quantize": quantize, "dtype": dtype})
+    run = Run.open(run_id)
+    files = export_run(run.dir, dest, exporter, force=force, merge_lora=merge_lora)
+    click.echo(f"Exported the distilled student of {run.id} as {fmt} to {dest}")
+    gguf = [f for f in files if f.suffix == ".gguf"]
+    if gguf:
+        click.echo(f"Run it with llama.cpp (llama-cli -m {gguf[0]}), or evaluate it: still eval --model {gguf[0]} ...")
+    elif fmt == "hf":
+        click.echo(f'Load it with AutoModelForCausalLM.from_pretrained("{dest}")')
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(export_command)
