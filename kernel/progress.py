@@ -40,7 +40,9 @@ class ProgressPrinter:
         elif kind == "stage_failed":
             self._close_bar()
             self.console.print(f"  [red]stopped[/red] {event['stage']}: {event.get('error')}")
-        elif kind == "log" and event.get("level") in ("info", "warning"):
+        elif kind == "log" and event.get("level") == "warning":
+            self.console.print(f"  [yellow]warning:[/yellow] {event.get('message')}")
+        elif kind == "log" and event.get("level") == "info":
             self.console.print(f"  [dim]{event.get('message')}[/dim]")
         elif kind == "metric" and event.get("key") == "eval/loss":
             self.console.print(f"  validation loss {event['value']:.4f} at step {event.get('step')}")
