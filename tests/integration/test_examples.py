@@ -24,12 +24,36 @@ def only_run(home: Path) -> Path:
     return run_dir
 
 
+EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml") if p.stem != "api-teacher")
+
+
+def test_every_offline_example_is_checked() -> None:
+    # api-teacher needs keys and a network; every other example runs offline and is tested below
+    assert EXAMPLES == ["conversation", "math", "nli", "qa", "summarization"]
+
+
+# A 135M teacher rarely solves a GSM8K problem: at limit 8 it may get none right, and the run then
+# stops at the filter by design (naming the reasons). Not strict: it passes when one is solved.
+MAY_ACCEPT_NONE = {"math": "the offline 135M teacher rarely solves a GSM8K problem"}
+
+
 @pytest.mark.slow
-def test_nli_example_generate_stage(tmp_path: Path) -> None:
-    done = run_still("run", "examples/nli.toml", "--stage", "generate", "--set", "data.limit=8", home=tmp_path)
+@pytest.mark.parametrize(
+    "example",
+    [pytest.param(e, marks=pytest.mark.xfail(reason=MAY_ACCEPT_NONE[e], strict=False)) if e in MAY_ACCEPT_NONE else e for e in EXAMPLES],
+)
+def test_example_teacher_answers_pass_the_filter_at_limit_8(tmp_path: Path, example: str) -> None:
+    """The offline SmolLM2 teacher can follow each example's prompts: some of 8 samples are accepted."""
+    done = run_still(
+        "run", f"examples/{example}.toml", "--stage", "generate", "--stage", "filter", "--set", "data.limit=8", home=tmp_path
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    outputs = (only_run(tmp_path) / "teacher" / "outputs.jsonl").read_text().splitlines()
-    assert len(outputs) == 8 and all(json.loads(line)["error"] is None for line in outputs)
+    run_dir = only_run(tmp_path)
+    outputs = [json.loads(line) for line in (run_dir / "teacher" / "outputs.jsonl").read_text().splitlines()]
+    assert outputs and all(o["error"] is None for o in outputs)
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    (summary,) = [e["summary"] for e in events if e["type"] == "stage_finished" and e["stage"] == "filter"]
+    assert summary["by_split"]["train"]["accepted"] > 0, summary
 
 
 @pytest.mark.slow

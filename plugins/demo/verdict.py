@@ -1,0 +1,69 @@
+"""The demo's closing sentence: what its own measured numbers mean, shortfalls included.
+
+Built from the run's ``eval/results.json`` only: a number that was not measured is left out,
+never guessed, and a weak result is called weak (DESIGN.md §8).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _metric(results: dict[str, Any], role: str, name: str) -> float | None:
+    for metric in results.get(role, {}).get("metrics", []):
+        if metric.get("name") == name and metric.get("value") is not None:
+            return float(metric["value"])
+    return None
+
+
+def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None = None) -> str:
+    """One sentence on quality (with retention and the baseline), size and speed, as measured."""
+    teacher, baseline, student = (_metric(results, role, primary) for role in ("teacher", "baseline", "student"))
+    label = primary.replace("_", "-").upper() if primary.startswith("rouge") else primary.replace("_", " ")
+    if teacher is None or student is None:
+        return f"The run measured no {label} for both teacher and student, so this demo shows nothing about quality."
+    retained = student / teacher if teacher else None
+    parts = [f"The distilled student scores {label} {student:.3f} against the teacher's {teacher:.3f}"]
+    if retained is not None:
+        parts[0] += f" ({retained:.0%} retained"
+        parts[0] += f", from an untrained {baseline:.3f})" if baseline is not None else ")"
+    if accepted is not None:
+        parts[0] += f" after learning from {accepted} accepted teacher answers"
+    if baseline is not None and student <= baseline:
+        verdict = "so distillation did not improve it"
+    elif retained is not None and retained >= 0.9:
+        verdict = "so it keeps most of the teacher's quality"
+    elif retained is not None and retained >= 0.6:
+        verdict = "so it falls short of the teacher, though distillation clearly helped"
+    else:
+        verdict = "so it falls well short of the teacher: more samples and training would be needed"
+    extras = []
+    params = (_metric(results, "student", "parameters"), _metric(results, "teacher", "parameters"))
+    if all(params) and params[1]:
+        extras.append(f"has {params[0] / params[1]:.0%} of the teacher's parameters")  # type: ignore[operator]
+    disk = (_metric(results, "student", "bytes_on_disk"), _metric(results, "teacher", "bytes_on_disk"))
+    if all(disk) and disk[1]:
+        ratio = disk[0] / disk[1]  # type: ignore[operator]
+        extras.append(f"is {ratio:.1f}x the teacher's size on disk" + (" (the teacher file is quantized)" if ratio > 1 else ""))
+    speed = (_metric(results, "student", "throughput_tokens_per_s"), _metric(results, "teacher", "throughput_tokens_per_s"))
+    if all(speed) and speed[1]:
+        extras.append(f"generated {speed[0] / speed[1]:.1f}x the teacher's tokens/s in this run")  # type: ignore[operator]
+    sentence = parts[0] + ", " + verdict
+    if extras:
+        sentence += "; it " + ", ".join(extras[:-1]) + (" and " if len(extras) > 1 else "") + extras[-1]
+    return sentence + "."
+
+
+def run_sentence(run_dir: Path, primary: str) -> str | None:
+    """The closing sentence of a finished run folder, or None when it has no results."""
+    path = run_dir / "eval" / "results.json"
+    if not path.exists():
+        return None
+    accepted = None
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line) if line.strip() else {}
+        if event.get("type") == "stage_finished" and event.get("stage") == "filter":
+            accepted = event["summary"].get("by_split", {}).get("train", {}).get("accepted")
+    return closing_sentence(json.loads(path.read_text()), primary, accepted)
