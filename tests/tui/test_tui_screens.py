@@ -97,7 +97,7 @@ def test_plugins_lists_installed_and_broken(stillhouse_home: Path, make_app, mak
         text = screen_text(app)
         assert "Broken plugins" in text and "missing dependency: frobnicate" in text and "1 failed" in text
         await highlight_row(pilot, "#plugins-table", names.index("tasks"))
-        await shows(pilot, "task: conversation, math, nli, qa, summarization")
+        await shows(pilot, "task: classification, conversation, math, nli, qa, summarization")
 
     drive(app, scenario)
 
