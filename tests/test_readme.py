@@ -30,7 +30,7 @@ RUN_HERE = {
 # Commands too slow for this file, with the test that runs them (file::test).
 COVERED_ELSEWHERE = {
     "still run examples/summarization.toml": "tests/integration/test_examples.py::test_summarization_example_runs_end_to_end",
-    "still run examples/nli.toml --stage generate --set data.limit=8": "tests/integration/test_examples.py::test_nli_example_generate_stage",
+    "still run examples/nli.toml --stage generate --set data.limit=8": "tests/integration/test_examples.py::test_example_teacher_answers_pass_the_filter_at_limit_8",
     "still run examples/nli.toml --set train.num_epochs=1 --set data.limit=20 --set evaluate.limit=6": "tests/integration/test_examples.py::test_example_runs_end_to_end",
     "still run --resume RUN_ID": "tests/kernel/test_pipeline.py::test_cli_run_prints_run_id_and_resumes",
     "still run --resume RUN_ID --set train.num_epochs=12": "tests/security/test_resume_overrides.py::test_resume_overrides_apply_where_safe_and_are_refused_by_name",

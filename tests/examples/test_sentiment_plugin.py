@@ -181,7 +181,9 @@ def test_generate_and_filter_with_a_local_tiny_teacher(make_host, run_still, sti
     make_host()
     assert run_still("config", "check", str(config)).exit_code == 0
     result = run_still("run", str(config), "--stage", "generate", "--stage", "filter")
-    assert result.exit_code == 0, result.output[-3000:]
+    # A filter that accepts nothing stops the run there, naming its reasons (kernel.pipeline).
+    assert result.exit_code == 1, result.output[-3000:]
+    assert "the filter accepted no training samples (0 of 6)" in result.output
 
     (run_dir,) = (stillhouse_home / "runs").iterdir()
     outputs = [json.loads(line) for line in (run_dir / "teacher" / "outputs.jsonl").read_text().splitlines()]

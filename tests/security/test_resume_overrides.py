@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from stillhouse.kernel.runs import Run, read_jsonl
-from tests.security.helpers import nli_rows, only_run, write_config
+from stillhouse.testing.oracle import Oracle
+from tests.security.helpers import FIXTURE, nli_rows, only_run, write_config
 
 ENV = {"SEC_TEACHER_CRED": "test-key-123456"}
 
@@ -21,7 +22,8 @@ def last_started_config(run_dir: Path) -> dict:
 
 @pytest.mark.slow  # seven in-process resumes: ~20 s here
 def test_resume_overrides_apply_where_safe_and_are_refused_by_name(tmp_path: Path, run_still, stillhouse_home: Path, fake_server) -> None:
-    server = fake_server()
+    # an oracle teacher that is always right, so the filter accepts what the tests resume past
+    server = fake_server(oracle=Oracle(FIXTURE, "nli", p=1.0))
     config = write_config(tmp_path, server.url, nli_rows(4), extra="")
     assert run_still("run", str(config), "--stage", "generate", env=ENV).exit_code == 0
     run_dir = only_run(stillhouse_home)
