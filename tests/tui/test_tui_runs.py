@@ -200,3 +200,45 @@ def test_a_generate_only_run_shows_the_stages_it_ran_not_100_percent(stillhouse_
             assert str(row[1]) == "completed" and str(row[2]) == "generate"
 
         drive(app, scenario)
+
+
+def test_marks_and_compare_selection_are_one_and_unselected_runs_show_no_x(fixture_home: Path, make_app) -> None:
+    from textual.widgets import SelectionList
+
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        first, second, third = shown_ids(app)[3:6]
+        await pilot.press("down", "down", "down", "space", "space", "space")  # marks 3 runs
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and len(app.screen.states) == 3, what="compared")
+        compare = app.screen
+        picker = compare.query_one(SelectionList)
+        lines = screen_text(app).splitlines()
+        boxed = [line for line in lines if "▐" in line or "▌" in line]
+        assert sum("X" in line.split("▌", 1)[0] for line in boxed) == 3  # only the three selected runs
+        # Unselect one in Compare: the Runs screen loses its mark
+        values = [picker.get_option_at_index(i).value for i in range(picker.option_count)]
+        picker.deselect(values[values.index(second)])
+        await wait_for(pilot, lambda: len(compare.states) == 2, what="two compared")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.marked == {first, third}, what="marks follow Compare")
+        await shows(pilot, "2 marked")
+        name_cell = table(app).get_row(second)[0]
+        assert "●" not in str(name_cell) and "●" in str(table(app).get_row(first)[0])
+        # Unmark on the Runs screen: Compare no longer selects it
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        assert set(app.screen.query_one(SelectionList).selected) == {first, third}
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        t = table(app)
+        t.move_cursor(row=shown_ids(app).index(first))
+        await pilot.press("space")
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.states == [], what="nothing to compare")
+        assert app.screen.query_one(SelectionList).selected == [third]
+        assert "select two or more runs" in screen_text(app)
+
+    drive(app, scenario)

@@ -142,7 +142,6 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         self.view: list[RunRow] = []
         self.sort_column = "started"
         self.descending = True
-        self.marked: set[str] = set()
         self.source = "run folders"
         self.loaded = False
         self._polling = False
@@ -152,6 +151,16 @@ class RunsScreen(ReportsWorkerErrors, Screen):
     @property
     def stillhouse(self) -> StillhouseApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def marked(self) -> set[str]:
+        """The app's marked runs (shared with Compare's selection)."""
+        return set(self.stillhouse.marked)
+
+    def on_screen_resume(self) -> None:
+        # Compare may have changed the selection meanwhile: show the marks as they are now.
+        if self.loaded:
+            self.rebuild()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -363,14 +372,18 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         run_id = self.selected_run_id()
         if not run_id:
             return
-        self.marked ^= {run_id}
+        marked = self.stillhouse.marked
+        if run_id in marked:
+            marked.remove(run_id)
+        else:
+            marked.append(run_id)
         row = self.all_rows[run_id]
         self.query_one(PagedTable).update_cell(run_id, "name", row_cells(row, run_id in self.marked, self.widths)[0])
         self._update_status()
         self.query_one(PagedTable).action_cursor_down()
 
     def action_compare(self) -> None:
-        chosen = [r.run_id for r in self.view if r.run_id in self.marked]
+        chosen = list(self.stillhouse.marked)
         if len(chosen) < 2:
             current = self.selected_run_id()
             chosen = [*chosen, *([current] if current and current not in chosen else [])]
