@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, OptionList, Static, TextArea, Tree
@@ -116,15 +116,17 @@ class SqlScreen(ReportsWorkerErrors, Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
-        with Vertical(id="sql-schema"):
-            yield Tree("registry", id="schema-tree")
-            yield Static("reading the schema…", id="schema-doc")
-        yield Static(
-            "ctrl+r runs · ctrl+e examples · f2 schema · esc leaves the editor · ctrl+s exports CSV · read-only",
-            id="sql-status",
-        )
-        yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
+        with Horizontal(id="sql-body"):
+            with Vertical(id="sql-main"):
+                yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
+                yield Static(
+                    "ctrl+r runs · ctrl+e examples · f2 schema · esc leaves the editor · ctrl+s exports CSV · read-only",
+                    id="sql-status",
+                )
+                yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
+            with Vertical(id="sql-schema"):
+                yield Tree("registry", id="schema-tree")
+                yield Static("reading the schema…", id="schema-doc")
         yield Footer()
 
     def on_mount(self) -> None:
