@@ -142,18 +142,19 @@ class CompareScreen(ReportsWorkerErrors, Screen):
         matching = filter_rows(self.rows, text)[:LIST_LIMIT]
         # Selected runs stay listed even when the filter would hide them.
         shown = [r for r in self.rows if r.run_id in chosen] + [r for r in matching if r.run_id not in chosen]
+        task_width = min(16, max([len(r.task) for r in shown] + [4]))  # the run ids line up
         picker = self.query_one("#compare-runs", SelectionList)
         self._shown_selection = list(self.selected)
         with picker.prevent(SelectionList.SelectedChanged):
             picker.clear_options()
             picker.add_options(
-                [Selection(self._label(r), r.run_id, r.run_id in chosen) for r in shown]
+                [Selection(self._label(r, task_width), r.run_id, r.run_id in chosen) for r in shown]
             )
 
-    def _label(self, row: RunRow) -> Text:
+    def _label(self, row: RunRow, task_width: int = 8) -> Text:
         text = Text(cells.clip(row.name, 24).ljust(25))
         text.append_text(cells.status_text(row.status.ljust(11)))
-        text.append(f" {row.task:<8} {row.run_id}", style="dim")
+        text.append(f" {cells.clip(row.task, task_width):<{task_width}} {row.run_id}", style="dim")
         return text
 
     @on(SelectionList.SelectedChanged, "#compare-runs")
