@@ -80,6 +80,9 @@ class StillhouseApp(App[None]):
         self.examples_dir = examples_dir
         self.catalog = RunCatalog(self.home, registry=registry_rows if use_registry else None)
         self.catalog_lock = threading.Lock()
+        self.marked: list[str] = []
+        """Runs marked for comparison, in the order marked: the Runs screen's marks and the Compare
+        screen's selection are this one list."""
         if theme:
             self.theme = theme
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.runs import runs_root
+from stillhouse.kernel.runs import STAGES, runs_root
 from stillhouse.tui.state import EventFollower, RunState
 
 ROLES = ("teacher", "baseline", "student")
@@ -43,6 +43,8 @@ class RunRow:
     cost_usd: float | None = None
     started: float | None = None
     stage: str | None = None
+    stages_done: tuple[str, ...] | None = None
+    """The pipeline stages that finished, in pipeline order (None: not known)."""
 
     @property
     def live(self) -> bool:
@@ -68,6 +70,7 @@ class RunRow:
             cost_usd=state.cost_usd if state.teacher_calls else None,
             started=state.started,
             stage=current.name if current else None,
+            stages_done=tuple(s for s in STAGES if state.stages.get(s) and state.stages[s].status == "finished"),
         )
 
 
@@ -82,6 +85,7 @@ def state_scores(state: RunState) -> dict[str, float | None]:
 # Sort keys by column key; None sorts last in either direction (see sort_rows).
 SORT_KEYS: dict[str, Callable[[RunRow], Any]] = {
     "name": lambda r: r.name.lower(),
+    "run_id": lambda r: r.run_id,
     "task": lambda r: r.task,
     "teacher": lambda r: r.teacher.lower(),
     "student": lambda r: r.student.lower(),

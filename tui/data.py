@@ -178,12 +178,13 @@ costs AS (
 progress AS (
     SELECT s.run_id,
            count(*) FILTER (WHERE s.status = 'finished') AS finished,
-           any_value(s.stage) FILTER (WHERE s.status = 'running') AS current
+           any_value(s.stage) FILTER (WHERE s.status = 'running') AS current,
+           list(s.stage) FILTER (WHERE s.status = 'finished') AS finished_stages
     FROM stages s SEMI JOIN base b ON b.run_id = s.run_id
     GROUP BY s.run_id
 )
 SELECT r.run_id, r.name, r.task, r.status, r.teacher_model, r.student_model, r.primary_metric,
-       sc.teacher, sc.baseline, sc.student, c.cost_usd, epoch(r.created_at) AS started, p.finished, p.current
+       sc.teacher, sc.baseline, sc.student, c.cost_usd, epoch(r.created_at) AS started, p.finished, p.current, p.finished_stages
 FROM base r
 LEFT JOIN scores sc USING (run_id)
 LEFT JOIN costs c USING (run_id)
@@ -200,7 +201,7 @@ def registry_runs(home: Path, *, ingest: bool = False, newest: int | None = None
     result = query(RUNS_SQL.format(base=base), [newest] if newest else None, home=home, ingest=ingest)
     rows = []
     for (run_id, name, task, status, teacher, student, primary, t_score, b_score, s_score, cost,
-         started, finished, current) in result.rows:
+         started, finished, current, finished_stages) in result.rows:
         progress = 1.0 if status == "completed" else (finished or 0) / len(STAGES) if finished is not None else None
         rows.append(
             RunRow(
@@ -217,6 +218,7 @@ def registry_runs(home: Path, *, ingest: bool = False, newest: int | None = None
                 cost_usd=cost,
                 started=float(started) if started is not None else None,
                 stage=current,
+                stages_done=tuple(s for s in STAGES if s in (finished_stages or ())) if finished is not None else None,
             )
         )
     return rows

@@ -89,6 +89,8 @@ class RunState:
     finished: float | None = None
     last_ts: float | None = None
     stages: dict[str, StageState] = field(default_factory=lambda: {s: StageState(s) for s in STAGES})
+    planned: tuple[str, ...] = ()
+    """The stages the latest start means to run (run_started ``stages``; empty: all of them)."""
     metrics: dict[str, list[MetricPoint]] = field(default_factory=dict)
     evals: dict[str, dict[str, float | None]] = field(default_factory=dict)  # role -> metric -> value
     eval_models: dict[str, str] = field(default_factory=dict)
@@ -121,6 +123,8 @@ class RunState:
         self.config_hash = e.get("config_hash") or self.config_hash
         self.primary_metric = e.get("primary_metric") or self.primary_metric
         self.pid = e.get("pid") if isinstance(e.get("pid"), int) else self.pid
+        wanted = e.get("stages")
+        self.planned = tuple(str(x) for x in wanted if x in STAGES) if isinstance(wanted, list) else ()
         self.status = "running"
         self.error = None
         self.finished = None
@@ -220,7 +224,8 @@ class RunState:
         """Share of the pipeline done: finished stages count whole, the running one by its progress."""
         if self.status == "completed":
             return 1.0
-        stages = [s for s in self.stages.values() if s.name in STAGES]
+        # `still run --stage generate` plans one stage: its progress is that stage's, not a fifth.
+        stages = [s for s in self.stages.values() if s.name in (self.planned or STAGES)]
         if not any(s.status != "pending" for s in stages):
             return None
         done = sum(1.0 for s in stages if s.status == "finished")

@@ -106,3 +106,18 @@ async def compare(pilot) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen) and len(pilot.app.screen.states) == 3)
     pilot.app.screen.query_one(SelectionList).focus()
     await settle(pilot)
+
+
+async def sql_schema(pilot) -> None:
+    """The schema sidebar open beside a result, the runs table expanded."""
+    await sql_results(pilot)
+    screen = pilot.app.screen
+    await pilot.press("f2")
+    tree = screen.query_one("#schema-tree")
+    await wait_for(pilot, lambda: len(tree.root.children) > 0)
+    node = tree.root.children[0]
+    node.expand()
+    tree.focus()
+    await pilot.pause()
+    tree.move_cursor(node.children[1])
+    await settle(pilot)

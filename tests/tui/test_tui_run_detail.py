@@ -73,6 +73,46 @@ def test_training_curves_show_the_loss(fixture_home: Path, make_app) -> None:
         assert "Learning rate" in text and "Tokens / s" in text
         assert "loss " in text and "val loss" in text and "@20" in text  # latest values at step 20
         assert any(ch in text for ch in "⠁⠂⠄⡀⢀⠈⠐⠠")  # braille dots: a curve was drawn
+        assert "●" in text  # 20 points: each one marked on the line
+
+    drive(app, scenario)
+
+
+def test_long_training_curves_are_lines_without_point_markers(fixture_home: Path, make_app) -> None:
+    from stillhouse.testing.sample_runs import FakeRun, write_run
+
+    run_id = "20261130-090000-nli-long-b003"
+    write_run(fixture_home, FakeRun(run_id, name="nli-long", seed=3, train_steps=60, metric_every=1))
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, run_id)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "@60" in screen_text(app), what="60 steps drawn")
+        text = screen_text(app)
+        loss_plot = text.split("Loss", 1)[1].split("Learning rate", 1)[0]
+        # the 60-point train curve is a plain line; only the short validation curve shows its points
+        assert 0 < loss_plot.count("●") <= 20
+
+    drive(app, scenario)
+
+
+def test_stage_summaries_are_not_cut_where_the_screen_has_room(fixture_home: Path, make_app) -> None:
+    spec = RUNS["nli-mini"]
+    summary = {"accepted": 16, "rejected": 4, "reasons": "wrong_label=3 unparseable=1", "teacher": "openai/gpt-4o-mini", "cached": 5}
+    lines = (fixture_home / "runs" / spec.run_id / "events.jsonl").read_text().splitlines()
+    i = next(i for i, line in enumerate(lines) if '"stage_finished"' in line and '"filter"' in line)
+    event = __import__("json").loads(lines[i])
+    event["summary"] = summary
+    lines[i] = __import__("json").dumps(event)
+    (fixture_home / "runs" / spec.run_id / "events.jsonl").write_text("\n".join(lines) + "\n")
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, spec.run_id)
+        text = " ".join(screen_text(app).split())
+        full = ", ".join(f"{k}={v}" for k, v in summary.items())
+        assert len(full) > 60 and full in text and "…" not in text.split("✓ filter", 1)[1].split("✓ train", 1)[0]
 
     drive(app, scenario)
 
@@ -119,7 +159,17 @@ def test_samples_show_each_evaluated_models_answer(fixture_home: Path, make_app)
         screen.query_one("#samples-verdict", Select).value = "eval"
         await wait_for(pilot, lambda: len(browser.view) == 5)
         text = screen_text(app)
-        assert "teacher answer" in text and "baseline answer" in text and "student answer" in text
+        assert "teacher answer" in text and "baseline answer" in text and "distilled answer" in text
+        # every evaluated row has a baseline and a distilled answer; the columns share the width
+        table = screen.query_one("#samples-table", DataTable)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels == ["Sample", "Verdict", "Reference", "Teacher", "Baseline", "Distilled"]
+        assert all(r[4] and r[5] and r[5] != "not evaluated" for r in rows(app, "#samples-table"))
+        widths = [c.width for c in table.columns.values()]
+        assert sum(widths) + 2 * len(widths) >= 110  # 120 columns: no half-empty screen
+        screen.query_one("#samples-verdict", Select).value = "accepted"  # training rows: not evaluated
+        await wait_for(pilot, lambda: browser.view and browser.view[0].accepted)
+        assert {r[5] for r in rows(app, "#samples-table")} == {"not evaluated"}
 
     drive(app, scenario)
 

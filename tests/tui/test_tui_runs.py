@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input
 
-from stillhouse.kernel.runs import append_jsonl
+from stillhouse.kernel.runs import STAGES, append_jsonl
 from stillhouse.testing.sample_runs import FakeRun, standard_runs, write_run
 from stillhouse.tui.screens.compare import CompareScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
@@ -40,7 +40,7 @@ def test_lists_every_run_from_the_registry_newest_first(fixture_home: Path, make
         assert "10 of 10 runs" in text and "1 live" in text and "source: registry" in text
         # nli-4o: teacher 0.93, student 0.89 -> 96 % retained
         row = table(app).get_row(next(s.run_id for s in specs if s.name == "nli-4o"))
-        assert str(row[4]) == "0.890" and str(row[5]) == "96%" and str(row[6]) == "0.930"  # distilled, retained, teacher
+        assert str(row[4]) == "0.890" and str(row[5]) == "96%" and str(row[7]) == "0.930"  # distilled, retained, teacher
 
     drive(app, scenario)
 
@@ -148,5 +148,97 @@ def test_without_registry_the_folders_are_listed(fixture_home: Path, make_app) -
         await loaded(pilot)
         assert len(shown_ids(app)) == 10
         assert "source: run folders" in screen_text(app)
+
+    drive(app, scenario)
+
+
+def test_name_and_task_use_free_width_and_80_columns_keep_the_scores(stillhouse_home: Path, make_app) -> None:
+    long_name = "summarization-with-a-rather-long-name"
+    write_run(stillhouse_home, FakeRun("20261130-090000-sum-long-b001", task="summarization", name=long_name, seed=9))
+    wide, narrow = make_app(stillhouse_home), make_app(stillhouse_home)
+
+    async def at_160(pilot) -> None:
+        await loaded(pilot)
+        text = screen_text(wide)
+        assert long_name in text and "summarization " in text  # neither cut: 160 columns leave room
+        assert "20261130-090000-sum-long-b001" in text  # the run id column
+
+    async def at_80(pilot) -> None:
+        await loaded(pilot)
+        text = screen_text(narrow)
+        assert "Distilled" in text and "Ret." in text  # the scores stay on screen
+        assert "summarization-w…" in text  # cut to fit, not hidden
+
+    drive(wide, at_160, size=(160, 30))
+    drive(narrow, at_80, size=(80, 24))
+
+
+def test_a_generate_only_run_shows_the_stages_it_ran_not_100_percent(stillhouse_home: Path, make_app) -> None:
+    from stillhouse.tui.catalog import RunRow
+    from stillhouse.tui.screens.runs import progress_cell
+
+    assert str(progress_cell(RunRow("a", status="completed", progress=1.0, stages_done=("generate",)))) == "generate"
+    assert str(progress_cell(RunRow("a", status="completed", progress=1.0, stages_done=("generate", "filter")))) == "2/5 stages"
+    assert "100%" in str(progress_cell(RunRow("a", status="completed", progress=1.0, stages_done=tuple(STAGES))))
+    run_id = "20261130-090000-gen-only-b002"
+    run_dir = write_run(stillhouse_home, FakeRun(run_id, name="gen-only", seed=9))
+    # Keep run_started and the generate stage only, as `still run --stage generate` writes them.
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if '"stage_started"' in line and '"filter"' in line)
+    end = next(line for line in lines if '"run_finished"' in line)
+    (run_dir / "events.jsonl").write_text("\n".join([*lines[:cut], end]) + "\n")
+    for ingest in (False, True):  # from the run folder, then from the registry
+        if ingest:
+            from stillhouse.registry.ingest import ingest_all
+
+            ingest_all(stillhouse_home)
+        app = make_app(stillhouse_home)
+
+        async def scenario(pilot) -> None:
+            await loaded(pilot)
+            row = table(pilot.app).get_row(run_id)
+            assert str(row[1]) == "completed" and str(row[2]) == "generate"
+
+        drive(app, scenario)
+
+
+def test_marks_and_compare_selection_are_one_and_unselected_runs_show_no_x(fixture_home: Path, make_app) -> None:
+    from textual.widgets import SelectionList
+
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await loaded(pilot)
+        first, second, third = shown_ids(app)[3:6]
+        await pilot.press("down", "down", "down", "space", "space", "space")  # marks 3 runs
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and len(app.screen.states) == 3, what="compared")
+        compare = app.screen
+        picker = compare.query_one(SelectionList)
+        lines = screen_text(app).splitlines()
+        boxed = [line for line in lines if "▐" in line or "▌" in line]
+        assert sum("X" in line.split("▌", 1)[0] for line in boxed) == 3  # only the three selected runs
+        # Unselect one in Compare: the Runs screen loses its mark
+        values = [picker.get_option_at_index(i).value for i in range(picker.option_count)]
+        picker.deselect(values[values.index(second)])
+        await wait_for(pilot, lambda: len(compare.states) == 2, what="two compared")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.marked == {first, third}, what="marks follow Compare")
+        await shows(pilot, "2 marked")
+        name_cell = table(app).get_row(second)[0]
+        assert "●" not in str(name_cell) and "●" in str(table(app).get_row(first)[0])
+        # Unmark on the Runs screen: Compare no longer selects it
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        assert set(app.screen.query_one(SelectionList).selected) == {first, third}
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        t = table(app)
+        t.move_cursor(row=shown_ids(app).index(first))
+        await pilot.press("space")
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.states == [], what="nothing to compare")
+        assert app.screen.query_one(SelectionList).selected == [third]
+        assert "select two or more runs" in screen_text(app)
 
     drive(app, scenario)

@@ -152,3 +152,40 @@ def test_help_palette_and_theme(fixture_home: Path, make_app) -> None:
         assert app.screen.run_id == RUNS["nli-4o"].run_id
 
     drive(app, scenario)
+
+
+def test_sql_schema_sidebar_lists_tables_views_columns_and_their_comments(fixture_home: Path, make_app) -> None:
+    from textual.widgets import Tree
+
+    from stillhouse.registry import schema
+
+    app = make_app(fixture_home)
+    runs = schema.relation("runs")
+
+    async def scenario(pilot) -> None:
+        screen = await sql_screen(pilot)
+        sidebar = screen.query_one("#sql-schema")
+        assert not sidebar.display
+        await pilot.press("f2")  # from inside the editor
+        tree = screen.query_one("#schema-tree", Tree)
+        await wait_for(pilot, lambda: len(tree.root.children) > 0, what="schema read")
+        names = [node.data[0] for node in tree.root.children]
+        assert names == [r.name for r in schema.catalog()] and "run_summary" in names
+        text = screen_text(app)
+        assert "runs table" in text and "run_summary view" in text
+        # a table's columns, each with its comment shown when highlighted
+        node = tree.root.children[names.index("runs")]
+        node.expand()
+        await pilot.pause()
+        tree.focus()
+        tree.move_cursor(node.children[0])
+        column = runs.columns[0]
+        doc = screen.query_one("#schema-doc", Static)
+        await wait_for(pilot, lambda: column.doc in str(doc.render()), what="column comment")
+        assert column.doc.split()[-1] in screen_text(app)  # on screen, wrapped to the sidebar
+        await pilot.press("enter")  # inserts the column name into the query
+        assert column.name in screen.query_one("#sql-editor", TextArea).text
+        await pilot.press("f2")
+        assert not sidebar.display
+
+    drive(app, scenario)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from stillhouse.tui.screens import sql
-from tests.tui.snapshot_scenarios import SIZES, compare, new_run_error, runs, sql_results
+from tests.tui.snapshot_scenarios import SIZES, compare, new_run_error, runs, sql_results, sql_schema
 
 IDS = [f"{w}x{h}" for w, h in SIZES]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
-@pytest.mark.parametrize("scenario", [compare, new_run_error, sql_results], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("scenario", [compare, new_run_error, sql_results, sql_schema], ids=lambda f: f.__name__)
 def test_snapshot(
     scenario, size: tuple[int, int], fixture_home: Path, examples_dir: Path, make_app, snap_compare, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stillhouse.kernel.runs import append_jsonl
+from stillhouse.kernel.runs import STAGES, append_jsonl
 from stillhouse.testing.sample_runs import FakeRun, standard_runs, write_run
 from stillhouse.tui.catalog import RunCatalog, RunRow, filter_rows, sort_rows
 from stillhouse.tui.state import EventFollower, RunState, load_state
@@ -170,3 +170,16 @@ def test_long_curves_are_thinned_but_keep_their_ends() -> None:
     xs, ys = series(points)
     assert len(xs) <= MAX_POINTS + 1 and xs[0] == 1.0 and xs[-1] == 10_000.0 and ys[-1] == 1e-4
     assert series(points[:10]) == ([float(s) for s in range(1, 11)], [1.0 / s for s in range(1, 11)])
+
+
+def test_progress_counts_the_stages_the_run_plans() -> None:
+    state = RunState("r")
+    state.apply({"type": "run_started", "ts": 1.0, "stages": ["generate"]})
+    state.apply({"type": "stage_started", "ts": 2.0, "stage": "generate"})
+    state.apply({"type": "progress", "ts": 3.0, "stage": "generate", "done": 5, "total": 10})
+    assert state.progress == 0.5  # half of the one planned stage, not a tenth of the pipeline
+    full = RunState("f")
+    full.apply({"type": "run_started", "ts": 1.0, "stages": list(STAGES)})
+    full.apply({"type": "stage_started", "ts": 2.0, "stage": "generate"})
+    full.apply({"type": "progress", "ts": 3.0, "stage": "generate", "done": 5, "total": 10})
+    assert full.progress == 0.1

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widgets import DataTable, Footer, Header, Input, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets._toggle_button import ToggleButton
+from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
@@ -41,6 +45,23 @@ class Compared(Message):
         self.states = states
 
 
+class RunPicker(SelectionList[str]):
+    """A SelectionList whose unselected runs show an empty box: Textual draws a dim "X" in every
+    box, which reads as selected on many themes (and in any text capture)."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        segments = list(strip)
+        if selection.value in self._selected or len(segments) < 2 or segments[1].text != ToggleButton.BUTTON_INNER:
+            return strip
+        segments[1] = Segment(" " * len(segments[1].text), segments[1].style)
+        return Strip(segments, strip.cell_length)
+
+
 class CompareScreen(ReportsWorkerErrors, Screen):
     BINDINGS = [
         Binding("d", "toggle_all", "All keys / differences"),
@@ -51,18 +72,33 @@ class CompareScreen(ReportsWorkerErrors, Screen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[RunRow] = []
-        self.selected: list[str] = []
         self.all_keys = False
         self.states: list[RunState] = []
+        self._shown_selection: list[str] = []
 
     @property
     def stillhouse(self) -> StillhouseApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def selected(self) -> list[str]:
+        """The app's marked runs: what the Runs screen marks is what is selected here."""
+        return self.stillhouse.marked
+
+    @selected.setter
+    def selected(self, run_ids: list[str]) -> None:
+        self.stillhouse.marked[:] = run_ids
+
+    def on_screen_resume(self) -> None:
+        # Marks changed on the Runs screen show here when coming back.
+        if self.rows and [r for r in self.selected] != self._shown_selection:
+            self._fill_list()
+            self._compare()
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter runs (space selects, 2 or more)", id="compare-filter")
-        yield SelectionList[str](id="compare-runs")
+        yield RunPicker(id="compare-runs")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Metrics", id="compare-metrics-tab"):
                 yield DataTable(id="compare-metrics", zebra_stripes=True, cursor_type="row")
@@ -106,17 +142,19 @@ class CompareScreen(ReportsWorkerErrors, Screen):
         matching = filter_rows(self.rows, text)[:LIST_LIMIT]
         # Selected runs stay listed even when the filter would hide them.
         shown = [r for r in self.rows if r.run_id in chosen] + [r for r in matching if r.run_id not in chosen]
+        task_width = min(16, max([len(r.task) for r in shown] + [4]))  # the run ids line up
         picker = self.query_one("#compare-runs", SelectionList)
+        self._shown_selection = list(self.selected)
         with picker.prevent(SelectionList.SelectedChanged):
             picker.clear_options()
             picker.add_options(
-                [Selection(self._label(r), r.run_id, r.run_id in chosen) for r in shown]
+                [Selection(self._label(r, task_width), r.run_id, r.run_id in chosen) for r in shown]
             )
 
-    def _label(self, row: RunRow) -> Text:
+    def _label(self, row: RunRow, task_width: int = 8) -> Text:
         text = Text(cells.clip(row.name, 24).ljust(25))
         text.append_text(cells.status_text(row.status.ljust(11)))
-        text.append(f" {row.task:<8} {row.run_id}", style="dim")
+        text.append(f" {cells.clip(row.task, task_width):<{task_width}} {row.run_id}", style="dim")
         return text
 
     @on(SelectionList.SelectedChanged, "#compare-runs")
@@ -127,10 +165,14 @@ class CompareScreen(ReportsWorkerErrors, Screen):
         # Keep the order in which runs were picked; hidden runs keep their selection.
         self.selected = [r for r in self.selected if r in now_selected or r not in visible]
         self.selected += [r for r in picker.selected if r not in self.selected]
+        self._shown_selection = list(self.selected)
         self._compare()
 
     def _compare(self) -> None:
         if len(self.selected) < 2:
+            self.states = []
+            self.query_one("#compare-metrics", DataTable).clear(columns=True)
+            self.query_one("#compare-config", DataTable).clear(columns=True)
             self.query_one("#compare-status", Static).update("select two or more runs")
             return
         self.load_states(list(self.selected))

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
-from stillhouse.kernel.runs import run_folder
+from stillhouse.kernel.runs import STAGES, run_folder
 from stillhouse.tui.catalog import LIVE_STATUSES, SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
 from stillhouse.tui.launch import cancel_run, resume_run
 from stillhouse.tui.screens.confirm import ConfirmScreen
@@ -37,6 +37,8 @@ COLUMNS: list[tuple[str, str, int]] = [
     # the distilled student's score and retention first: at 80 columns they are what a run is for
     ("score_student", "Distilled", 9),
     ("retention", "Ret.", 5),
+    # after the scores: on screen from ~110 columns, off to the right at 80 (y copies it anyway)
+    ("run_id", "Run id", 29),
     ("score_teacher", "Teacher", 7),
     ("score_baseline", "Base", 6),
     ("cost", "Cost", 9),
@@ -61,19 +63,52 @@ class RunsChanged(Message):
         self.rows, self.source = rows, source
 
 
-def row_cells(row: RunRow, marked: bool) -> list[Any]:
+BASE_WIDTHS = {key: max(width, len(label) + 2) for key, label, width in COLUMNS}  # room for the sort arrow
+KEY_COLUMNS = ("name", "status", "progress", "task", "score_student", "retention")
+"""The columns that must fit the screen; Name and Task share what the others leave."""
+NAME_MIN, NAME_MAX, TASK_MAX = 16, 60, 40
+
+
+def column_widths(available: int, rows: list[RunRow]) -> dict[str, int]:
+    """Widths for the Runs table at ``available`` columns: Name and Task as wide as their longest
+    value where the key columns (through Ret.) still fit, the rest fixed."""
+    widths = dict(BASE_WIDTHS)
+    fixed = sum(widths[k] + 2 for k in KEY_COLUMNS if k not in ("name", "task"))
+    room = available - fixed - 4 - 2  # cell padding of Name and Task, a vertical scrollbar
+    name_need = min(NAME_MAX, max([len(r.name) for r in rows] + [10]) + 2)  # + the mark
+    task_need = min(TASK_MAX, max([len(r.task) for r in rows] + [BASE_WIDTHS["task"]]))
+    name = min(name_need, max(NAME_MIN, room - task_need))
+    task = max(BASE_WIDTHS["task"], min(task_need, room - name))
+    widths["name"] = max(name, min(name_need, room - task), len("Name") + 2)
+    widths["task"] = task
+    widths["run_id"] = max(BASE_WIDTHS["run_id"], *(len(r.run_id) for r in rows)) if rows else BASE_WIDTHS["run_id"]
+    return widths
+
+
+def progress_cell(row: RunRow) -> Text:
+    """The progress bar; a completed run that ran only some stages (``--stage generate``, a
+    standalone evaluation) names them instead of claiming 100 %."""
+    done = row.stages_done
+    if row.status == "completed" and done is not None and 0 < len(done) < len(STAGES):
+        label = done[0] if len(done) == 1 else f"{len(done)}/{len(STAGES)} stages"
+        return Text(label, style="cyan")
+    return cells.progress_bar(row.progress, 4)
+
+
+def row_cells(row: RunRow, marked: bool, widths: dict[str, int] | None = None) -> list[Any]:
+    widths = widths or BASE_WIDTHS
     name = Text()
     if marked:
         name.append("● ", style="bold yellow")
-    name.append(cells.clip(row.name, 18 if marked else 20))
-    progress = cells.progress_bar(row.progress, 4)
+    name.append(cells.clip(row.name, widths["name"] - (2 if marked else 0)))
     return [
         name,
         cells.status_text(row.status),
-        progress,
-        cells.clip(row.task, 40),
+        progress_cell(row),
+        cells.clip(row.task, widths["task"]),
         cells.score(row.scores.get("student")),
         cells.percent(row.retention),
+        row.run_id,
         cells.score(row.scores.get("teacher")),
         cells.score(row.scores.get("baseline")),
         cells.money(row.cost_usd),
@@ -107,15 +142,25 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         self.view: list[RunRow] = []
         self.sort_column = "started"
         self.descending = True
-        self.marked: set[str] = set()
         self.source = "run folders"
         self.loaded = False
         self._polling = False
         self._first_painted = threading.Event()
+        self.widths = dict(BASE_WIDTHS)
 
     @property
     def stillhouse(self) -> StillhouseApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def marked(self) -> set[str]:
+        """The app's marked runs (shared with Compare's selection)."""
+        return set(self.stillhouse.marked)
+
+    def on_screen_resume(self) -> None:
+        # Compare may have changed the selection meanwhile: show the marks as they are now.
+        if self.loaded:
+            self.rebuild()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -123,7 +168,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         # Each header keeps room for the sort arrow.
         yield add_columns(
             PagedTable(id="runs-table", cursor_type="row", zebra_stripes=True, page_size=PAGE),
-            [(label, key, max(width, len(label) + 2)) for key, label, width in COLUMNS],
+            [(label, key, BASE_WIDTHS[key]) for key, label, _ in COLUMNS],
         )
         yield Static("loading runs…", id="runs-status")
         yield Footer()
@@ -196,7 +241,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         shown_keys = {r.run_id for r in self.view[: table.shown]}
         for row in message.rows:
             if row.run_id in shown_keys:
-                for (key, _, _), value in zip(COLUMNS, row_cells(row, row.run_id in self.marked), strict=True):
+                for (key, _, _), value in zip(COLUMNS, row_cells(row, row.run_id in self.marked, self.widths), strict=True):
                     table.update_cell(row.run_id, key, value)
         self.view = [self.all_rows[r.run_id] for r in self.view]
         table.items = self.view  # rows added later render the current values
@@ -235,13 +280,31 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         text = self.query_one("#runs-filter", Input).value
         self.view = sort_rows(filter_rows(self.all_rows.values(), text), self.sort_column, self.descending)
         target = next((i for i, r in enumerate(self.view) if r.run_id == current), 0) if current else 0
+        self._fit_columns()
         table.show_items(self.view, self._render_row, upto=target + 1)
         if target:
             table.move_cursor(row=target)
         self._update_status()
 
+    def on_resize(self) -> None:
+        if self.all_rows:
+            self.rebuild()
+
+    def _fit_columns(self) -> None:
+        """Size Name, Task and Run id to the screen and the rows (before the rows are rendered)."""
+        widths = column_widths(self.size.width or 80, list(self.all_rows.values()))
+        if widths == self.widths:
+            return
+        self.widths = widths
+        table = self.query_one(PagedTable)
+        for key, width in widths.items():
+            table.columns[key].width = width  # type: ignore[index]
+        table._clear_caches()
+        table._require_update_dimensions = True
+        table.refresh(layout=True)
+
     def _render_row(self, index: int, row: RunRow) -> tuple[list[Any], str]:
-        return row_cells(row, row.run_id in self.marked), row.run_id
+        return row_cells(row, row.run_id in self.marked, self.widths), row.run_id
 
     def _update_status(self) -> None:
         live = sum(1 for r in self.all_rows.values() if r.live)
@@ -309,14 +372,18 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         run_id = self.selected_run_id()
         if not run_id:
             return
-        self.marked ^= {run_id}
+        marked = self.stillhouse.marked
+        if run_id in marked:
+            marked.remove(run_id)
+        else:
+            marked.append(run_id)
         row = self.all_rows[run_id]
-        self.query_one(PagedTable).update_cell(run_id, "name", row_cells(row, run_id in self.marked)[0])
+        self.query_one(PagedTable).update_cell(run_id, "name", row_cells(row, run_id in self.marked, self.widths)[0])
         self._update_status()
         self.query_one(PagedTable).action_cursor_down()
 
     def action_compare(self) -> None:
-        chosen = [r.run_id for r in self.view if r.run_id in self.marked]
+        chosen = list(self.stillhouse.marked)
         if len(chosen) < 2:
             current = self.selected_run_id()
             chosen = [*chosen, *([current] if current and current not in chosen else [])]

@@ -11,9 +11,10 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, OptionList, Static, TextArea
+from textual.widgets import Footer, Header, OptionList, Static, TextArea, Tree
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -34,6 +35,19 @@ class QueryDone(Message):
     def __init__(self, result: QueryTable | None, error: str | None, seconds: float) -> None:
         super().__init__()
         self.result, self.error, self.seconds = result, error, seconds
+
+
+class SchemaLoaded(Message):
+    def __init__(self, relations: list[Any], error: str | None) -> None:
+        super().__init__()
+        self.relations, self.error = relations, error
+
+
+def read_schema() -> list[Any]:
+    """The registry's documented tables and views (what `still sql --schema` prints)."""
+    from stillhouse.registry import schema
+
+    return list(schema.catalog())
 
 
 def elapsed_text(seconds: float) -> str:
@@ -86,12 +100,15 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         # priority: the editor binds ctrl+a to "line start"; here it selects all, as elsewhere
         Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
         Binding("ctrl+s", "export_csv", "Export CSV"),  # not ctrl+x: the editor's "cut"
+        # priority: a focused editor would otherwise keep it
+        Binding("f2", "toggle_schema", "Schema", priority=True),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.examples: list[SqlExample] = []
         self.result: QueryTable | None = None
+        self.schema_loaded = False
 
     @property
     def stillhouse(self) -> StillhouseApp:
@@ -99,9 +116,17 @@ class SqlScreen(ReportsWorkerErrors, Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
-        yield Static("ctrl+r runs · ctrl+e examples · esc leaves the editor · ctrl+s exports CSV · read-only", id="sql-status")
-        yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
+        with Horizontal(id="sql-body"):
+            with Vertical(id="sql-main"):
+                yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
+                yield Static(
+                    "ctrl+r runs · ctrl+e examples · f2 schema · esc leaves the editor · ctrl+s exports CSV · read-only",
+                    id="sql-status",
+                )
+                yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
+            with Vertical(id="sql-schema"):
+                yield Tree("registry", id="schema-tree")
+                yield Static("reading the schema…", id="schema-doc")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -111,6 +136,54 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         if self.examples:
             editor.load_text(self.examples[0].sql)
         editor.focus()
+
+    # -- schema sidebar --------------------------------------------------------------------
+
+    def action_toggle_schema(self) -> None:
+        sidebar = self.query_one("#sql-schema")
+        sidebar.display = not sidebar.display
+        if sidebar.display and not self.schema_loaded:
+            self.schema_loaded = True
+            self.load_schema()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="schema")
+    def load_schema(self) -> None:
+        try:
+            relations, error = read_schema(), None
+        except Exception as exc:  # noqa: BLE001 - the registry not installed or its migrations failing: shown in the sidebar
+            relations, error = [], f"{type(exc).__name__}: {exc}"
+        self.post_message(SchemaLoaded(relations, error))
+
+    def on_schema_loaded(self, message: SchemaLoaded) -> None:
+        doc = self.query_one("#schema-doc", Static)
+        if message.error:
+            self.schema_loaded = False  # try again on the next f2
+            doc.update(Text(message.error, style="red"))
+            return
+        tree = self.query_one("#schema-tree", Tree)
+        tree.clear()
+        tree.root.expand()
+        for rel in message.relations:
+            label = Text(rel.name, style="bold")
+            label.append(f" {rel.kind}", style="dim")
+            node = tree.root.add(label, data=(rel.name, f"{rel.name} ({rel.kind}): {rel.doc}"))
+            for col in rel.columns:
+                col_label = Text(col.name)
+                col_label.append(f" {col.type}", style="dim")
+                node.add_leaf(col_label, data=(col.name, f"{rel.name}.{col.name} {col.type}: {col.doc}"))
+        doc.update(Text("enter inserts a name into the query · f2 hides", style="dim"))
+
+    @on(Tree.NodeHighlighted, "#schema-tree")
+    def _schema_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data:
+            self.query_one("#schema-doc", Static).update(Text(visible(event.node.data[1])))
+
+    @on(Tree.NodeSelected, "#schema-tree")
+    def _schema_selected(self, event: Tree.NodeSelected) -> None:
+        if event.node.data and not event.node.allow_expand:
+            self.query_one("#sql-editor", TextArea).insert(event.node.data[0])
+
+    # -- queries ---------------------------------------------------------------------------
 
     def action_examples(self) -> None:
         def chosen(example: SqlExample | None) -> None:

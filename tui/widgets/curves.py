@@ -18,6 +18,9 @@ PLOTS = [
 
 
 MAX_POINTS = 400  # a terminal plot is at most a few hundred cells wide
+MARKED_POINTS = 20  # curves this short show each point: a line through 4 points hides that there are 4
+COLORS = ("cyan", "orange", "green", "magenta")
+POINT = "●"
 
 
 def series(points: list[MetricPoint]) -> tuple[list[float], list[float]]:
@@ -58,11 +61,13 @@ class TrainingCurves(Vertical):
             plt.clear_figure()
             plt.title(title)
             drawn = False
-            for key, label in keys:
+            for (key, label), color in zip(keys, COLORS, strict=False):
                 points = list(state.metrics.get(key) or [])
                 if points:
                     xs, ys = series(points)
-                    plt.plot(xs, ys, label=label, marker="braille")
+                    plt.plot(xs, ys, label=label, marker="braille", color=color)
+                    if len(xs) <= MARKED_POINTS:
+                        plt.scatter(xs, ys, marker=POINT, color=color)
                     drawn = True
             if drawn:
                 plt.xlabel("step")

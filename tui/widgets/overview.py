@@ -71,9 +71,9 @@ def stage_line(stage: StageState, now: float) -> list[Text | str]:
     )
     if stage.status == "finished":
         summary = ", ".join(f"{k}={v}" for k, v in stage.summary.items() if not isinstance(v, (dict, list)))
-        return [name, Text(cells.duration(seconds)), cells.clip(summary, 60)]
+        return [name, Text(cells.duration(seconds)), summary]
     if stage.status in ("failed", "interrupted"):
-        return [name, Text(stage.status, style=cells.STATUS_STYLES.get(stage.status, "")), cells.clip(stage.error or "", 60)]
+        return [name, Text(stage.status, style=cells.STATUS_STYLES.get(stage.status, "")), stage.error or ""]
     return [name, Text("pending", style="dim"), ""]
 
 
@@ -81,7 +81,8 @@ def timeline(state: RunState, now: float) -> Table:
     table = Table(title="Stages", title_justify="left", show_header=False, box=None, padding=(0, 1), expand=False)
     table.add_column(no_wrap=True, min_width=12)
     table.add_column(no_wrap=True, min_width=10)
-    table.add_column(overflow="ellipsis", no_wrap=True)
+    # The summary wraps onto more lines where the screen is narrow: nothing of it is cut.
+    table.add_column(overflow="fold")
     for stage in state.stages.values():
         table.add_row(*stage_line(stage, now))
     return table

@@ -20,6 +20,7 @@ from stillhouse.tui.widgets.paged_table import PagedTable, add_columns
 from stillhouse.tui.workers import ReportsWorkerErrors
 
 PAGE = 300
+ROLE_LABELS = {"student": "distilled", "model": "distilled"}
 BASE_FILTERS = [("all samples", "all"), ("accepted", "accepted"), ("rejected", "rejected"), ("evaluated", "eval")]
 
 
@@ -53,9 +54,32 @@ def detail(sample: SampleView) -> Group:
         section("Parsed / verdict", f"{sample.parsed_answer}  →  {verdict}{conf}", "green" if sample.accepted else "red")
     for role, output in sample.outputs.items():
         error = sample.errors.get(role)
-        section(f"{role} answer", output + (f"\nerror: {error}" if error else ""), "red" if error else "")
+        section(f"{ROLE_LABELS.get(role, role)} answer", output + (f"\nerror: {error}" if error else ""), "red" if error else "")
     section("Reference", sample.reference, "cyan")
     return Group(*parts)
+
+
+ANSWER_MIN = 14  # the narrowest a text column gets; wider screens share their width among them
+
+
+def sample_columns(available: int, samples: list[SampleView]) -> list[tuple[str, str, int]]:
+    """(label, key, width) of the samples table at ``available`` columns: Sample and Verdict as
+    wide as their values, then Reference, Teacher, Baseline (when the evaluation has baseline
+    answers) and Distilled sharing the rest."""
+    id_width = max([len(s.sample_id) for s in samples] + [len("Sample")])
+    verdict_width = max([len(verdict_text(s)) for s in samples] + [len("Verdict")])
+    texts = [("Reference", "reference"), ("Teacher", "teacher")]
+    if any("baseline" in s.outputs for s in samples):
+        texts.append(("Baseline", "baseline"))
+    texts.append(("Distilled", "student"))
+    free = available - id_width - verdict_width - 2 * (2 + len(texts)) - 2  # cell padding, scrollbar
+    each = max(ANSWER_MIN, free // len(texts))
+    return [("Sample", "id", id_width), ("Verdict", "verdict", verdict_width), *[(label, key, each) for label, key in texts]]
+
+
+def answer(sample: SampleView, role: str) -> str:
+    """An evaluated model's answer as parsed (the label or number scored), else its raw output."""
+    return sample.parsed.get(role) or sample.outputs.get(role, "")
 
 
 class SamplesBrowser(ReportsWorkerErrors, Vertical):
@@ -65,6 +89,7 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         self.samples: list[SampleView] = []
         self.view: list[SampleView] = []
         self.loaded = False
+        self.columns: list[tuple[str, str, int]] = sample_columns(80, [])
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="samples-bar"):
@@ -72,7 +97,7 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
             yield Input(placeholder="search prompts and answers", id="samples-search")
         yield add_columns(
             PagedTable(id="samples-table", cursor_type="row", zebra_stripes=True, page_size=PAGE),
-            [("Sample", "id", 12), ("Verdict", "verdict", 16), ("Reference", "reference", 14), ("Teacher", "teacher", 18), ("Student", "student", 18)],
+            self.columns,
         )
         with VerticalScroll(id="samples-detail-box"):
             yield Static("no samples yet: the filter stage writes them", id="samples-detail")
@@ -115,6 +140,7 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         search = self.query_one("#samples-search", Input).value
         self.view = filter_samples(self.samples, str(verdict) if verdict != Select.BLANK else "all", search)
         table = self.query_one(PagedTable)
+        self._fit_columns()
         table.show_items(self.view, self._render_row)
         table.border_subtitle = f"{len(self.view)} of {len(self.samples)}"
         if self.view:
@@ -124,12 +150,40 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
                 "no samples match" if self.samples else "no samples yet: the filter stage writes them"
             )
 
-    @staticmethod
-    def _render_row(index: int, s: SampleView) -> tuple[list[object], str]:
-        student = s.outputs.get("student") or s.outputs.get("model") or ""
-        teacher = s.parsed_answer or s.outputs.get("teacher", "")
-        cells_ = [s.sample_id, verdict_text(s), cells.clip(s.reference, 14), cells.clip(teacher, 18), cells.clip(student, 18)]
-        return cells_, str(index)
+    def on_resize(self) -> None:
+        if self.samples and self._fit_columns():
+            table = self.query_one(PagedTable)
+            row = table.cursor_row
+            table.show_items(self.view, self._render_row, upto=row + 1)
+            table.move_cursor(row=row)
+
+    def _fit_columns(self) -> bool:
+        """Columns for the current width and samples; True when they changed (rows to re-add)."""
+        columns = sample_columns(self.size.width or 80, self.samples)
+        if columns == self.columns:
+            return False
+        self.columns = columns
+        table = self.query_one(PagedTable)
+        table.clear(columns=True)
+        add_columns(table, columns)
+        return True
+
+    def _render_row(self, index: int, s: SampleView) -> tuple[list[object], str]:
+        row: list[object] = []
+        for _, key, width in self.columns:
+            if key == "id":
+                row.append(s.sample_id)
+            elif key == "verdict":
+                row.append(verdict_text(s))
+            elif key == "reference":
+                row.append(cells.clip(s.reference, width))
+            elif key == "teacher":
+                row.append(cells.clip(s.parsed_answer or answer(s, "teacher"), width))
+            else:
+                text = answer(s, key) or (answer(s, "model") if key == "student" else "")
+                # Only evaluated samples have a distilled (or baseline) answer: training rows say so.
+                row.append(cells.clip(text, width) if s.outputs else Text("not evaluated", style="dim"))
+        return row, str(index)
 
     @on(DataTable.RowHighlighted, "#samples-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
