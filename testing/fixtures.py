@@ -6,6 +6,7 @@
 - ``tiny_model_dir`` / ``tiny_teacher_dir``: real tiny causal LMs (shared tokenizer) in Hugging Face format.
 - ``local_teacher``: a ``[teacher]`` config dict for the tiny teacher as a local ``hf/`` model.
 - ``openai_server``: the tiny teacher behind ``still serve`` on 127.0.0.1; yields its api_base.
+- ``fake_server``: ``fake_server(**behaviour)`` starts a scriptable fake OpenAI-compatible server (faults, latency, an oracle).
 - ``write_pipeline``: write JSONL data and a pipeline TOML file that ``still run`` accepts.
 
 It also registers the ``slow`` marker, so plugin suites can use it under ``--strict-markers``.
@@ -201,3 +202,21 @@ def openai_server(tiny_teacher_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., Any]]:
+    """``fake_server(fault_rate=0.3, ...)`` starts a :class:`stillhouse.testing.fake_openai.FakeOpenAIServer`
+    on 127.0.0.1 with that :class:`FakeBehaviour`; every server started is stopped after the test."""
+    from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
+
+    servers: list[FakeOpenAIServer] = []
+
+    def start(**behaviour: Any) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(FakeBehaviour(**behaviour)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

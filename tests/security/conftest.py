@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from stillhouse.kernel import secrets
-from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
 @pytest.fixture(autouse=True)
@@ -18,16 +16,3 @@ def _forget_secrets() -> Iterator[None]:
     secrets.forget_all()
 
 
-@pytest.fixture
-def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
-    """``fake_server(latency_s=0.1, ...)`` starts a FakeOpenAIServer with that behaviour."""
-    servers: list[FakeOpenAIServer] = []
-
-    def start(**behaviour: Any) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(FakeBehaviour(**behaviour)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()

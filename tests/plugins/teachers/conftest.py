@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher
-from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
 @pytest.fixture(autouse=True)
@@ -17,19 +16,6 @@ def _offline_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
-@pytest.fixture
-def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
-    """``fake_server(fault_rate=0.3, ...)`` starts a FakeOpenAIServer with that behaviour."""
-    servers: list[FakeOpenAIServer] = []
-
-    def start(**behaviour: Any) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(FakeBehaviour(**behaviour)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture
