@@ -161,47 +161,10 @@ def openai_server(tiny_teacher_dir: Path) -> Iterator[str]:
     """The tiny teacher behind ``still serve`` (an OpenAI-compatible API) on 127.0.0.1, in a child
     process for the test session. Yields its ``api_base``, ``http://127.0.0.1:PORT/v1``; the model
     id clients send is ``tiny-teacher``."""
-    import os
-    import queue
-    import re
-    import subprocess
-    import sys
-    import threading
+    from stillhouse.testing.serving import serve_model
 
-    command = [sys.executable, "-m", "stillhouse.kernel.cli", "serve", str(tiny_teacher_dir), "--port", "0"]
-    command += ["--device", "cpu", "--name", "tiny-teacher"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:  # keeps reading so the child never blocks on a full pipe
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, name="openai-server-output", daemon=True).start()
-    seen: list[str] = []
-    try:
-        while True:
-            try:
-                line = lines.get(timeout=SERVE_TIMEOUT_S)
-            except queue.Empty:
-                raise RuntimeError(f"`still serve` did not start in {SERVE_TIMEOUT_S:.0f} s:\n{''.join(seen)}") from None
-            if line is None:
-                raise RuntimeError(f"`still serve` exited with {process.wait()}:\n{''.join(seen)}")
-            seen.append(line)
-            match = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
-            if match:
-                break
-        yield match.group(1)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serve_model(tiny_teacher_dir, "--device", "cpu", "--name", "tiny-teacher", start_timeout=SERVE_TIMEOUT_S) as api_base:
+        yield api_base
 
 
 @pytest.fixture

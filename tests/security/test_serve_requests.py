@@ -5,10 +5,6 @@ and a long request does not starve short ones. Each case failed on main before t
 from __future__ import annotations
 
 import json
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -18,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from stillhouse.plugins.teachers.openai_format import RequestError, parse_chat_request
+from stillhouse.testing.serving import serve_model
 
 CONTEXT = 1024  # the tiny model's max_position_embeddings (stillhouse.testing.tiny)
 HI = [{"role": "user", "content": "hi"}]
@@ -26,28 +23,8 @@ HI = [{"role": "user", "content": "hi"}]
 @pytest.fixture(scope="module")
 def served(tiny_model_dir) -> Iterator[str]:
     """``still serve`` on a free port for the module; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stillhouse.kernel.cli", "serve", str(tiny_model_dir), "--port", "0", "--name", "tiny"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            found = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
-            if found:
-                yield found.group(1)
-                break
-        else:
-            pytest.fail("still serve exited before listening:\n" + "".join(lines))
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serve_model(tiny_model_dir, "--name", "tiny") as api_base:
+        yield api_base
 
 
 def request(url: str, body: dict | None = None, *, method: str | None = None, timeout: float = 60) -> tuple[int, dict]:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from stillhouse.plugins.teachers.openai_format import RequestError, parse_chat_request
+from stillhouse.testing.serving import serve_model
 
 from .helpers import by_id, collect, prompts
 
@@ -21,40 +18,8 @@ from .helpers import by_id, collect, prompts
 @pytest.fixture(scope="module")
 def served(tiny_model_dir) -> Iterator[str]:
     """``still serve`` on a free port (one process for the module); yields its base URL."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stillhouse.kernel.cli",
-            "serve",
-            str(tiny_model_dir),
-            "--port",
-            "0",
-            "--max-batch",
-            "4",
-            "--name",
-            "tiny",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            found = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
-            if found:
-                yield found.group(1)
-                break
-        else:
-            pytest.fail("still serve exited before listening:\n" + "".join(lines))
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serve_model(tiny_model_dir, "--max-batch", "4", "--name", "tiny") as api_base:
+        yield api_base
 
 
 def _get(url: str) -> dict:
