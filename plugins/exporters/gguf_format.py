@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from stillhouse.kernel.errors import ModelError, UserError
-from stillhouse.kernel.interfaces import Exporter
+from stillhouse.kernel.interfaces import Exporter, StrictModel
 from stillhouse.plugins.exporters.gguf_vocab import GgufVocab, read_vocab
 
 QUANTIZATIONS = ("f16", "q8_0", "q4_0", "q4_1")
@@ -36,8 +36,7 @@ ARCHITECTURES = {
 }
 
 
-class GgufExportConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GgufExportConfig(StrictModel):
     quantize: Literal["f16", "q8_0", "q4_0", "q4_1"] = "f16"
 
 

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from stillhouse.kernel.errors import ModelError
-from stillhouse.kernel.interfaces import Exporter
+from stillhouse.kernel.interfaces import Exporter, StrictModel
 
 # The files save_pretrained writes for the weights; everything else (tokenizer, model card) is copied.
 WEIGHT_FILES = (
@@ -24,8 +24,7 @@ WEIGHT_FILES = (
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
-class HfExportConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HfExportConfig(StrictModel):
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """``auto`` keeps the dtype the student was saved in, which is the dtype it was trained in."""
 
