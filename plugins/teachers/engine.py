@@ -64,6 +64,20 @@ class Outcome:
     latency_ms: float
     attempts: int
     cost_usd: float | None = 0.0
+    # Set (from any thread, through ``mark_delivered``) once the caller has stored the outcome. The
+    # worker that produced it waits for that before its next call, so a kill loses at most
+    # ``concurrency`` paid answers: those in flight or being written, never a backlog.
+    delivered: asyncio.Future[None] | None = field(default=None, repr=False, compare=False)
+
+    def mark_delivered(self) -> None:
+        future = self.delivered
+        if future is not None and not future.get_loop().is_closed():
+            future.get_loop().call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass
@@ -113,6 +127,8 @@ class Engine:
             self._loop.call_soon_threadsafe(self._stop.set)
 
     async def run(self, jobs: list[Job], emit: Callable[[Outcome], None]) -> RunSummary:
+        """Answer ``jobs``, handing each outcome to ``emit`` (any thread may then store it); the
+        caller must call ``outcome.mark_delivered()`` once it has, or that worker stops there."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._settled = asyncio.Condition()
@@ -132,7 +148,9 @@ class Engine:
                     # request may have been cut short by it: not recorded; resume asks again.
                     queue.appendleft(job)
                     return
+                outcome.delivered = asyncio.get_running_loop().create_future()
                 emit(outcome)
+                await outcome.delivered
 
         workers = [asyncio.ensure_future(worker()) for _ in range(min(self.settings.concurrency, len(jobs)))]
         everything = asyncio.gather(*workers)

@@ -187,7 +187,10 @@ class LiteLLMTeacher(Teacher):
                     except queue.Empty:
                         break
                 finished = _DONE in batch
-                self._deliver([item for item in batch if item is not _DONE], cache, on_result)
+                outcomes = [item for item in batch if item is not _DONE]
+                self._deliver(outcomes, cache, on_result)
+                for outcome in outcomes:  # stored and reported: the worker may make its next call
+                    outcome.mark_delivered()
                 if should_stop():
                     self._stop_now(engine)
         except BaseException:
