@@ -179,11 +179,6 @@ def plugins(as_json: bool) -> None:
         click.echo(f"BROKEN {visible(failure['name'])} ({failure['package']}): {visible(failure['error'])}", err=True)
 
 
-from stillhouse.kernel.scaffold import plugin_group  # noqa: E402 - light: click and string templates only
-
-cli.add_command(plugin_group)  # still plugin new
-
-
 # -- entry point --------------------------------------------------------------------------------
 
 
