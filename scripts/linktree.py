@@ -8,21 +8,22 @@ The import names (``stillhouse.kernel``) map onto top-level folders (``kernel/``
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDERS = ("kernel", "plugins", "registry", "tui", "testing")
-"""The folders of ``stillhouse.<folder>``, as [tool.setuptools.package-dir] maps them."""
+PACKAGE_DIR: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+"""``stillhouse.kernel`` -> ``kernel`` ...: the one place the mapping is written."""
 
 
 def link_tree(tree: Path, source: Path = ROOT) -> Path:
-    """Link ``tree/stillhouse/<folder>`` to ``source/<folder>`` for every package folder; returns ``tree``.
+    """Link ``tree/stillhouse/<name>`` to its folder in ``source`` for each package of package-dir; returns ``tree``.
 
     ``source`` is the checkout by default; a test passes a copy to check a changed tree."""
     package = tree / "stillhouse"
     package.mkdir(parents=True, exist_ok=True)
-    for folder in FOLDERS:
-        link = package / folder
+    for name, folder in PACKAGE_DIR.items():
+        link = package / name.removeprefix("stillhouse.")
         if link.is_symlink() and link.resolve() != (source / folder).resolve():
             link.unlink()
         if not link.is_symlink():

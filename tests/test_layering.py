@@ -13,8 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "importlint.py"
-FOLDERS = ("kernel", "plugins", "registry", "tui", "testing")
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+FOLDERS = sorted(CONFIG["setuptools"]["package-dir"].values())
 
 
 def importlint(*args: str) -> subprocess.CompletedProcess[str]:
