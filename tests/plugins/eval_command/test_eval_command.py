@@ -83,7 +83,7 @@ def test_eval_of_an_unknown_task(still, stillhouse_home, tiny_model_dir):
 def test_eval_hints_its_own_flag_for_compute_price():
     """`still eval` has no config file: the cost hint names --usd-per-hour, not evaluate.usd_per_hour."""
     from stillhouse.kernel.interfaces import Metric
-    from stillhouse.plugins.reports.eval_command import _own_flag_hint
+    from stillhouse.plugins.eval_command.evaluate import _own_flag_hint
 
     metric = _own_flag_hint(Metric("cost_usd_total", None, reason="local model: compute not priced (set evaluate.usd_per_hour)"))
     assert metric.reason == "local model: compute not priced (pass --usd-per-hour)"
