@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from stillhouse.kernel.errors import DataError, Location
 from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput
 from stillhouse.kernel.lifecycle import RunLifecycle
-from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.runs import Run, config_hash
 
 ROLE = "model"
@@ -26,7 +26,7 @@ def _is_remote(model: str) -> bool:
 
 
 def evaluate_model(
-    host: PluginHost,
+    host: Any,
     *,
     model: str,
     task_name: str,

@@ -72,7 +72,15 @@ def test_stage_events_and_hooks_come_in_order(life: RunLifecycle, hooks: HookRec
             stage.summary = {"requests": 1}
         with life.stage("filter"):
             pass
-    expected = ["run_started", "stage_started", "progress", "stage_finished", "stage_started", "stage_finished", "run_finished"]
+    expected = [
+        "run_started",
+        "stage_started",
+        "progress",
+        "stage_finished",
+        "stage_started",
+        "stage_finished",
+        "run_finished",
+    ]
     assert types(life) == expected
     assert printed == expected  # every recorded event reaches the progress printer too
     events = list(life.run.events())
@@ -102,13 +110,20 @@ def test_a_stage_with_work_left_ends_the_run_incomplete(life: RunLifecycle) -> N
     )
 
 
-def test_a_user_error_fails_the_stage_and_the_run_with_its_own_exit_code(life: RunLifecycle, hooks: HookRecorder) -> None:
+def test_a_user_error_fails_the_stage_and_the_run_with_its_own_exit_code(
+    life: RunLifecycle, hooks: HookRecorder
+) -> None:
     with pytest.raises(ConfigError), life.start(), life.stage("train"):
         raise ConfigError("bad option")
     assert types(life)[-2:] == ["stage_failed", "run_finished"]
     assert list(life.run.events())[-2]["error"] == "bad option"
     assert life.ending is not None
-    assert (life.ending.kind, life.ending.status, life.ending.error, life.ending.exit_code) == ("user_error", "failed", "bad option", 2)
+    assert (life.ending.kind, life.ending.status, life.ending.error, life.ending.exit_code) == (
+        "user_error",
+        "failed",
+        "bad option",
+        2,
+    )
     assert hooks.calls[-1] == ("run_finished", "failed")
     assert ("stage_finished", "train") not in hooks.calls
 
@@ -123,14 +138,20 @@ def test_an_error_that_is_not_bad_input_keeps_exit_code_1(life: RunLifecycle) ->
 def test_a_crash_records_the_exception_type(life: RunLifecycle) -> None:
     with pytest.raises(ZeroDivisionError), life.start(), life.stage("evaluate"):
         1 / 0  # noqa: B018
-    assert list(life.run.events())[-2] == {**list(life.run.events())[-2], "stage": "evaluate", "error": "ZeroDivisionError: division by zero"}
+    assert list(life.run.events())[-2] == {
+        **list(life.run.events())[-2],
+        "stage": "evaluate",
+        "error": "ZeroDivisionError: division by zero",
+    }
     assert life.ending is not None
     assert (life.ending.kind, life.ending.status, life.ending.exit_code) == ("crash", "failed", EXIT_CRASH)
     assert last_event(life)["error"] == "ZeroDivisionError: division by zero"
 
 
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, StopRequested], ids=["second Ctrl-C", "stop at a safe point"])
-def test_an_interrupt_is_recorded_and_exits_130(life: RunLifecycle, hooks: HookRecorder, interrupt: type[BaseException]) -> None:
+def test_an_interrupt_is_recorded_and_exits_130(
+    life: RunLifecycle, hooks: HookRecorder, interrupt: type[BaseException]
+) -> None:
     with pytest.raises(interrupt), life.start(), life.stage("train"):
         raise interrupt
     assert list(life.run.events())[-2]["error"] == "interrupted"
