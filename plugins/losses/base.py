@@ -24,12 +24,11 @@ T (Hinton et al., 2015). Both terms are weighted token sums divided by the same 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import Loss, StrictModel
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
+from stillhouse.kernel.interfaces import IGNORE_INDEX, Loss, LossInputs, StrictModel, TeacherSignal
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -108,10 +107,19 @@ def topk_distributions(
     return log_p, log_q, usable, has_teacher
 
 
+class AlphaConfig(Protocol):
+    alpha: float
+
+
 class CrossEntropyMixin:
     """``alpha`` and the CE half of ``(1 - alpha) * CE + alpha * term``."""
 
-    config: Any
+    config: AlphaConfig
+    requires: ClassVar[frozenset[TeacherSignal]]
+
+    def signals_needed(self) -> frozenset[TeacherSignal]:
+        """With alpha = 0 the loss is pure cross-entropy: no teacher signal is needed."""
+        return frozenset() if self.config.alpha == 0 else self.requires
 
     def mix(self, batch: SelectedBatch, term: torch.Tensor | None) -> torch.Tensor:
         alpha = self.config.alpha
@@ -123,11 +131,14 @@ class CrossEntropyMixin:
         return loss
 
 
-class LogitDistillLoss(CrossEntropyMixin, Loss):
+DistillConfigT = TypeVar("DistillConfigT", bound=DistillConfig)
+
+
+class LogitDistillLoss(CrossEntropyMixin, Loss[DistillConfigT]):
     """Base of the token-level losses: subclasses define :meth:`divergence` on restricted distributions."""
 
     Config = DistillConfig
-    requires: ClassVar[frozenset[str]] = frozenset({"teacher_logprobs"})
+    requires: ClassVar[frozenset[TeacherSignal]] = frozenset({"teacher_logprobs"})
 
     def divergence(self, log_p: torch.Tensor, log_q: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """[N] divergence between teacher ``p`` and student ``q`` (both [N, k] log-probs on the same ids)."""

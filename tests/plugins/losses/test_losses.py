@@ -12,7 +12,7 @@ from stillhouse.kernel.plugins import PluginHost
 from stillhouse.plugins import losses as losses_pkg
 from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD, ReverseKL, SkewKL, TotalVariation
 from stillhouse.plugins.losses.hidden import HiddenMSE
-from stillhouse.plugins.losses.inputs import LossInputs
+from stillhouse.kernel.interfaces import LossInputs
 from stillhouse.plugins.losses.sft import SftLoss
 
 LN = math.log
