@@ -40,7 +40,7 @@ class GgufExportConfig(StrictModel):
     quantize: Literal["f16", "q8_0", "q4_0", "q4_1"] = "f16"
 
 
-class GgufExporter(Exporter):
+class GgufExporter(Exporter[GgufExportConfig]):
     name = "gguf"
     description = "llama.cpp GGUF file (f16, q8_0, q4_0, q4_1) for llama-family and Qwen2 students."
     Config: ClassVar[type[BaseModel]] = GgufExportConfig

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
+from typing_extensions import TypeVar
 
 from stillhouse.kernel.interfaces import Example, FieldSpec, Metric, Parsed, TaskConfig, Verdict
 from stillhouse.plugins.tasks import metrics
@@ -94,7 +95,10 @@ class NLIConfig(TaskConfig):
         return kept
 
 
-class NLITask(PromptedTask):
+NLIConfigT = TypeVar("NLIConfigT", bound=NLIConfig, default=NLIConfig)
+
+
+class NLITask(PromptedTask[NLIConfigT]):
     name = "nli"
     description = "Natural language inference (premise, hypothesis -> entailment / neutral / contradiction)."
     Config = NLIConfig
