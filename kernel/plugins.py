@@ -309,9 +309,10 @@ def _kind_name(kind: str | type[Plugin[Any]]) -> str:
 
 
 def _code_of(function: Any) -> CodeType | None:
-    """The code object that runs when pluggy calls a hook implementation (a function or method)."""
+    """The code object that runs when pluggy calls a hook implementation (a function, or a bound
+    method, which forwards ``__code__`` to its function)."""
     code = getattr(function, "__code__", None)
-    return code if isinstance(code, CodeType) else getattr(getattr(function, "__call__", None), "__code__", None)
+    return code if isinstance(code, CodeType) else None
 
 
 def _traceback_frames(tb: TracebackType | None) -> list[FrameType]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from stillhouse.kernel import hookimpl
+from stillhouse.kernel.interfaces import Loss, Register
 
 
 @hookimpl
-def register_losses(register: Any) -> None:
+def register_losses(register: Register[Loss[Any]]) -> None:
     from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD, ReverseKL, SkewKL, TotalVariation
     from stillhouse.plugins.losses.hidden import HiddenMSE
     from stillhouse.plugins.losses.sft import SftLoss

@@ -183,5 +183,5 @@ def test_a_typo_in_evaluate_roles_fails_config_check(fake_host, pipeline_config)
     result = CliRunner().invoke(build_cli(fake_host), ["config", "check", str(path)], catch_exceptions=False)
     assert result.exit_code == 2
     line = 1 + text.splitlines().index('roles = ["teacher", "studnet"]')
-    assert re.search(rf"'evaluate\.roles\.1': .*'teacher', 'baseline' or 'student'.*studnet", result.output)
+    assert re.search(r"'evaluate\.roles\.1': .*'teacher', 'baseline' or 'student'.*studnet", result.output)
     assert f"{path.name}:{line}" in result.output
