@@ -13,6 +13,7 @@ import difflib
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -213,11 +214,11 @@ def _secret_line(text: str, path: tuple[str, ...]) -> int | None:
 # -- validation ---------------------------------------------------------------------------------
 
 
-def _plugin_config(host: PluginHost, kind: type[Plugin[Any]], name: str, source: str, text: str, loc: tuple[str, ...]) -> type[BaseModel]:
+def _plugin_config(host: PluginHost, kind: Callable[..., Plugin[Any]], name: str, source: str, text: str, loc: tuple[str, ...]) -> type[BaseModel]:
     return _plugin_class(host, kind, name, source, text, loc).Config
 
 
-def _plugin_class(host: PluginHost, kind: type[P], name: str, source: str, text: str, loc: tuple[str, ...]) -> type[P]:
+def _plugin_class(host: PluginHost, kind: Callable[..., P], name: str, source: str, text: str, loc: tuple[str, ...]) -> type[P]:
     """``host.get(kind, name)``, an unknown name reported as a ConfigError at ``loc`` in the file."""
     try:
         return host.get(kind, name)
@@ -351,7 +352,7 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
             evaluator_cfg.model_validate(options)
         except ValidationError as exc:
             raise _errors_to_config_error(exc, evaluator_cfg, source, text, root=where) from None
-    kinds: tuple[tuple[type[Plugin[Any]], list[str], tuple[str, ...]], ...] = (
+    kinds: tuple[tuple[Callable[..., Plugin[Any]], list[str], tuple[str, ...]], ...] = (
         (Evaluator, pipeline.evaluate.evaluators, ("evaluate", "evaluators")),
         (Reporter, pipeline.report.reporters, ("report", "reporters")),
     )

@@ -38,6 +38,8 @@ EmitFn = Callable[[Event], None]
 Role = Literal["teacher", "baseline", "student"]
 """A model evaluated side by side: the teacher, the untouched student, the distilled student."""
 
+ROLES: tuple[Role, ...] = ("teacher", "baseline", "student")
+
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 """Torch dtype of a local model's weights; auto: bfloat16 on a GPU that supports it, else float32."""
 
@@ -731,7 +733,7 @@ class EvaluateConfig(StrictModel):
 
     split: str = Field("test", description="Evaluation split: test, else validation if test is missing.")
     limit: int | None = Field(None, gt=0)
-    roles: list[Role] = Field(default_factory=lambda: ["teacher", "baseline", "student"])
+    roles: list[Role] = Field(default_factory=lambda: list(ROLES))
     evaluators: list[str] = Field(default_factory=lambda: ["task_metrics", "latency", "throughput", "footprint", "cost"])
     batch_size: int = Field(8, ge=1)
     max_new_tokens: int = Field(128, gt=0)

@@ -242,16 +242,18 @@ class PluginHost:
     def hook(self) -> Any:
         return self.pm.hook
 
-    def names(self, kind: str | type[Plugin[Any]]) -> list[str]:
+    def names(self, kind: str | Callable[..., Plugin[Any]]) -> list[str]:
         return sorted(self._index[_kind_name(kind)])
 
-    @overload
-    def get(self, kind: type[P], name: str) -> type[P]: ...
-
+    # The interface is taken as Callable[..., P], not type[P]: mypy refuses an abstract class where
+    # type[P] is expected (type-abstract), and every interface is abstract.
     @overload
     def get(self, kind: str, name: str) -> type[Plugin[Any]]: ...
 
-    def get(self, kind: type[Plugin[Any]] | str, name: str) -> type[Plugin[Any]]:
+    @overload
+    def get(self, kind: Callable[..., P], name: str) -> type[P]: ...
+
+    def get(self, kind: Callable[..., Plugin[Any]] | str, name: str) -> type[Plugin[Any]]:
         """The plugin class of ``kind`` called ``name``; a helpful UnknownPluginError otherwise.
 
         ``kind`` is the interface (``host.get(TaskType, "nli")`` is typed ``type[TaskType]``) or,
@@ -272,7 +274,7 @@ class PluginHost:
             details=details,
         )
 
-    def source_of(self, kind: str | type[Plugin[Any]], name: str) -> str:
+    def source_of(self, kind: str | Callable[..., Plugin[Any]], name: str) -> str:
         return self._index[_kind_name(kind)][name].source
 
     def describe(self) -> list[dict[str, Any]]:
@@ -300,12 +302,13 @@ def _register_all(caller: HookCaller, implementations: dict[CodeType, str]) -> l
     return registrar.collected
 
 
-def _kind_name(kind: str | type[Plugin[Any]]) -> str:
+def _kind_name(kind: str | Callable[..., Plugin[Any]]) -> str:
     if isinstance(kind, str):
         return kind
-    if kind not in PLUGIN_KINDS.values():
-        raise TypeError(f"{kind.__name__} is not a plugin interface; use one of {', '.join(c.__name__ for c in PLUGIN_KINDS.values())}")
-    return kind.kind
+    interfaces = {cls: cls.kind for cls in PLUGIN_KINDS.values()}
+    if kind not in interfaces:
+        raise TypeError(f"{getattr(kind, '__name__', kind)} is not a plugin interface; use one of {', '.join(c.__name__ for c in interfaces)}")
+    return interfaces[kind]
 
 
 def _code_of(function: Any) -> CodeType | None:

@@ -47,7 +47,7 @@ class GgufExporter(Exporter[GgufExportConfig]):
     quantizations = QUANTIZATIONS
 
     def export(self, source: Path, dest: Path) -> list[Path]:
-        quantize = self.config.quantize  # type: ignore[attr-defined]
+        quantize = self.config.quantize
         config = _model_config(source)
         arch = check_supported(config)
         vocab = read_vocab(source, int(config["vocab_size"]))

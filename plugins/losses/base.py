@@ -24,9 +24,10 @@ T (Hinton et al., 2015). Both terms are weighted token sums divided by the same 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
+from typing_extensions import TypeVar
 
 from stillhouse.kernel.interfaces import IGNORE_INDEX, Loss, LossInputs, StrictModel, TeacherSignal
 
@@ -34,17 +35,22 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 
-class DistillConfig(StrictModel):
-    """Options shared by every loss that mixes a distillation term with cross-entropy."""
+class MixConfig(StrictModel):
+    """Options of every loss that mixes a term with cross-entropy: the term's weight."""
 
-    temperature: float = Field(
-        1.0, gt=0, le=100, description="Softmax temperature T of both distributions; the term is scaled by T^2."
-    )
     alpha: float = Field(
         0.5,
         ge=0,
         le=1,
         description="Weight of the distillation term; 1 - alpha weighs cross-entropy on the teacher's text.",
+    )
+
+
+class DistillConfig(MixConfig):
+    """Options shared by the token-level losses."""
+
+    temperature: float = Field(
+        1.0, gt=0, le=100, description="Softmax temperature T of both distributions; the term is scaled by T^2."
     )
 
 
@@ -107,15 +113,11 @@ def topk_distributions(
     return log_p, log_q, usable, has_teacher
 
 
-class AlphaConfig(Protocol):
-    alpha: float
+MixConfigT = TypeVar("MixConfigT", bound=MixConfig, default=MixConfig)
 
 
-class CrossEntropyMixin:
+class MixedLoss(Loss[MixConfigT]):
     """``alpha`` and the CE half of ``(1 - alpha) * CE + alpha * term``."""
-
-    config: AlphaConfig
-    requires: ClassVar[frozenset[TeacherSignal]]
 
     def signals_needed(self) -> frozenset[TeacherSignal]:
         """With alpha = 0 the loss is pure cross-entropy: no teacher signal is needed."""
@@ -131,10 +133,10 @@ class CrossEntropyMixin:
         return loss
 
 
-DistillConfigT = TypeVar("DistillConfigT", bound=DistillConfig)
+DistillConfigT = TypeVar("DistillConfigT", bound=DistillConfig, default=DistillConfig)
 
 
-class LogitDistillLoss(CrossEntropyMixin, Loss[DistillConfigT]):
+class LogitDistillLoss(MixedLoss[DistillConfigT]):
     """Base of the token-level losses: subclasses define :meth:`divergence` on restricted distributions."""
 
     Config = DistillConfig

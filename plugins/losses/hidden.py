@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import Loss, LossInputs, StrictModel, TeacherSignal
-from stillhouse.plugins.losses.base import CrossEntropyMixin, SelectedBatch
+from stillhouse.kernel.interfaces import LossInputs, TeacherSignal
+from stillhouse.plugins.losses.base import MixConfig, MixedLoss, SelectedBatch
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 
-class HiddenMseConfig(StrictModel):
+class HiddenMseConfig(MixConfig):
     """No temperature: there is no softmax in this term. ``alpha`` weighs it against cross-entropy."""
 
     alpha: float = Field(
@@ -29,7 +29,7 @@ class HiddenMseConfig(StrictModel):
     teacher_layer: int = Field(-1, description="Index into the teacher's hidden states (0 = embeddings, -1 = last).")
 
 
-class HiddenMSE(CrossEntropyMixin, Loss[HiddenMseConfig]):
+class HiddenMSE(MixedLoss[HiddenMseConfig]):
     name = "hidden_mse"
     description = (
         "Mean squared error between student and teacher hidden states (learned projection), plus cross-entropy."

@@ -77,8 +77,6 @@ class FreeTextTask(PromptedTask[FreeTextConfigT]):
     """Whether a bare "Certainly." line before the answer is chatter (true for summaries; in a
     reply it may be the reply)."""
 
-    config: FreeTextConfig
-
     @abstractmethod
     def answer_lines(self, segment: str) -> list[str]:
         """The lines of the answer segment that make up the answer, cleaned."""

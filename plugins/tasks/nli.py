@@ -116,9 +116,7 @@ class NLITask(PromptedTask[NLIConfigT]):
     answer_noun = "label"
     id_fields = ("pairID", "pair_id", "idx")
 
-    config: NLIConfig
-
-    def __init__(self, config: NLIConfig | None = None) -> None:
+    def __init__(self, config: NLIConfigT | None = None) -> None:
         super().__init__(config)
         labels = self.config.labels
         self.answer_format = "The label is one of: " + ", ".join(labels) + "."
