@@ -59,20 +59,25 @@ class ReportConfig(StrictModel):
 
 
 class PipelineBase(StrictModel):
-    """Keys of a pipeline config that do not depend on plugins."""
+    """A pipeline config. The plugin sections are typed with the kernel's models here; the model
+    a config is validated with (``pipeline_model``) narrows them to the chosen plugins' models."""
 
     name: str | None = Field(None, description="A human name for runs of this config.")
     task: str = Field(..., description="Task type plugin: nli, qa, math, summarization, conversation ...")
     data: DataConfig
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    task_options: TaskConfig = Field(default_factory=TaskConfig)
+    teacher: TeacherConfig
+    student: StudentConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
 
 @dataclass
 class LoadedConfig:
     """A validated pipeline config and where it came from."""
 
-    pipeline: Any  # an instance of the dynamic Pipeline model (PipelineBase + plugin sections)
+    pipeline: PipelineBase  # an instance of the model pipeline_model built for the config's plugins
     source: str
     base_dir: Path
     text: str = ""
@@ -236,7 +241,7 @@ def pipeline_model(
     teacher_cfg: type[BaseModel] = TeacherConfig,
     student_cfg: type[BaseModel] = StudentConfig,
     train_cfg: type[TrainConfig] = TrainConfig,
-) -> type[BaseModel]:
+) -> type[PipelineBase]:
     """The full config model for a given choice of plugins (``train_cfg``: the trainer's ``Train``)."""
     return create_model(
         "Pipeline",
@@ -318,12 +323,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
     """Validate a raw config mapping against the kernel and plugin models."""
     _check_secrets(raw, source, text)
     task = raw.get("task")
-    teacher = raw.get("teacher") if isinstance(raw.get("teacher"), dict) else {}
-    student = raw.get("student") if isinstance(raw.get("student"), dict) else {}
+    teacher = _table(raw, "teacher")
+    student = _table(raw, "student")
     task_cfg = _plugin_config(host, TaskType, task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
     teacher_cfg = _plugin_config(host, Teacher, teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
     trainer = _plugin_class(host, StudentTrainer, student.get("trainer", "hf"), source, text, ("student", "trainer"))
