@@ -472,22 +472,12 @@ class Teacher(Plugin[TeacherConfigT]):
 # --------------------------------------------------------------------------------------------
 
 
-class LoraConfig(StrictModel):
-    r: int = Field(16, gt=0)
-    alpha: int = Field(32, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] | str = "all-linear"
-    merge: bool = Field(True, description="Merge the adapter into the weights on export.")
-
-
 class StudentConfig(StrictModel):
-    """The ``[student]`` section. Student plugins may subclass it to add options."""
+    """The ``[student]`` section: what every student trainer understands. A trainer subclasses it
+    for its own options (the ``hf`` trainer adds LoRA and building the student from teacher layers)."""
 
     trainer: str = Field("hf", description="Student trainer plugin.")
     model: str = Field(..., description="Hub id, local folder, or folder/file.gguf.")
-    init: str = Field("pretrained", pattern="^(pretrained|teacher-layers)$")
-    layers: list[int] | None = Field(None, description='With init = "teacher-layers": teacher layers to keep.')
-    lora: LoraConfig | None = None
     dtype: Dtype = "auto"
     device: Device = "auto"
     max_length: int = Field(512, gt=8, description="Tokens per training sequence (prompt + target).")
