@@ -186,13 +186,7 @@ def plugins(as_json: bool) -> None:
 def build_cli(host: PluginHost | None = None) -> click.Group:
     """The CLI with every plugin's commands added (each plugin isolated: one failing is reported)."""
     host = host or get_host()
-    for impl in host.ordered_impls(host.pm.hook.register_commands):
-        try:
-            impl.function(cli=cli)
-        except Exception as exc:  # never let one plugin's commands break the CLI
-            from stillhouse.kernel.plugins import PluginFailure
-
-            host.failures.append(PluginFailure(impl.plugin_name, "?", f"register_commands: {type(exc).__name__}: {exc}", "register"))
+    host.add_commands(cli)
     return cli
 
 

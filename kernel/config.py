@@ -2,8 +2,9 @@
 
 Validation has two steps. The top level names the plugins (``task``, ``teacher.backend``,
 ``student.trainer``, ``train.loss``); then a model is built whose sections are those plugins' Config
-models, and the whole file is validated against it, so a plugin's options are checked exactly like
-the kernel's. Unknown keys are errors with a "did you mean"; literal API keys are refused.
+models (``[train]`` is the student trainer's ``Train`` model), and the whole file is validated
+against it, so a plugin's options are checked exactly like the kernel's. Every option is checked
+here, before the first stage runs. Unknown keys are errors with a "did you mean"; literal API keys are refused.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import difflib
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
@@ -22,13 +24,23 @@ from stillhouse.kernel.errors import ConfigError, Location, UnknownPluginError
 from stillhouse.kernel.interfaces import (
     EmptyConfig,
     EvaluateConfig,
+    Evaluator,
+    Loss,
+    Plugin,
+    Reporter,
     StrictModel,
     StudentConfig,
+    StudentTrainer,
     TaskConfig,
+    TaskType,
+    Teacher,
     TeacherConfig,
     TrainConfig,
 )
+from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.secrets import find_secret_shape, has_url_credentials, is_secret_key
+
+P = TypeVar("P", bound=Plugin[Any])
 
 
 class DataConfig(StrictModel):
@@ -47,20 +59,25 @@ class ReportConfig(StrictModel):
 
 
 class PipelineBase(StrictModel):
-    """Keys of a pipeline config that do not depend on plugins."""
+    """A pipeline config. The plugin sections are typed with the kernel's models here; the model
+    a config is validated with (``pipeline_model``) narrows them to the chosen plugins' models."""
 
     name: str | None = Field(None, description="A human name for runs of this config.")
     task: str = Field(..., description="Task type plugin: nli, qa, math, summarization, conversation ...")
     data: DataConfig
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    task_options: TaskConfig = Field(default_factory=TaskConfig)
+    teacher: TeacherConfig
+    student: StudentConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
 
 @dataclass
 class LoadedConfig:
     """A validated pipeline config and where it came from."""
 
-    pipeline: Any  # an instance of the dynamic Pipeline model (PipelineBase + plugin sections)
+    pipeline: PipelineBase  # an instance of the model pipeline_model built for the config's plugins
     source: str
     base_dir: Path
     text: str = ""
@@ -202,9 +219,14 @@ def _secret_line(text: str, path: tuple[str, ...]) -> int | None:
 # -- validation ---------------------------------------------------------------------------------
 
 
-def _plugin_config(host: Any, kind: str, name: str, source: str, text: str, loc: tuple[str, ...]) -> type[BaseModel]:
+def _plugin_config(host: PluginHost, kind: Callable[..., Plugin[Any]], name: str, source: str, text: str, loc: tuple[str, ...]) -> type[BaseModel]:
+    return _plugin_class(host, kind, name, source, text, loc).Config
+
+
+def _plugin_class(host: PluginHost, kind: Callable[..., P], name: str, source: str, text: str, loc: tuple[str, ...]) -> type[P]:
+    """``host.get(kind, name)``, an unknown name reported as a ConfigError at ``loc`` in the file."""
     try:
-        return host.get(kind, name).Config
+        return host.get(kind, name)
     except UnknownPluginError as exc:
         raise ConfigError(
             exc.what,
@@ -218,15 +240,16 @@ def pipeline_model(
     task_cfg: type[BaseModel] = TaskConfig,
     teacher_cfg: type[BaseModel] = TeacherConfig,
     student_cfg: type[BaseModel] = StudentConfig,
-) -> type[BaseModel]:
-    """The full config model for a given choice of plugins."""
+    train_cfg: type[TrainConfig] = TrainConfig,
+) -> type[PipelineBase]:
+    """The full config model for a given choice of plugins (``train_cfg``: the trainer's ``Train``)."""
     return create_model(
         "Pipeline",
         __base__=PipelineBase,
         task_options=(task_cfg, Field(default_factory=task_cfg, description="Options of the task plugin.")),
         teacher=(teacher_cfg, Field(..., description="The teacher model and how to call it.")),
         student=(student_cfg, Field(..., description="The student model and how to build it.")),
-        train=(TrainConfig, Field(default_factory=TrainConfig)),
+        train=(train_cfg, Field(default_factory=train_cfg)),
     )
 
 
@@ -300,21 +323,26 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
     """Validate a raw config mapping against the kernel and plugin models."""
     _check_secrets(raw, source, text)
     task = raw.get("task")
-    teacher = raw.get("teacher") if isinstance(raw.get("teacher"), dict) else {}
-    student = raw.get("student") if isinstance(raw.get("student"), dict) else {}
-    task_cfg = _plugin_config(host, "task", task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
-    teacher_cfg = _plugin_config(host, "teacher", teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
-    student_cfg = _plugin_config(host, "student", student.get("trainer", "hf"), source, text, ("student", "trainer"))
-    model = pipeline_model(task_cfg, teacher_cfg, student_cfg)
+    teacher = _table(raw, "teacher")
+    student = _table(raw, "student")
+    task_cfg = _plugin_config(host, TaskType, task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
+    teacher_cfg = _plugin_config(host, Teacher, teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
+    trainer = _plugin_class(host, StudentTrainer, student.get("trainer", "hf"), source, text, ("student", "trainer"))
+    model = pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
     try:
         pipeline = model.model_validate(raw)
     except ValidationError as exc:
         raise _errors_to_config_error(exc, model, source, text) from None
-    loss_cls = _plugin_config(host, "loss", pipeline.train.loss, source, text, ("train", "loss"))
+    loss_cls = _plugin_config(host, Loss, pipeline.train.loss, source, text, ("train", "loss"))
     try:
         loss_cfg = loss_cls.model_validate(pipeline.train.loss_options)
     except ValidationError as exc:
@@ -329,15 +357,16 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
                 where=Location(source, find_line(text, where), ".".join(where)),
                 hint=f"did you mean '{close[0]}'?" if close else f"evaluators: {', '.join(pipeline.evaluate.evaluators)}",
             )
-        evaluator_cfg = _plugin_config(host, "evaluator", name, source, text, ("evaluate", "evaluators"))
+        evaluator_cfg = _plugin_config(host, Evaluator, name, source, text, ("evaluate", "evaluators"))
         try:
             evaluator_cfg.model_validate(options)
         except ValidationError as exc:
             raise _errors_to_config_error(exc, evaluator_cfg, source, text, root=where) from None
-    for kind, names, key in (
-        ("evaluator", pipeline.evaluate.evaluators, ("evaluate", "evaluators")),
-        ("reporter", pipeline.report.reporters, ("report", "reporters")),
-    ):
+    kinds: tuple[tuple[Callable[..., Plugin[Any]], list[str], tuple[str, ...]], ...] = (
+        (Evaluator, pipeline.evaluate.evaluators, ("evaluate", "evaluators")),
+        (Reporter, pipeline.report.reporters, ("report", "reporters")),
+    )
+    for kind, names, key in kinds:
         for name in names:
             _plugin_config(host, kind, name, source, text, key)
     loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text)
@@ -361,11 +390,11 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
         line = find_line(text, ("data", "fields", key)) or find_line(text, ("data", "fields"))
         return Location(source, line, f"data.fields.{key}")
 
-    check_field_mapping(host.get("task", pipeline.task).fields, pipeline.data.fields, fields_at)
+    check_field_mapping(host.get(TaskType, pipeline.task).fields, pipeline.data.fields, fields_at)
     return loaded
 
 
-def load_config(path: str | Path, host: Any, overrides: list[str] | None = None) -> LoadedConfig:
+def load_config(path: str | Path, host: PluginHost, overrides: list[str] | None = None) -> LoadedConfig:
     """Read, override and validate a pipeline config file."""
     raw, text = read_config_file(path)
     apply_overrides(raw, overrides or [])
@@ -392,16 +421,17 @@ def _blame_overrides(exc: ConfigError, overrides: list[str]) -> ConfigError:
     return exc
 
 
-def config_schema(host: Any) -> dict[str, Any]:
+def config_schema(host: PluginHost) -> dict[str, Any]:
     """JSON Schema of the pipeline config, and of every installed plugin's options."""
     plugins: dict[str, dict[str, Any]] = {}
     for kind in ("task", "teacher", "student", "loss", "evaluator", "reporter"):
         plugins[kind] = {name: host.get(kind, name).Config.model_json_schema() for name in host.names(kind)}
-    defaults = {}
+    defaults: dict[str, type[BaseModel]] = {}
     for kind, default in (("task", None), ("teacher", "litellm"), ("student", "hf")):
         names = host.names(kind)
         defaults[kind] = host.get(kind, default).Config if default in names else (TaskConfig if kind == "task" else EmptyConfig)
-    pipeline = pipeline_model(defaults["task"], defaults["teacher"], defaults["student"])
+    trainer = host.get(StudentTrainer, "hf") if "hf" in host.names(StudentTrainer) else StudentTrainer
+    pipeline = pipeline_model(defaults["task"], defaults["teacher"], defaults["student"], trainer.Train)
     return {"pipeline": pipeline.model_json_schema(), "plugins": plugins}
 
 

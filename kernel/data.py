@@ -215,7 +215,7 @@ def _lookup(row: dict[str, Any], name: str) -> tuple[bool, Any]:
 _KINDS = {"str": (str,), "list": (list, tuple), "any": (object,), "number": (int, float, str)}
 
 
-def map_row(task: TaskType, row: dict[str, Any], *, split: str, index: int, source: str, mapping: dict[str, str]) -> Example:
+def map_row(task: TaskType[Any], row: dict[str, Any], *, split: str, index: int, source: str, mapping: dict[str, str]) -> Example:
     """Map a raw row to an Example using the task's FieldSpecs, their aliases and ``mapping``."""
     file, _, line = source.rpartition(":")
     inputs: dict[str, Any] = {}

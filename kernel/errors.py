@@ -79,10 +79,6 @@ class DataError(UserError):
     title = "Invalid data"
 
 
-class PluginError(StillhouseError):
-    title = "Plugin problem"
-
-
 class UnknownPluginError(UserError):
     title = "Unknown plugin"
 

@@ -1,9 +1,11 @@
 """Every hook a Stillhouse plugin can implement, in one place.
 
 Plugins implement hooks with ``@stillhouse.kernel.hookimpl`` and are found through the entry-point
-group ``stillhouse``. Registration hooks receive a ``register`` callback and hand over plugin
-*classes* (subclasses of the ABCs in ``kernel.interfaces``); the kernel instantiates them with their
-validated config. Hooks are synchronous; slow or async work lives on the registered objects.
+group ``stillhouse``. Registration hooks receive a ``register`` callback (``interfaces.Register``)
+and hand over plugin *classes* (subclasses of the ABCs in ``kernel.interfaces``); the kernel
+instantiates them with their validated config. Every hook is called in pluggy's order
+(``tryfirst``/``trylast``, hook wrappers around the rest). Hooks are synchronous; slow or async work
+lives on the registered objects.
 
 docs/plugins.md documents each hook; a test checks that the documentation and these signatures
 agree.
@@ -18,7 +20,19 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import click
 
-    from stillhouse.kernel.interfaces import Example, Parsed, TaskType, Verdict
+    from stillhouse.kernel.interfaces import (
+        Evaluator,
+        Example,
+        Exporter,
+        Loss,
+        Parsed,
+        Register,
+        Reporter,
+        StudentTrainer,
+        TaskType,
+        Teacher,
+        Verdict,
+    )
     from stillhouse.kernel.runs import Run
 
 PROJECT = "stillhouse"
@@ -30,7 +44,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_tasks(register: Any) -> None:
+def register_tasks(register: Register[TaskType[Any]]) -> None:
     """Register task types: call ``register(TaskTypeSubclass)`` once per task type.
 
     Called once when the plugin host is created, before any config is validated.
@@ -38,7 +52,7 @@ def register_tasks(register: Any) -> None:
 
 
 @hookspec
-def register_teachers(register: Any) -> None:
+def register_teachers(register: Register[Teacher[Any]]) -> None:
     """Register teacher backends: ``register(TeacherSubclass)``.
 
     Called once when the plugin host is created.
@@ -46,7 +60,7 @@ def register_teachers(register: Any) -> None:
 
 
 @hookspec
-def register_students(register: Any) -> None:
+def register_students(register: Register[StudentTrainer[Any]]) -> None:
     """Register student trainers: ``register(StudentTrainerSubclass)``.
 
     Called once when the plugin host is created.
@@ -54,7 +68,7 @@ def register_students(register: Any) -> None:
 
 
 @hookspec
-def register_losses(register: Any) -> None:
+def register_losses(register: Register[Loss[Any]]) -> None:
     """Register distillation losses: ``register(LossSubclass)``.
 
     Called once when the plugin host is created.
@@ -62,7 +76,7 @@ def register_losses(register: Any) -> None:
 
 
 @hookspec
-def register_evaluators(register: Any) -> None:
+def register_evaluators(register: Register[Evaluator[Any]]) -> None:
     """Register evaluators (metrics and measurements): ``register(EvaluatorSubclass)``.
 
     Called once when the plugin host is created.
@@ -70,7 +84,7 @@ def register_evaluators(register: Any) -> None:
 
 
 @hookspec
-def register_reporters(register: Any) -> None:
+def register_reporters(register: Register[Reporter[Any]]) -> None:
     """Register reporters that write the run report: ``register(ReporterSubclass)``.
 
     Called once when the plugin host is created.
@@ -78,7 +92,7 @@ def register_reporters(register: Any) -> None:
 
 
 @hookspec
-def register_exporters(register: Any) -> None:
+def register_exporters(register: Register[Exporter[Any]]) -> None:
     """Register model exporters (``still export --format``): ``register(ExporterSubclass)``.
 
     Called once when the plugin host is created.

@@ -2,7 +2,8 @@
 
 Plugins subclass one of these ABCs, set ``name`` (unique per kind) and, where they take options, a
 pydantic ``Config`` model, and hand the class to the kernel through a ``register_*`` hook. The kernel
-instantiates a plugin with its validated config: ``Plugin(config)``.
+instantiates a plugin with its validated config: ``Plugin(config)``. The ABCs are generic in their
+config type, so ``class MyLoss(Loss[MyConfig])`` types ``self.config`` as ``MyConfig``.
 
 The data that flows between stages is plain dataclasses defined here, so plugins of different
 authors agree on them. This module imports neither torch nor transformers: heavy imports belong in
@@ -18,9 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, Protocol, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from typing_extensions import TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: the kernel never imports torch at run time
+    import torch
 
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
@@ -29,6 +34,17 @@ Event = dict[str, Any]
 """One line of a run's ``events.jsonl`` (see ``kernel.runs``)."""
 
 EmitFn = Callable[[Event], None]
+
+Role = Literal["teacher", "baseline", "student"]
+"""A model evaluated side by side: the teacher, the untouched student, the distilled student."""
+
+ROLES: tuple[Role, ...] = ("teacher", "baseline", "student")
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+"""Torch dtype of a local model's weights; auto: bfloat16 on a GPU that supports it, else float32."""
+
+Device = Literal["auto", "cpu", "cuda", "mps"] | Annotated[str, StringConstraints(pattern=r"^cuda:\d+$")]
+"""Where a local model runs; auto: cuda when available, else cpu. ``cuda:N`` picks one GPU."""
 
 
 class StrictModel(BaseModel):
@@ -210,16 +226,53 @@ class Metric:
 # --------------------------------------------------------------------------------------------
 
 
-class Plugin(ABC):  # noqa: B024 - the common base of the plugin ABCs; nothing abstract of its own
-    """Common base: a name unique within its kind, a description, and a Config model."""
+ConfigT = TypeVar("ConfigT", bound=BaseModel, default=EmptyConfig)
+"""A plugin's own Config type: ``self.config`` of a ``Plugin[ConfigT]``."""
+
+
+class Plugin(ABC, Generic[ConfigT]):  # noqa: B024 - the common base of the plugin ABCs; nothing abstract of its own
+    """Common base: a name unique within its kind, a description, and a Config model.
+
+    The type parameter is the plugin's Config: ``class Sft(Loss[SftConfig])`` types ``self.config``
+    as ``SftConfig`` and sets ``Config = SftConfig`` (the model the kernel validates the options
+    with) unless the class sets ``Config`` itself, which must then be a subclass of the parameter.
+    """
 
     kind: ClassVar[str] = "plugin"
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]] = EmptyConfig
+    config: ConfigT
 
-    def __init__(self, config: BaseModel | None = None) -> None:
-        self.config = config if config is not None else self.Config()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _declared_config(cls)
+        if declared is None:
+            return
+        if "Config" not in cls.__dict__ and declared in _own_parameters(cls):
+            cls.Config = declared
+        if not issubclass(cls.Config, declared):
+            raise TypeError(
+                f"{cls.__qualname__}.Config is {cls.Config.__qualname__}, not a subclass of its type parameter "
+                f"{declared.__qualname__}: self.config would not have the declared type"
+            )
+
+    def __init__(self, config: ConfigT | None = None) -> None:
+        self.config = config if config is not None else cast(ConfigT, self.Config())
+
+
+def _own_parameters(cls: type) -> list[Any]:
+    """The concrete type arguments ``cls`` gives its generic plugin bases, e.g. [SftConfig]."""
+    return [arg for base in cls.__dict__.get("__orig_bases__", ()) for arg in get_args(base) if isinstance(arg, type)]
+
+
+def _declared_config(cls: type) -> type[BaseModel] | None:
+    """The nearest Config type parameter in ``cls``'s ancestry (None while it is still a TypeVar)."""
+    for klass in cls.__mro__:
+        for arg in _own_parameters(klass):
+            if issubclass(arg, BaseModel):
+                return arg
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +309,10 @@ class TaskConfig(StrictModel):
     min_agreement: float = Field(0.0, ge=0, le=1, description="With samples > 1: least share of votes for the majority answer.")
 
 
-class TaskType(Plugin):
+TaskConfigT = TypeVar("TaskConfigT", bound=TaskConfig, default=TaskConfig)
+
+
+class TaskType(Plugin[TaskConfigT]):
     """A kind of task: how to read its data, ask the teacher, check and score answers.
 
     Subclasses declare ``fields`` and implement the abstract methods. The base class maps rows to
@@ -369,12 +425,15 @@ class TeacherConfig(StrictModel):
     price: PriceConfig | None = Field(None, description="Prices for models litellm does not know.")
     parameters: str | None = Field(None, description='Parameter count when known, e.g. "671B" (for the report).')
     deployments: list[DeploymentConfig] = Field(default_factory=list)
-    dtype: str = Field("auto", description="Local hf/ teachers: torch dtype (auto, float32, bfloat16, float16).")
-    device: str = Field("auto", description="Local hf/ teachers: cpu, cuda, auto.")
+    dtype: Dtype = Field("auto", description="Local hf/ teachers: torch dtype (auto, float32, bfloat16, float16).")
+    device: Device = Field("auto", description="Local hf/ teachers: cpu, cuda, auto.")
     batch_size: int = Field(8, ge=1, description="Local hf/ teachers: prompts per forward batch.")
 
 
-class Teacher(Plugin):
+TeacherConfigT = TypeVar("TeacherConfigT", bound=TeacherConfig, default=TeacherConfig)
+
+
+class Teacher(Plugin[TeacherConfigT]):
     """A backend that answers prompts. Runs its own event loop; results stream to ``on_result``."""
 
     kind = "teacher"
@@ -413,24 +472,14 @@ class Teacher(Plugin):
 # --------------------------------------------------------------------------------------------
 
 
-class LoraConfig(StrictModel):
-    r: int = Field(16, gt=0)
-    alpha: int = Field(32, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] | str = "all-linear"
-    merge: bool = Field(True, description="Merge the adapter into the weights on export.")
-
-
 class StudentConfig(StrictModel):
-    """The ``[student]`` section. Student plugins may subclass it to add options."""
+    """The ``[student]`` section: what every student trainer understands. A trainer subclasses it
+    for its own options (the ``hf`` trainer adds LoRA and building the student from teacher layers)."""
 
     trainer: str = Field("hf", description="Student trainer plugin.")
     model: str = Field(..., description="Hub id, local folder, or folder/file.gguf.")
-    init: str = Field("pretrained", pattern="^(pretrained|teacher-layers)$")
-    layers: list[int] | None = Field(None, description='With init = "teacher-layers": teacher layers to keep.')
-    lora: LoraConfig | None = None
-    dtype: str = "auto"
-    device: str = "auto"
+    dtype: Dtype = "auto"
+    device: Device = "auto"
     max_length: int = Field(512, gt=8, description="Tokens per training sequence (prompt + target).")
     chat_template: str | None = Field(None, description="Jinja chat template when the model has none.")
 
@@ -459,16 +508,78 @@ class TrainConfig(StrictModel):
     bf16: bool | Literal["auto"] = "auto"
 
 
-class Loss(Plugin):
+IGNORE_INDEX = -100
+"""Label value of positions without loss (the transformers convention)."""
+
+
+@dataclass
+class LossInputs:
+    """One batch as a loss sees it (shapes: B rows, L positions, V vocabulary, k teacher slots).
+
+    Every tensor is aligned to *prediction positions*: ``logits[b, t]`` is the student's prediction
+    for the token ``labels[b, t]`` (the trainer has already shifted inputs by one, per sample, so a
+    packed row never predicts the first token of the next sample). ``labels == -100`` marks
+    positions that carry no loss: prompt tokens, padding, the last token of each sample. Teacher
+    signals, when present, sit on the same positions; a position whose teacher slots are all ``-1``
+    has no teacher signal, only cross-entropy applies there.
+    """
+
+    logits: torch.Tensor
+    """[B, L, V] student logits; ``logits[b, t]`` predicts ``labels[b, t]``."""
+    labels: torch.Tensor
+    """[B, L] target token ids, ``-100`` where there is no loss."""
+    teacher_ids: torch.Tensor | None = None
+    """[B, L, k] int: teacher top-k token ids, ``-1`` for an empty slot (the teacher returned fewer
+    than k, or a token not in the student's vocabulary)."""
+    teacher_logprobs: torch.Tensor | None = None
+    """[B, L, k] float: log-probs of ``teacher_ids``, log-softmax at temperature 1 over the teacher's
+    *full* vocabulary (so they sum to at most 1 in probability space), ``-inf`` where the id is -1."""
+    student_hidden: Sequence[torch.Tensor] | None = None
+    """Student hidden states as transformers returns them with ``output_hidden_states=True``:
+    embeddings output, then each layer, [B, L, D_s] each."""
+    teacher_hidden: Sequence[torch.Tensor] | None = None
+    """Teacher hidden states on the same token sequence, [B, L, D_t] each."""
+    weights: torch.Tensor | None = None
+    """[B, L] per-position weight (the TrainPair weight of the sample the position belongs to)."""
+    num_items: float | torch.Tensor | None = None
+    """Divide the weighted token sum by this instead of this batch's target count: the trainer passes
+    the number of target tokens in the whole accumulated (and, across processes, gathered) batch, so
+    every token counts the same whatever the packing or the gradient accumulation."""
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """[B, L] bool: positions that carry loss."""
+        return self.labels != IGNORE_INDEX
+
+
+TeacherSignal = Literal["teacher_logprobs", "teacher_hidden"]
+"""What a loss can need from the teacher: top-k token log-probs, or hidden states."""
+
+
+class Loss(Plugin[ConfigT]):
     """A distillation loss. ``requires`` names the teacher signals it needs:
     ``"teacher_logprobs"`` (top-k token log-probs) and/or ``"teacher_hidden"``."""
 
     kind = "loss"
-    requires: ClassVar[frozenset[str]] = frozenset()
+    requires: ClassVar[frozenset[TeacherSignal]] = frozenset()
 
     @abstractmethod
-    def __call__(self, inputs: Any) -> Any:
-        """Return a scalar loss tensor from the batch's LossInputs (see plugins.losses)."""
+    def __call__(self, inputs: LossInputs) -> torch.Tensor:
+        """Return a scalar loss tensor for the batch."""
+
+    def signals_needed(self) -> frozenset[TeacherSignal]:
+        """The teacher signals this configured loss uses: ``requires``, or fewer when its options
+        switch a term off (a distillation weight of 0 needs no teacher at all)."""
+        return self.requires
+
+    def trainable_module(self, student_width: int, teacher_width: int) -> torch.nn.Module | None:
+        """Parameters the loss itself learns (e.g. a projection between hidden widths), or None.
+
+        The trainer calls it once before training with the models' hidden sizes and trains the
+        module with the student (optimiser, mixed precision, DDP and checkpoints cover it); it is
+        dropped on export. The loss keeps a reference and applies it in ``__call__``.
+        """
+        return None
 
 
 @dataclass
@@ -482,7 +593,7 @@ class TrainJob:
     validation: list[TrainPair]
     student: StudentConfig
     train_config: TrainConfig
-    loss: Loss
+    loss: Loss[Any]
     teacher: TeacherConfig | None
     emit: EmitFn
     resume: bool = False
@@ -545,9 +656,17 @@ class Timing:
         return self.total_ms / self.new_tokens if self.new_tokens else None
 
 
-class StudentTrainer(Plugin):
+StudentConfigT = TypeVar("StudentConfigT", bound=StudentConfig, default=StudentConfig)
+
+
+class StudentTrainer(Plugin[StudentConfigT]):
+    """Trains the student. ``Config`` is the ``[student]`` section's model, ``Train`` the ``[train]``
+    section's: a trainer with training options of its own subclasses :class:`TrainConfig` (as TRL's
+    ``GKDConfig`` extends ``SFTConfig``), and the config check validates ``[train]`` against it."""
+
     kind = "student"
     Config = StudentConfig
+    Train: ClassVar[type[TrainConfig]] = TrainConfig
 
     @abstractmethod
     def train(self, job: TrainJob) -> TrainOutcome:
@@ -567,7 +686,7 @@ class StudentTrainer(Plugin):
 class EvalSubject:
     """One model under evaluation with its answers on the evaluation split."""
 
-    role: str  # teacher | baseline | student
+    role: str  # a Role, or "model" for a model evaluated alone by `still eval`
     model_name: str
     model: ChatModel | None
     task: TaskType
@@ -604,7 +723,7 @@ class EvaluateConfig(StrictModel):
 
     split: str = Field("test", description="Evaluation split: test, else validation if test is missing.")
     limit: int | None = Field(None, gt=0)
-    roles: list[str] = Field(default_factory=lambda: ["teacher", "baseline", "student"])
+    roles: list[Role] = Field(default_factory=lambda: list(ROLES))
     evaluators: list[str] = Field(default_factory=lambda: ["task_metrics", "latency", "throughput", "footprint", "cost"])
     batch_size: int = Field(8, ge=1)
     max_new_tokens: int = Field(128, gt=0)
@@ -626,7 +745,7 @@ class EvaluateConfig(StrictModel):
 
 
 
-class Evaluator(Plugin):
+class Evaluator(Plugin[ConfigT]):
     kind = "evaluator"
 
     @abstractmethod
@@ -646,7 +765,7 @@ class ReportInput:
     teacher_summary: dict[str, Any] = field(default_factory=dict)
 
 
-class Reporter(Plugin):
+class Reporter(Plugin[ConfigT]):
     kind = "reporter"
 
     @abstractmethod
@@ -654,7 +773,7 @@ class Reporter(Plugin):
         """Write report files into the run folder; return their paths."""
 
 
-class Exporter(Plugin):
+class Exporter(Plugin[ConfigT]):
     """Writes a trained model in a deployment format (``still export --format <name>``).
 
     ``quantizations`` lists the ``--quantize`` values the format knows (empty: the option is
@@ -685,7 +804,21 @@ def mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-PLUGIN_KINDS: dict[str, type[Plugin]] = {
+PluginT = TypeVar("PluginT", bound=Plugin[Any], contravariant=True)
+
+
+class Register(Protocol[PluginT]):
+    """The ``register`` callback a registration hook receives: ``register(MyTask)`` hands the kernel
+    one plugin class. ``registered`` is what this call of the hook has collected so far, from every
+    plugin, so a hook wrapper (``@hookimpl(wrapper=True)``) sees it after its ``yield``."""
+
+    def __call__(self, cls: type[PluginT], /) -> None: ...
+
+    @property
+    def registered(self) -> tuple[type[Plugin[Any]], ...]: ...
+
+
+PLUGIN_KINDS: dict[str, type[Plugin[Any]]] = {
     "task": TaskType,
     "teacher": Teacher,
     "student": StudentTrainer,

@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from stillhouse.kernel import hookimpl
+from stillhouse.kernel.interfaces import Evaluator, Register
 
 
 @hookimpl
-def register_evaluators(register: Any) -> None:
+def register_evaluators(register: Register[Evaluator[Any]]) -> None:
     from stillhouse.plugins.evaluators.cost import CostEvaluator
     from stillhouse.plugins.evaluators.footprint import FootprintEvaluator
     from stillhouse.plugins.evaluators.latency import LatencyEvaluator

@@ -34,7 +34,7 @@ class FootprintConfig(StrictModel):
     )
 
 
-class FootprintEvaluator(Evaluator):
+class FootprintEvaluator(Evaluator[FootprintConfig]):
     name = "footprint"
     description = "Parameters, size on disk, peak RSS and GPU memory while the model answers."
     Config = FootprintConfig

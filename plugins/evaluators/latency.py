@@ -22,7 +22,7 @@ class LatencyConfig(StrictModel):
     repeat: bool = Field(True, description="Time a repeated (warm) batched pass of a local model, not the first one.")
 
 
-class LatencyEvaluator(Evaluator):
+class LatencyEvaluator(Evaluator[LatencyConfig]):
     name = "latency"
     description = "p50/p95 latency per request, single-request and batched."
     Config = LatencyConfig

@@ -18,7 +18,7 @@ class ThroughputConfig(StrictModel):
     repeat: bool = Field(True, description="Time a repeated (warm) batched pass of a local model, not the first one.")
 
 
-class ThroughputEvaluator(Evaluator):
+class ThroughputEvaluator(Evaluator[ThroughputConfig]):
     name = "throughput"
     description = "Generated tokens/s and requests/s of a batched pass over the evaluation prompts."
     Config = ThroughputConfig

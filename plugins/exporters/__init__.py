@@ -12,10 +12,11 @@ from typing import Any
 import click
 
 from stillhouse.kernel import hookimpl
+from stillhouse.kernel.interfaces import Exporter, Register
 
 
 @hookimpl
-def register_exporters(register: Any) -> None:
+def register_exporters(register: Register[Exporter[Any]]) -> None:
     from stillhouse.plugins.exporters.gguf_format import GgufExporter
     from stillhouse.plugins.exporters.hf import HfExporter
 

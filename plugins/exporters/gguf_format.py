@@ -40,14 +40,14 @@ class GgufExportConfig(StrictModel):
     quantize: Literal["f16", "q8_0", "q4_0", "q4_1"] = "f16"
 
 
-class GgufExporter(Exporter):
+class GgufExporter(Exporter[GgufExportConfig]):
     name = "gguf"
     description = "llama.cpp GGUF file (f16, q8_0, q4_0, q4_1) for llama-family and Qwen2 students."
     Config: ClassVar[type[BaseModel]] = GgufExportConfig
     quantizations = QUANTIZATIONS
 
     def export(self, source: Path, dest: Path) -> list[Path]:
-        quantize = self.config.quantize  # type: ignore[attr-defined]
+        quantize = self.config.quantize
         config = _model_config(source)
         arch = check_supported(config)
         vocab = read_vocab(source, int(config["vocab_size"]))

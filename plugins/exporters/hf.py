@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import ClassVar, Literal
-
-from pydantic import BaseModel
+from typing import Literal
 
 from stillhouse.kernel.errors import ModelError
 from stillhouse.kernel.interfaces import Exporter, StrictModel
@@ -29,13 +27,13 @@ class HfExportConfig(StrictModel):
     """``auto`` keeps the dtype the student was saved in, which is the dtype it was trained in."""
 
 
-class HfExporter(Exporter):
+class HfExporter(Exporter[HfExportConfig]):
     name = "hf"
     description = "Hugging Face transformers folder (safetensors); --dtype bf16|fp16|fp32."
-    Config: ClassVar[type[BaseModel]] = HfExportConfig
+    Config = HfExportConfig
 
     def export(self, source: Path, dest: Path) -> list[Path]:
-        dtype = self.config.dtype  # type: ignore[attr-defined]
+        dtype = self.config.dtype
         if dtype == "auto" or saved_dtype(source) == DTYPES[dtype]:
             if not any(source.glob("*.safetensors")):
                 return self._resave(source, dest, None)  # old .bin weights: rewrite as safetensors

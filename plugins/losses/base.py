@@ -27,25 +27,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
+from typing_extensions import TypeVar
 
-from stillhouse.kernel.interfaces import Loss, StrictModel
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
+from stillhouse.kernel.interfaces import IGNORE_INDEX, Loss, LossInputs, StrictModel, TeacherSignal
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 
-class DistillConfig(StrictModel):
-    """Options shared by every loss that mixes a distillation term with cross-entropy."""
+class MixConfig(StrictModel):
+    """Options of every loss that mixes a term with cross-entropy: the term's weight."""
 
-    temperature: float = Field(
-        1.0, gt=0, le=100, description="Softmax temperature T of both distributions; the term is scaled by T^2."
-    )
     alpha: float = Field(
         0.5,
         ge=0,
         le=1,
         description="Weight of the distillation term; 1 - alpha weighs cross-entropy on the teacher's text.",
+    )
+
+
+class DistillConfig(MixConfig):
+    """Options shared by the token-level losses."""
+
+    temperature: float = Field(
+        1.0, gt=0, le=100, description="Softmax temperature T of both distributions; the term is scaled by T^2."
     )
 
 
@@ -108,10 +113,15 @@ def topk_distributions(
     return log_p, log_q, usable, has_teacher
 
 
-class CrossEntropyMixin:
+MixConfigT = TypeVar("MixConfigT", bound=MixConfig, default=MixConfig)
+
+
+class MixedLoss(Loss[MixConfigT]):
     """``alpha`` and the CE half of ``(1 - alpha) * CE + alpha * term``."""
 
-    config: Any
+    def signals_needed(self) -> frozenset[TeacherSignal]:
+        """With alpha = 0 the loss is pure cross-entropy: no teacher signal is needed."""
+        return frozenset() if self.config.alpha == 0 else self.requires
 
     def mix(self, batch: SelectedBatch, term: torch.Tensor | None) -> torch.Tensor:
         alpha = self.config.alpha
@@ -123,11 +133,14 @@ class CrossEntropyMixin:
         return loss
 
 
-class LogitDistillLoss(CrossEntropyMixin, Loss):
+DistillConfigT = TypeVar("DistillConfigT", bound=DistillConfig, default=DistillConfig)
+
+
+class LogitDistillLoss(MixedLoss[DistillConfigT]):
     """Base of the token-level losses: subclasses define :meth:`divergence` on restricted distributions."""
 
     Config = DistillConfig
-    requires: ClassVar[frozenset[str]] = frozenset({"teacher_logprobs"})
+    requires: ClassVar[frozenset[TeacherSignal]] = frozenset({"teacher_logprobs"})
 
     def divergence(self, log_p: torch.Tensor, log_q: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """[N] divergence between teacher ``p`` and student ``q`` (both [N, k] log-probs on the same ids)."""

@@ -31,7 +31,7 @@ def log_mixture(log_a: torch.Tensor, log_b: torch.Tensor, weight_a: float, valid
     return torch.logsumexp(stacked, dim=0).masked_fill(~valid, 0.0)
 
 
-class ForwardKL(LogitDistillLoss):
+class ForwardKL(LogitDistillLoss[DistillConfig]):
     """KL(p || q): the student covers every token the teacher likes (mean-seeking; classic KD)."""
 
     name = "forward_kl"
@@ -41,7 +41,7 @@ class ForwardKL(LogitDistillLoss):
         return kl(log_p, log_q, valid)
 
 
-class ReverseKL(LogitDistillLoss):
+class ReverseKL(LogitDistillLoss[DistillConfig]):
     """KL(q || p): the student concentrates on the teacher's main modes (MiniLLM)."""
 
     name = "reverse_kl"
@@ -60,7 +60,7 @@ class JsdConfig(DistillConfig):
     )
 
 
-class GeneralizedJSD(LogitDistillLoss):
+class GeneralizedJSD(LogitDistillLoss[JsdConfig]):
     """Generalised Jensen-Shannon divergence (GKD, Agarwal et al. 2024); beta = 0.5 is the symmetric JSD."""
 
     name = "jsd"
@@ -83,7 +83,7 @@ class SkewKLConfig(DistillConfig):
     reverse: bool = Field(False, description="Skew reverse KL instead: KL(q || skew*q + (1-skew)*p).")
 
 
-class SkewKL(LogitDistillLoss):
+class SkewKL(LogitDistillLoss[SkewKLConfig]):
     """Skew KL (DistiLLM, Ko et al. 2024): KL against a mixture, bounded and stable when q is near 0."""
 
     name = "skew_kl"
@@ -99,7 +99,7 @@ class SkewKL(LogitDistillLoss):
         return kl(log_p, log_mixture(log_p, log_q, skew, valid), valid)
 
 
-class TotalVariation(LogitDistillLoss):
+class TotalVariation(LogitDistillLoss[DistillConfig]):
     """Total variation distance 0.5 * sum |p - q| (bounded in [0, 1])."""
 
     name = "tvd"

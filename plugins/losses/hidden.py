@@ -8,19 +8,18 @@ student (it is dropped on export). The teacher runs live on each batch for this 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import Loss, StrictModel
-from stillhouse.plugins.losses.base import CrossEntropyMixin, SelectedBatch
-from stillhouse.plugins.losses.inputs import LossInputs
+from stillhouse.kernel.interfaces import LossInputs, TeacherSignal
+from stillhouse.plugins.losses.base import MixConfig, MixedLoss, SelectedBatch
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 
-class HiddenMseConfig(StrictModel):
+class HiddenMseConfig(MixConfig):
     """No temperature: there is no softmax in this term. ``alpha`` weighs it against cross-entropy."""
 
     alpha: float = Field(
@@ -30,24 +29,20 @@ class HiddenMseConfig(StrictModel):
     teacher_layer: int = Field(-1, description="Index into the teacher's hidden states (0 = embeddings, -1 = last).")
 
 
-class HiddenMSE(CrossEntropyMixin, Loss):
+class HiddenMSE(MixedLoss[HiddenMseConfig]):
     name = "hidden_mse"
     description = (
         "Mean squared error between student and teacher hidden states (learned projection), plus cross-entropy."
     )
     Config = HiddenMseConfig
-    requires: ClassVar[frozenset[str]] = frozenset({"teacher_hidden"})
+    requires: ClassVar[frozenset[TeacherSignal]] = frozenset({"teacher_hidden"})
 
-    def __init__(self, config: Any = None) -> None:
+    def __init__(self, config: HiddenMseConfig | None = None) -> None:
         super().__init__(config)
-        self.projection: Any = None
+        self.projection: torch.nn.Linear | None = None
 
-    def trainable_module(self, student_width: int, teacher_width: int) -> Any:
-        """The projection student -> teacher width (an ``nn.Linear``), or None when widths match.
-
-        The trainer registers the module with the student so the optimiser, mixed precision, DDP and
-        checkpoints cover it; this loss keeps a reference and applies it in ``__call__``.
-        """
+    def trainable_module(self, student_width: int, teacher_width: int) -> torch.nn.Module | None:
+        """The projection student -> teacher width (an ``nn.Linear``), or None when widths match."""
         if student_width == teacher_width:
             self.projection = None
             return None

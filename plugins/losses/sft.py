@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import Loss, StrictModel
+from stillhouse.kernel.interfaces import Loss, LossInputs, StrictModel
 from stillhouse.plugins.losses.base import SelectedBatch
-from stillhouse.plugins.losses.inputs import LossInputs
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -20,7 +19,7 @@ class SftConfig(StrictModel):
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy.")
 
 
-class SftLoss(Loss):
+class SftLoss(Loss[SftConfig]):
     name = "sft"
     description = "Cross-entropy on the teacher's answers (sequence-level KD); needs no teacher probabilities."
     Config = SftConfig

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX
+from stillhouse.kernel.interfaces import IGNORE_INDEX
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from stillhouse.plugins.students.teacher_store import TopKStore

@@ -6,10 +6,23 @@ from typing import Literal
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import StudentConfig
+from stillhouse.kernel.interfaces import StrictModel, StudentConfig
+
+
+class LoraConfig(StrictModel):
+    r: int = Field(16, gt=0)
+    alpha: int = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | str = "all-linear"
+    merge: bool = Field(True, description="Merge the adapter into the weights on export.")
 
 
 class HfStudentConfig(StudentConfig):
+    init: Literal["pretrained", "teacher-layers"] = Field(
+        "pretrained", description="Start from student.model, or from kept layers of the (local) teacher."
+    )
+    layers: list[int] | None = Field(None, description='With init = "teacher-layers": teacher layers to keep.')
+    lora: LoraConfig | None = Field(None, description="Train a LoRA adapter (peft) instead of every weight.")
     attn_implementation: str = Field(
         "sdpa", description="transformers attention kernel: sdpa, eager, flash_attention_2 (packing works with all)."
     )

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stillhouse.kernel.interfaces import TrainPair
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX
+from stillhouse.kernel.interfaces import IGNORE_INDEX, TrainPair
 
 
 @dataclass

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
-
-from stillhouse.kernel.interfaces import ChatModel, StudentTrainer, TrainJob, TrainOutcome
+from stillhouse.kernel.interfaces import ChatModel, StudentConfig, StudentTrainer, TrainJob, TrainOutcome
 from stillhouse.plugins.students.config import HfStudentConfig, as_hf_config
 
 
-class HfStudentTrainer(StudentTrainer):
+class HfStudentTrainer(StudentTrainer[HfStudentConfig]):
     name = "hf"
     description = "transformers Trainer: full or LoRA fine-tuning, packing, SFT and logit distillation, resumable."
     Config = HfStudentConfig
 
-    def __init__(self, config: BaseModel | None = None) -> None:
-        super().__init__(as_hf_config(config) if config is not None else None)  # type: ignore[arg-type]
-        self.config: HfStudentConfig
+    def __init__(self, config: StudentConfig | None = None) -> None:
+        # The kernel's plain StudentConfig too: a model evaluated by path has no hf options.
+        super().__init__(as_hf_config(config) if config is not None else None)
 
     def train(self, job: TrainJob) -> TrainOutcome:
         from stillhouse.plugins.students.session import TrainingSession

@@ -13,8 +13,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from stillhouse.kernel.errors import Location, StageError
-from stillhouse.kernel.interfaces import EmitFn, Loss
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX, LossInputs
+from stillhouse.kernel.interfaces import IGNORE_INDEX, EmitFn, Loss, LossInputs
 from stillhouse.plugins.students.teacher import LiveTeacher
 
 BATCH_ONLY_KEYS = ("target_ids", "weights", "teacher_ids", "teacher_logprobs", "n_real", "n_positions")

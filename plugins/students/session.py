@@ -94,9 +94,7 @@ class TrainingSession:
                 where=Location(field="train.loss"),
                 hint=f"the hf trainer provides {sorted(SIGNALS)}",
             )
-        if getattr(self.loss.config, "alpha", 1.0) == 0:
-            return set()  # pure cross-entropy: no teacher needed
-        return requires
+        return set(self.loss.signals_needed())
 
     def check_job(self) -> None:
         tc = self.tc
@@ -379,7 +377,7 @@ class TrainingSession:
             )
         if self.config.lora is not None:
             model = self.add_lora(model)
-        if live is not None and hasattr(self.loss, "trainable_module"):
+        if live is not None:
             projection = self.loss.trainable_module(model.config.hidden_size, live.model.config.hidden_size)
             if projection is not None:
                 # A submodule of the student: optimiser, DDP, mixed precision and checkpoints include it.

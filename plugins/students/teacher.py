@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stillhouse.kernel.errors import Location, ModelError
-from stillhouse.kernel.interfaces import TeacherConfig
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX
+from stillhouse.kernel.interfaces import IGNORE_INDEX, TeacherConfig
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch

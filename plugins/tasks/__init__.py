@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from stillhouse.kernel import hookimpl
+from stillhouse.kernel.interfaces import Register, TaskType
 from stillhouse.plugins.tasks.classification import ClassificationTask
 from stillhouse.plugins.tasks.conversation import ConversationTask
 from stillhouse.plugins.tasks.math_word import MathTask
@@ -22,7 +23,7 @@ CONFIGURED_TASKS = (ClassificationTask,)  # need [task_options] (the label set) 
 
 
 @hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: Register[TaskType[Any]]) -> None:
     for task in (*BUILTIN_TASKS, *CONFIGURED_TASKS):
         register(task)
 

@@ -44,7 +44,7 @@ class ClassificationConfig(NLIConfig):
         return lowered
 
 
-class ClassificationTask(NLITask):
+class ClassificationTask(NLITask[ClassificationConfig]):
     name = "classification"
     description = "Text classification into a configured label set (task_options.labels, optional descriptions)."
     Config = ClassificationConfig

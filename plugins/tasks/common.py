@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from stillhouse.kernel.errors import DataError, Location
-from stillhouse.kernel.interfaces import Example, Message, Parsed, TaskType, TrainPair, Verdict
+from stillhouse.kernel.interfaces import Example, Message, Parsed, TaskConfigT, TaskType, TrainPair, Verdict
 
 RATIONALE_PREFIX = "[rationale]"
 LABEL_PREFIX = "[label]"
 
 
-class PromptedTask(TaskType):
+class PromptedTask(TaskType[TaskConfigT]):
     """Base of the built-in task types. Subclasses set the class attributes and implement
     ``render_input`` plus the TaskType methods parse, verify and score."""
 

@@ -42,7 +42,7 @@ class ConversationConfig(FreeTextConfig):
     )
 
 
-class ConversationTask(FreeTextTask):
+class ConversationTask(FreeTextTask[ConversationConfig]):
     name = "conversation"
     description = "Next turn of a dialogue; BLEU, chrF, ROUGE-L against the reference reply, distinct-1/2."
     Config = ConversationConfig

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
+from typing_extensions import TypeVar
 
 from stillhouse.kernel.interfaces import Example, Metric, Parsed, TaskConfig, Verdict
 from stillhouse.plugins.tasks import metrics
@@ -62,7 +63,10 @@ def trim_to_sentence(text: str) -> str:
     return stripped[: cut + 1] if cut > 0 else stripped
 
 
-class FreeTextTask(PromptedTask):
+FreeTextConfigT = TypeVar("FreeTextConfigT", bound=FreeTextConfig, default=FreeTextConfig)
+
+
+class FreeTextTask(PromptedTask[FreeTextConfigT]):
     """A task whose answer is a piece of text, scored by overlap with reference texts."""
 
     answer_markers: ClassVar[tuple[str, ...]] = ("answer",)
@@ -72,8 +76,6 @@ class FreeTextTask(PromptedTask):
     interjections: ClassVar[bool] = False
     """Whether a bare "Certainly." line before the answer is chatter (true for summaries; in a
     reply it may be the reply)."""
-
-    config: FreeTextConfig
 
     @abstractmethod
     def answer_lines(self, segment: str) -> list[str]:

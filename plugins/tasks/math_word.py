@@ -34,7 +34,7 @@ class MathConfig(TaskConfig):
     )
 
 
-class MathTask(PromptedTask):
+class MathTask(PromptedTask[MathConfig]):
     name = "math"
     description = "Math word problems (question -> worked solution + final number), GSM8K accuracy."
     Config = MathConfig

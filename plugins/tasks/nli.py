@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
+from typing_extensions import TypeVar
 
 from stillhouse.kernel.interfaces import Example, FieldSpec, Metric, Parsed, TaskConfig, Verdict
 from stillhouse.plugins.tasks import metrics
@@ -94,7 +95,10 @@ class NLIConfig(TaskConfig):
         return kept
 
 
-class NLITask(PromptedTask):
+NLIConfigT = TypeVar("NLIConfigT", bound=NLIConfig, default=NLIConfig)
+
+
+class NLITask(PromptedTask[NLIConfigT]):
     name = "nli"
     description = "Natural language inference (premise, hypothesis -> entailment / neutral / contradiction)."
     Config = NLIConfig
@@ -112,9 +116,7 @@ class NLITask(PromptedTask):
     answer_noun = "label"
     id_fields = ("pairID", "pair_id", "idx")
 
-    config: NLIConfig
-
-    def __init__(self, config: NLIConfig | None = None) -> None:
+    def __init__(self, config: NLIConfigT | None = None) -> None:
         super().__init__(config)
         labels = self.config.labels
         self.answer_format = "The label is one of: " + ", ".join(labels) + "."

@@ -32,7 +32,7 @@ class QAConfig(TaskConfig):
     )
 
 
-class QATask(PromptedTask):
+class QATask(PromptedTask[QAConfig]):
     name = "qa"
     description = "Extractive question answering (context, question -> answer span), SQuAD EM/F1."
     Config = QAConfig

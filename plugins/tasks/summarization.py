@@ -42,7 +42,7 @@ class SummarizationConfig(FreeTextConfig):
     )
 
 
-class SummarizationTask(FreeTextTask):
+class SummarizationTask(FreeTextTask[SummarizationConfig]):
     name = "summarization"
     description = (
         "Summarize a document or dialogue; ROUGE-1/2/L (each sample scores its best reference, as DialogSum "

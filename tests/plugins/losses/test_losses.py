@@ -8,11 +8,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from stillhouse.kernel.interfaces import LossInputs
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.plugins import losses as losses_pkg
 from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD, ReverseKL, SkewKL, TotalVariation
 from stillhouse.plugins.losses.hidden import HiddenMSE
-from stillhouse.plugins.losses.inputs import LossInputs
 from stillhouse.plugins.losses.sft import SftLoss
 
 LN = math.log
@@ -152,6 +152,19 @@ def test_alpha_zero_needs_no_teacher_and_equals_cross_entropy() -> None:
     logits = torch.tensor([[[0.0, LN(3), 0.0]]])
     loss = ReverseKL(ReverseKL.Config(alpha=0.0))(LossInputs(logits=logits, labels=torch.tensor([[1]])))
     assert loss.item() == pytest.approx(LN(5 / 3), abs=1e-6)
+
+
+@pytest.mark.parametrize("cls", [ForwardKL, HiddenMSE], ids=lambda c: c.name)
+def test_signals_needed_follow_the_options(cls: type) -> None:
+    """The trainer asks the configured loss (Loss.signals_needed), not its class, what to compute."""
+    assert cls().signals_needed() == cls.requires != frozenset()
+    assert cls(cls.Config(alpha=0.0)).signals_needed() == frozenset()
+    assert SftLoss().signals_needed() == frozenset()
+
+
+def test_a_loss_without_parameters_of_its_own_has_no_trainable_module() -> None:
+    assert SftLoss().trainable_module(4, 8) is None
+    assert ForwardKL().trainable_module(4, 8) is None
 
 
 def test_missing_teacher_signals_is_a_clear_error() -> None:

@@ -42,7 +42,7 @@ def batch_loss(model: Any, samples: list, loss: Any, store: Any = None) -> float
     """The loss of ``model`` on ``samples`` in one packed batch (what training minimises)."""
     import torch
 
-    from stillhouse.plugins.losses.inputs import LossInputs
+    from stillhouse.kernel.interfaces import LossInputs
     from stillhouse.plugins.students.batching import Collator
 
     items = [{**s.as_item(), "topk_offset": store.offset(s) if store else -1} for s in samples]

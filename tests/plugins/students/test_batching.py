@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from stillhouse.kernel.interfaces import IGNORE_INDEX
 from stillhouse.plugins.hf_models import load_causal_lm
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX
 from stillhouse.plugins.students.batching import Collator, pack_rows
 from stillhouse.plugins.students.data import encode_pairs
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stillhouse.kernel.interfaces import TrainPair
+from stillhouse.kernel.interfaces import IGNORE_INDEX, TrainPair
 from stillhouse.plugins.hf_models import FALLBACK_CHAT_TEMPLATE, load_tokenizer
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX
 from stillhouse.plugins.students.data import encode_pair, encode_pairs
 
 PAIR = TrainPair("s1", [{"role": "user", "content": "Is the sky blue?"}], "Yes. Answer: entailment")

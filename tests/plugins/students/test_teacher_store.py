@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from stillhouse.kernel.errors import ModelError
+from stillhouse.kernel.interfaces import IGNORE_INDEX
 from stillhouse.plugins.hf_models import load_causal_lm, load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL
-from stillhouse.plugins.losses.inputs import IGNORE_INDEX
 from stillhouse.plugins.students.api_logprobs import api_fill
 from stillhouse.plugins.students.batching import Collator
 from stillhouse.plugins.students.data import encode_pairs
