@@ -14,11 +14,13 @@ from stillhouse.kernel.interfaces import (
     ChatModel,
     EvalSubject,
     EvaluateConfig,
+    Evaluator,
     Example,
     Message,
     Metric,
     Parsed,
     StudentConfig,
+    StudentTrainer,
     TaskType,
     Teacher,
     TeacherConfig,
@@ -71,7 +73,7 @@ def teacher_model(teacher: Teacher) -> tuple[ChatModel, str, dict[str, Any]]:
 
 
 def student_model(host: Any, student: StudentConfig, model_dir: Path | None) -> tuple[ChatModel, str, dict[str, Any]]:
-    trainer = host.get("student", student.trainer)(student)
+    trainer = host.get(StudentTrainer, student.trainer)(student)
     model = trainer.load(model_dir)
     name = str(model_dir) if model_dir else student.model
     name = getattr(model, "name", None) or name  # e.g. "(layers 0,3,..., untrained)" for a layer subset
@@ -84,7 +86,7 @@ def chat_model_for(host: Any, model: str, *, api_base: str | None = None, api_ke
     local = model[3:] if model.startswith("hf/") else model
     if model.startswith("hf/") or Path(local).exists():
         return student_model(host, StudentConfig(model=local), None)
-    teacher_cls = host.get("teacher", "litellm")
+    teacher_cls = host.get(Teacher, "litellm")
     config = TeacherConfig(model=model, api_base=api_base, api_key_env=api_key_env, temperature=0.0)
     return teacher_model(teacher_cls(teacher_cls.Config.model_validate(config.model_dump())))
 
@@ -131,7 +133,7 @@ def evaluate_role(
     metrics: list[Metric] = []
     for i, name in enumerate(config.evaluators):
         progress(name, i, len(config.evaluators))
-        evaluator_cls = host.get("evaluator", name)
+        evaluator_cls = host.get(Evaluator, name)
         evaluator = evaluator_cls(evaluator_cls.Config.model_validate(config.options.get(name, {})))
         metrics.extend(evaluator.evaluate(subject))
     ranked = info.pop("ranked_answers", None) or [None] * len(examples)  # set by task_metrics for label tasks

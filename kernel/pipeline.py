@@ -21,9 +21,12 @@ from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
 from stillhouse.kernel.interfaces import (
     Example,
+    Loss,
     Metric,
     Parsed,
+    Reporter,
     ReportInput,
+    StudentTrainer,
     TaskType,
     Teacher,
     TeacherRequest,
@@ -100,7 +103,7 @@ class Pipeline:
     @property
     def task(self) -> TaskType:
         if self._task is None:
-            self._task = self.host.get("task", self.cfg.task)(self.cfg.task_options)
+            self._task = self.host.get(TaskType, self.cfg.task)(self.cfg.task_options)
         return self._task
 
     def split(self, name: str) -> LoadedSplit | None:
@@ -206,7 +209,7 @@ class Pipeline:
 
     def _teacher(self, **overrides: Any) -> Teacher:
         teacher_cfg = self.cfg.teacher.model_copy(update=overrides) if overrides else self.cfg.teacher
-        return self.host.get("teacher", self.cfg.teacher.backend)(teacher_cfg)
+        return self.host.get(Teacher, self.cfg.teacher.backend)(teacher_cfg)
 
     def _generation_requests(self) -> tuple[list[TeacherRequest], dict[str, str], LoadedSplit]:
         train = self.split("train")
@@ -480,9 +483,9 @@ class Pipeline:
                 "the filter accepted no training samples, so there is nothing to train on",
                 hint="see the filter stage's reasons (still runs show RUN_ID), loosen the task options or use a stronger teacher",
             )
-        loss_cls = self.host.get("loss", self.cfg.train.loss)
+        loss_cls = self.host.get(Loss, self.cfg.train.loss)
         loss = loss_cls(loss_cls.Config.model_validate(self.cfg.train.loss_options))
-        trainer = self.host.get("student", self.cfg.student.trainer)(self.cfg.student)
+        trainer = self.host.get(StudentTrainer, self.cfg.student.trainer)(self.cfg.student)
         job = TrainJob(
             run_dir=self.run.dir,
             output_dir=self.run.path("student"),
@@ -592,10 +595,10 @@ class Pipeline:
                 if "teacher" in self.cfg.evaluate.roles and "teacher" not in roles:
                     why = "not timed: API teacher (set evaluate.timing.api = true to pay for timed calls)"
                     timed["teacher"] = [Metric(n, None, reason=why, higher_is_better=False) for n in TIMING_METRICS]
-                for role, metrics in timed.items():
+                for timed_role, metrics in timed.items():
                     names = {m.name for m in metrics}
-                    kept_metrics = [m for m in results[role]["metrics"] if m["name"] not in names]
-                    results[role]["metrics"] = kept_metrics + [asdict(m) for m in metrics]
+                    kept_metrics = [m for m in results[timed_role]["metrics"] if m["name"] not in names]
+                    results[timed_role]["metrics"] = kept_metrics + [asdict(m) for m in metrics]
                 write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
         finally:
             for model in kept.values():
@@ -648,7 +651,7 @@ class Pipeline:
         )
         written = []
         for name in self.cfg.report.reporters:
-            reporter = self.host.get("reporter", name)()
+            reporter = self.host.get(Reporter, name)()
             for path in reporter.write(report):
                 self._artifact(f"report:{Path(path).name}", Path(path))
                 written.append(str(path))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.errors import DataError, Location
-from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput
+from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput, TaskType
 from stillhouse.kernel.lifecycle import RunLifecycle
 from stillhouse.kernel.runs import Run, config_hash
 
@@ -46,7 +46,7 @@ def evaluate_model(
     from stillhouse.plugins.reports.markdown import MarkdownReporter
 
     model = resolve_exported(model)
-    task_cls = host.get("task", task_name)
+    task_cls = host.get(TaskType, task_name)
     task = task_cls(task_cls.Config())
     if not data.exists():
         raise DataError(
