@@ -29,6 +29,7 @@ from stillhouse.kernel.interfaces import (
     TrainConfig,
 )
 from stillhouse.kernel.secrets import find_secret_shape, has_url_credentials, is_secret_key
+from stillhouse.kernel.tracking import check_trackers
 
 
 class DataConfig(StrictModel):
@@ -44,6 +45,8 @@ class DataConfig(StrictModel):
 
 class ReportConfig(StrictModel):
     reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "html", "model_card"])
+    trackers: list[str] = Field(default_factory=list, description="Experiment trackers the run is logged to: mlflow, tensorboard.")
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Options per tracker, e.g. [report.options.mlflow].")
 
 
 class PipelineBase(StrictModel):
@@ -340,6 +343,7 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
     ):
         for name in names:
             _plugin_config(host, kind, name, source, text, key)
+    check_trackers(pipeline.report, host, lambda key: Location(source, find_line(text, key), ".".join(key)))
     loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text)
     for split in ("train", "validation", "test"):
         path = loaded.data_path(split)
