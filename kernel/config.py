@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from stillhouse.kernel.data_hf import HF_PREFIX, check_dataset_source, is_dataset_source, resolve_source
 from stillhouse.kernel.errors import ConfigError, Location, UnknownPluginError
 from stillhouse.kernel.interfaces import (
     EmptyConfig,
@@ -72,6 +73,8 @@ class LoadedConfig:
         value = getattr(self.pipeline.data, split)
         if value is None:
             return None
+        if value.startswith(HF_PREFIX):
+            return resolve_source(value, self.base_dir)
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
@@ -347,6 +350,9 @@ def validate_config(raw: dict[str, Any], host: Any, *, source: str = "<config>",
     loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text)
     for split in ("train", "validation", "test"):
         path = loaded.data_path(split)
+        if path is not None and is_dataset_source(path):
+            check_dataset_source(path, split, Location(source, find_line(text, ("data", split)), f"data.{split}"))
+            continue
         if path is not None and not path.exists():
             raise ConfigError(
                 f"data.{split} file not found: {path}",
