@@ -62,7 +62,7 @@ class TrackedRun:
             steps=list(_step_metrics(report.run_dir / "events.jsonl")),
             teacher=_teacher_numbers(report.teacher_summary, report.filter_summary),
             evaluation={
-                role: {m.name: float(m.value) for m in metrics if _is_number(m.value)}
+                role: {m.name: value for m in metrics if (value := _number(m.value)) is not None}
                 for role, metrics in report.results.items()
             },
             artifacts=[report.run_dir / name for name in REPORT_FILES if (report.run_dir / name).is_file()],
@@ -150,8 +150,9 @@ def run_trackers(host: Any, report_cfg: Any, report: ReportInput, warn: Callable
 # -- what a TrackedRun is made of ---------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _number(value: Any) -> float | None:
+    """The value as a float when it is a number (not a bool, text or None: those are not plotted)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -172,13 +173,14 @@ def _step_metrics(events_path: Path) -> Iterator[StepMetric]:
                 event = json.loads(line)
             except ValueError:  # a torn last line of a killed run
                 continue
-            if event.get("type") == "metric" and _is_number(event.get("value")):
-                yield StepMetric(str(event["key"]), int(event.get("step") or 0), float(event["value"]))
+            value = _number(event.get("value"))
+            if event.get("type") == "metric" and value is not None:
+                yield StepMetric(str(event["key"]), int(event.get("step") or 0), value)
 
 
 def _teacher_numbers(generate: Mapping[str, Any], filtered: Mapping[str, Any]) -> dict[str, float]:
-    numbers = {f"teacher/{k}": float(v) for k, v in generate.items() if _is_number(v)}
-    numbers |= {f"filter/{k}": float(v) for k, v in filtered.items() if _is_number(v)}
+    numbers = {f"teacher/{k}": v for k, value in generate.items() if (v := _number(value)) is not None}
+    numbers |= {f"filter/{k}": v for k, value in filtered.items() if (v := _number(value)) is not None}
     judged = numbers.get("filter/accepted", 0.0) + numbers.get("filter/rejected", 0.0)
     if judged:
         numbers["filter/acceptance_rate"] = numbers.get("filter/accepted", 0.0) / judged
