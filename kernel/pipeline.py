@@ -196,7 +196,7 @@ class Pipeline:
         cfg = self.cfg
         chosen = [("task", cfg.task), ("teacher", cfg.teacher.backend), ("student", cfg.student.trainer), ("loss", cfg.train.loss)]
         chosen += [("evaluator", name) for name in cfg.evaluate.evaluators]
-        chosen += [("reporter", name) for name in cfg.report.reporters]
+        chosen += [("reporter", name) for name in [*cfg.report.reporters, *cfg.report.trackers]]
         used = []
         for kind, name in chosen:
             source = self.host.sources.get(self.host.source_of(kind, name))

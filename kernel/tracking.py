@@ -16,6 +16,7 @@ read back from the run folder, so every tracker logs the same things.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 from abc import abstractmethod
@@ -102,8 +103,14 @@ def check_trackers(report_cfg: Any, host: Any, where: Callable[[tuple[str, ...]]
     for name in report_cfg.trackers:
         try:
             plugin = host.get("reporter", name)
-        except UnknownPluginError as exc:
-            raise ConfigError(exc.what, where=where(key), hint=exc.hint, details=exc.details) from None
+        except UnknownPluginError:
+            known = [n for n in host.names("reporter") if issubclass(host.get("reporter", n), Tracker)]
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(
+                f"no tracker named '{name}'",
+                where=where(key),
+                hint=f"did you mean '{close[0]}'?" if close else f"trackers: {', '.join(known) or 'none installed'} (`still plugins` lists what is installed)",
+            ) from None
         if not (isinstance(plugin, type) and issubclass(plugin, Tracker)):
             raise ConfigError(
                 f"'{name}' is a reporter, not a tracker", where=where(key), hint="list it in report.reporters instead"

@@ -111,7 +111,8 @@ class ExtraTrackers:
 @pytest.mark.parametrize(
     ("report_toml", "message", "hint"),
     [
-        ('trackers = ["mlfow"]\n', "mlfow", "mlflow"),
+        ('trackers = ["mlfow"]\n', "no tracker named 'mlfow'", "did you mean 'mlflow'?"),
+        ('trackers = ["wandb"]\n', "no tracker named 'wandb'", "trackers: mlflow, needs_pkg, tensorboard"),
         ('trackers = ["markdown"]\n', "'markdown' is a reporter, not a tracker", "report.reporters"),
         ('trackers = ["needs_pkg"]\n', "needs stillhouse-no-such-package>=1, which is not installed", "pip install 'stillhouse-no-such-package>=1'"),
         ('trackers = ["tensorboard"]\n[report.options.mlflow]\nexperiment = "x"\n', "options for tracker 'mlflow'", 'add "mlflow"'),
@@ -137,3 +138,9 @@ def test_the_readme_tracker_config_is_valid(tracker_host, tracked_config):
     loaded = load_config(tracked_config(block.removeprefix("[report]\n")), tracker_host)
     assert loaded.pipeline.report.trackers == ["mlflow", "tensorboard"]
     assert loaded.pipeline.report.options["mlflow"]["experiment"] == "snli-smollm"
+
+
+def test_the_registry_records_which_tracker_plugins_a_run_used(tracker_host, tracked_config):
+    loaded = load_config(tracked_config('trackers = ["tensorboard"]\n'), tracker_host)
+    used = Pipeline.create(loaded, tracker_host).plugins_used()
+    assert {"kind": "reporter", "name": "tensorboard"} in [{"kind": p["kind"], "name": p["name"]} for p in used]
