@@ -8,6 +8,7 @@ its ``stillhouse.run_id`` tag), so a resume does not leave a second run behind.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import Field
@@ -18,6 +19,7 @@ from stillhouse.kernel.tracking import TrackedRun, Tracker
 
 RUN_TAG = "stillhouse.run_id"
 PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values (the file store's limit)
+QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic")  # the sqlite store's "creating tables" chatter
 BATCH = 900  # MLflow's log_batch takes at most 1000 metrics per call
 
 
@@ -46,6 +48,9 @@ class MlflowTracker(Tracker):
     def track(self, run: TrackedRun) -> list[Path]:
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
+
+        for chatty in QUIET_LOGGERS:  # their INFO lines would land in the middle of the run's progress display
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
         config: MlflowConfig = self.config  # type: ignore[assignment]
         tracking_uri = config.tracking_uri or f"sqlite:///{stillhouse_home() / 'mlflow.db'}"
