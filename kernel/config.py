@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from stillhouse.kernel.data_hf import HF_PREFIX, check_dataset_source, is_dataset_source, resolve_source
 from stillhouse.kernel.errors import ConfigError, Location, UnknownPluginError
 from stillhouse.kernel.interfaces import (
     EmptyConfig,
@@ -39,6 +40,7 @@ from stillhouse.kernel.interfaces import (
 )
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.secrets import find_secret_shape, has_url_credentials, is_secret_key
+from stillhouse.kernel.tracking import check_trackers
 
 P = TypeVar("P", bound=Plugin[Any])
 
@@ -56,6 +58,8 @@ class DataConfig(StrictModel):
 
 class ReportConfig(StrictModel):
     reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "html", "model_card"])
+    trackers: list[str] = Field(default_factory=list, description="Experiment trackers the run is logged to: mlflow, tensorboard.")
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Options per tracker, e.g. [report.options.mlflow].")
 
 
 class PipelineBase(StrictModel):
@@ -86,6 +90,8 @@ class LoadedConfig:
         value = getattr(self.pipeline.data, split)
         if value is None:
             return None
+        if value.startswith(HF_PREFIX):
+            return resolve_source(value, self.base_dir)
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
@@ -369,9 +375,13 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
     for kind, names, key in kinds:
         for name in names:
             _plugin_config(host, kind, name, source, text, key)
+    check_trackers(pipeline.report, host, lambda key: Location(source, find_line(text, key), ".".join(key)))
     loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text)
     for split in ("train", "validation", "test"):
         path = loaded.data_path(split)
+        if path is not None and is_dataset_source(path):
+            check_dataset_source(path, split, Location(source, find_line(text, ("data", split)), f"data.{split}"))
+            continue
         if path is not None and not path.exists():
             raise ConfigError(
                 f"data.{split} file not found: {path}",

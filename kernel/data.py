@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stillhouse.kernel.data_hf import dataset_rows, is_dataset_source
 from stillhouse.kernel.errors import ConfigError, DataError, Location
 from stillhouse.kernel.interfaces import Example, FieldSpec
 
@@ -334,7 +335,8 @@ def load_split(
         if len(problems) < 20:
             problems.append(f"{exc.where}: {exc.what}")
 
-    for index, (lineno, row) in enumerate(iter_rows(path, limit, bad)):
+    rows = dataset_rows(path, split, limit) if is_dataset_source(path) else iter_rows(path, limit, bad)
+    for index, (lineno, row) in enumerate(rows):
         try:
             example = task.example_from_row(row, split=split, index=index, source=f"{path}:{lineno}", mapping=mapping)
         except DataError as exc:

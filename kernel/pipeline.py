@@ -47,6 +47,7 @@ from stillhouse.kernel.runs import (
     write_text_redacted,
 )
 from stillhouse.kernel.secrets import remember_env
+from stillhouse.kernel.tracking import run_trackers
 
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
 # Below this share of accepted training samples the filter stage warns: the student learns from little.
@@ -198,7 +199,7 @@ class Pipeline:
         cfg = self.cfg
         chosen = [("task", cfg.task), ("teacher", cfg.teacher.backend), ("student", cfg.student.trainer), ("loss", cfg.train.loss)]
         chosen += [("evaluator", name) for name in cfg.evaluate.evaluators]
-        chosen += [("reporter", name) for name in cfg.report.reporters]
+        chosen += [("reporter", name) for name in [*cfg.report.reporters, *cfg.report.trackers]]
         used = []
         for kind, name in chosen:
             source = self.host.sources.get(self.host.source_of(kind, name))
@@ -655,4 +656,5 @@ class Pipeline:
             for path in reporter.write(report):
                 self._artifact(f"report:{Path(path).name}", Path(path))
                 written.append(str(path))
+        written += map(str, run_trackers(self.host, self.cfg.report, report, lambda msg: self.emit("log", level="warning", message=msg)))
         return {"files": written}

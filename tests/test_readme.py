@@ -35,6 +35,7 @@ COVERED_ELSEWHERE = {
     "still run --resume RUN_ID": "tests/kernel/test_pipeline.py::test_cli_run_prints_run_id_and_resumes",
     "still run --resume RUN_ID --set train.num_epochs=12": "tests/security/test_resume_overrides.py::test_resume_overrides_apply_where_safe_and_are_refused_by_name",
     "still export RUN_ID ./my-student": "tests/plugins/reports/test_export.py",
+    "still export RUN_ID ./distilled-data --format dataset": "tests/plugins/exporters/test_dataset_export.py::test_the_export_holds_accepted_and_rejected_samples_in_trl_layouts",
     "still export RUN_ID ./my-student-gguf --format gguf --quantize q8_0": "tests/plugins/exporters/test_gguf.py::test_gguf_round_trips_through_transformers",
     "still eval --model ./my-student-gguf --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/exporters/test_eval_exported.py::test_eval_measures_the_exported_gguf",
     "still serve ./my-student --port 8000": "tests/plugins/teachers/test_serve.py",

@@ -17,11 +17,13 @@ from stillhouse.kernel.interfaces import Exporter, Register
 
 @hookimpl
 def register_exporters(register: Register[Exporter[Any]]) -> None:
+    from stillhouse.plugins.exporters.dataset import DatasetExporter
     from stillhouse.plugins.exporters.gguf_format import GgufExporter
     from stillhouse.plugins.exporters.hf import HfExporter
 
     register(HfExporter)
     register(GgufExporter)
+    register(DatasetExporter)
 
 
 @click.command("export")
@@ -48,10 +50,13 @@ def export_command(
     exporter = exporter_for(get_host(), fmt, {"quantize": quantize, "dtype": dtype})
     run = Run.open(run_id)
     files = export_run(run.dir, dest, exporter, force=force, merge_lora=merge_lora)
-    click.echo(f"Exported the distilled student of {run.id} as {fmt} to {dest}")
+    what = "the teacher's samples" if getattr(exporter, "reads_run_folder", False) else "the distilled student"
+    click.echo(f"Exported {what} of {run.id} as {fmt} to {dest}")
     gguf = [f for f in files if f.suffix == ".gguf"]
     if gguf:
         click.echo(f"Run it with llama.cpp (llama-cli -m {gguf[0]}), or evaluate it: still eval --model {gguf[0]} ...")
+    elif fmt == "dataset":
+        click.echo(f'Load it with datasets.load_from_disk("{dest}"); its train split has the messages TRL trainers read')
     elif fmt == "hf":
         click.echo(f'Load it with AutoModelForCausalLM.from_pretrained("{dest}")')
 

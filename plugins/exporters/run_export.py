@@ -55,7 +55,9 @@ def export_run(
     # Beside dest, so the final rename stays on one filesystem (and so atomic).
     work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
     try:
-        staged = export_student(Path(run_dir), work / "hf", merge_lora=merge_lora)
+        # a data exporter (reads_run_folder) reads the run's samples, and needs no trained student
+        reads_run = getattr(exporter, "reads_run_folder", False)
+        staged = Path(run_dir) if reads_run else export_student(Path(run_dir), work / "hf", merge_lora=merge_lora)
         out = work / "out"
         out.mkdir()
         exporter.export(staged, out)
