@@ -25,7 +25,7 @@ import threading
 from typing import IO, Any
 
 from stillhouse.kernel.interfaces import Message
-from stillhouse.plugins.teachers.calls import Failure, Reply
+from stillhouse.kernel.teaching.replies import Failure, Reply
 from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
 
 _HEADER = struct.Struct("!I")
