@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from stillhouse.kernel.interfaces import Message
 from stillhouse.kernel.teaching.pricing import Price
@@ -154,8 +155,8 @@ class Engine:
                 await outcome.delivered
 
         workers = [asyncio.ensure_future(worker()) for _ in range(min(self.settings.concurrency, len(jobs)))]
-        everything = asyncio.gather(*workers)
-        stopper = asyncio.ensure_future(self._stop.wait())
+        everything: asyncio.Future[Any] = asyncio.gather(*workers)
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait([everything, stopper], return_when=asyncio.FIRST_COMPLETED)
             if not everything.done() and self.settings.stop_grace_s > 0:

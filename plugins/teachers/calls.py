@@ -10,7 +10,9 @@ while the router cools a failing one down.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from stillhouse.kernel.errors import ConfigError, Location
@@ -129,13 +131,17 @@ def _logprobs(choice: Any) -> list[TokenLogprob] | None:
         return None
     out = []
     for item in content:
-        get = item.get if isinstance(item, dict) else lambda name, _i=item: getattr(_i, name, None)
+        get: Callable[[str], Any] = item.get if isinstance(item, dict) else functools.partial(_attribute, item)
         top = [
             (alt["token"], float(alt["logprob"])) if isinstance(alt, dict) else (alt.token, float(alt.logprob))
             for alt in (get("top_logprobs") or [])
         ]
         out.append(TokenLogprob(get("token"), float(get("logprob")), top))
     return out
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    return getattr(obj, name, None)
 
 
 def classify(exc: BaseException) -> Failure:

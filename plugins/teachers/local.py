@@ -58,17 +58,17 @@ async def batcher_for(spec: str) -> BatchingGenerator:
 
 def release(spec: str) -> None:
     """Forget the loaded model and batchers of ``spec`` (frees its memory once unreferenced)."""
-    for key in [k for k in _batchers if k[0] == spec]:
-        _batchers.pop(key).close()
-    for key in [k for k in _models if k[0] == spec]:
-        del _models[key]
+    for batcher_key in [k for k in _batchers if k[0] == spec]:
+        _batchers.pop(batcher_key).close()
+    for model_key in [k for k in _models if k[0] == spec]:
+        del _models[model_key]
 
 
 def _provider_class() -> type:
     litellm: Any = import_litellm()
     from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choices, Message, TopLogprob, Usage
 
-    class LocalHFProvider(litellm.CustomLLM):  # type: ignore[misc, name-defined]
+    class LocalHFProvider(litellm.CustomLLM):
         """litellm's handler for ``hf/`` models."""
 
         async def acompletion(

@@ -191,7 +191,8 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
             message = read_message(inp)
             if message is None or message[0] != "call":
                 break
-            loop.call_soon_threadsafe(lambda m=message: loop.create_task(handle(m[1], m[2], m[3])))
+            call_id, messages, timeout = message[1:4]
+            loop.call_soon_threadsafe(loop.create_task, handle(call_id, messages, timeout))
         loop.call_soon_threadsafe(loop.stop)
 
     threading.Thread(target=read_loop, daemon=True).start()

@@ -114,7 +114,9 @@ def test_budget_stops_before_it_is_exceeded_and_a_resume_finishes(fake_server, m
 
 def test_tokens_cost_and_latency_are_accounted(fake_server, make_call_teacher):
     server = fake_server(latency_s=0.01)
-    teacher = make_call_teacher("chat-completions", api_base=server.url, price={"input_per_mtok": 2, "output_per_mtok": 8})
+    teacher = make_call_teacher(
+        "chat-completions", api_base=server.url, price={"input_per_mtok": 2, "output_per_mtok": 8}
+    )
     same = [{"role": "user", "content": "the same question"}]
 
     results = by_id(collect(teacher, [TeacherRequest("a", list(same)), TeacherRequest("b", list(same))]))
@@ -144,7 +146,9 @@ def test_estimate_knows_the_cache_and_the_price(make_call_teacher, tmp_path):
 def test_rejected_key_stops_the_run(fake_server, make_call_teacher, monkeypatch):
     monkeypatch.setenv("STILLHOUSE_TEST_KEY", "wrong")
     server = fake_server(api_key="right")
-    teacher = make_call_teacher("chat-completions", api_base=server.url, api_key_env="STILLHOUSE_TEST_KEY", concurrency=2)
+    teacher = make_call_teacher(
+        "chat-completions", api_base=server.url, api_key_env="STILLHOUSE_TEST_KEY", concurrency=2
+    )
 
     with pytest.raises(TeacherError) as raised:
         collect(teacher, prompts(20))
