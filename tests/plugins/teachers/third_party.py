@@ -2,7 +2,8 @@
 one call, and the kernel's CallTeacher adds the cache, retries, limits, budget and accounting.
 
 - ``chat-completions``: an OpenAI-compatible ``/chat/completions`` endpoint called with httpx
-  (``acomplete``, on the engine's event loop). This is the scaffolded teacher plugin's code.
+  (``acomplete``, on the engine's event loop). Its two classes are the scaffolded teacher
+  plugin's code (``still plugin new NAME --kind teacher``), names filled in.
 - ``scripted``: answers with plain Python in threads (``complete``), and misbehaves on request:
   ``[[flaky:N]]`` in a prompt fails its first N attempts with a dropped connection, ``[[broken]]``
   always raises a ValueError.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -21,6 +22,9 @@ from stillhouse.kernel import hookimpl
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import Completion
 from stillhouse.kernel.teaching import Call, CallTeacher, CallTeacherConfig, Reply
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ChatCompletionsConfig(CallTeacherConfig):
@@ -34,7 +38,9 @@ class ChatCompletionsTeacher(CallTeacher):
     name = "chat-completions"
     description = "Any OpenAI-compatible chat completions endpoint, called over HTTP."
     Config = ChatCompletionsConfig
+
     config: ChatCompletionsConfig
+    client: httpx.AsyncClient  # opened by start()
 
     def check(self) -> None:
         if not self.config.api_base:
@@ -51,7 +57,8 @@ class ChatCompletionsTeacher(CallTeacher):
         super().check()  # a budget needs a price
 
     async def start(self, calls: int) -> None:
-        import httpx
+        """Open one HTTP client for the teacher's lifetime, on the engine's event loop."""
+        import httpx  # here, not at the top: `still --help` imports every plugin
 
         headers = {}
         if self.config.api_key_env:
