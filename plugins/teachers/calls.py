@@ -58,10 +58,6 @@ class LiteLLMCaller:
         self.config = config
         self.params = {k: v for k, v in config.sampling_params().items() if v is not None}
         self.router: Any = None
-        if config.is_local:
-            from stillhouse.plugins.teachers.local import register_local_provider
-
-            register_local_provider(config)
         if config.deployments:
             self.router = self._build_router()
             self.target: dict[str, Any] = {"model": ROUTER_GROUP}

@@ -54,13 +54,15 @@ class LiteLLMTeacher(CallTeacher):
             await pool.start()
             self._caller = pool
             return
+        if self.config.is_local:
+            from stillhouse.plugins.teachers.local import LocalCaller
+
+            self._caller = LocalCaller(self.config)
+            await self._caller.load()  # now: not inside a call's latency
+            return
         from stillhouse.plugins.teachers.calls import LiteLLMCaller
 
         self._caller = LiteLLMCaller(self.config)
-        if self.config.is_local:
-            from stillhouse.plugins.teachers.local import batcher_for
-
-            await batcher_for(self._local_spec)  # load now: not inside a call's latency
 
     async def stop(self) -> None:
         caller, self._caller = self._caller, None
