@@ -98,7 +98,9 @@ class BatchingGenerator:
 
     def _take_batch(self) -> list[_Pending]:
         first = self._pending[0]
-        batch, rest, size = [], [], 0
+        batch: list[_Pending] = []
+        rest: list[_Pending] = []
+        size = 0
         for item in self._pending:
             fits = size + item.n <= self.max_batch or not batch
             if item.params == first.params and fits:

@@ -10,48 +10,19 @@ while the router cools a failing one down.
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import Completion, Message, TokenLogprob
+from stillhouse.kernel.teaching.replies import Failure, Reply, classify_exception, exception_chain
 from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
 from stillhouse.plugins.teachers.pricing import import_litellm
 
 ROUTER_GROUP = "stillhouse-teacher"
 LOCAL_KEY = "not-needed"  # servers on this machine rarely check keys, but the OpenAI client wants one
-
-
-@dataclass
-class Reply:
-    completions: list[Completion]
-    prompt_tokens: int
-    completion_tokens: int
-    provider_cost: float | None = None
-
-
-RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection", "malformed_response"})
-FATAL = frozenset({"auth", "internal"})  # every later call would fail the same way
-
-
-@dataclass
-class Failure:
-    """Why an attempt failed. ``kind`` decides what happens next: retry, record, or stop the run."""
-
-    kind: str
-    message: str
-    status: int | None = None
-    retry_after: float | None = None
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind in RETRYABLE
-
-    @property
-    def fatal(self) -> bool:
-        return self.kind in FATAL
 
 
 def resolve_key(env_name: str | None, field: str) -> str | None:
@@ -87,10 +58,6 @@ class LiteLLMCaller:
         self.config = config
         self.params = {k: v for k, v in config.sampling_params().items() if v is not None}
         self.router: Any = None
-        if config.is_local:
-            from stillhouse.plugins.teachers.local import register_local_provider
-
-            register_local_provider(config)
         if config.deployments:
             self.router = self._build_router()
             self.target: dict[str, Any] = {"model": ROUTER_GROUP}
@@ -160,7 +127,7 @@ def _logprobs(choice: Any) -> list[TokenLogprob] | None:
         return None
     out = []
     for item in content:
-        get = item.get if isinstance(item, dict) else lambda name, _i=item: getattr(_i, name, None)
+        get: Callable[[str], Any] = item.get if isinstance(item, dict) else functools.partial(_attribute, item)
         top = [
             (alt["token"], float(alt["logprob"])) if isinstance(alt, dict) else (alt.token, float(alt.logprob))
             for alt in (get("top_logprobs") or [])
@@ -169,69 +136,27 @@ def _logprobs(choice: Any) -> list[TokenLogprob] | None:
     return out
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None)
-    if not headers:
-        return None
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        if headers.get("retry-after"):
-            return float(headers["retry-after"])
-    except (TypeError, ValueError):  # an HTTP date: ignore, the backoff applies
-        return None
-    return None
+def _attribute(obj: Any, name: str) -> Any:
+    return getattr(obj, name, None)
 
 
 def classify(exc: BaseException) -> Failure:
-    """Map a litellm/OpenAI/transport exception to a Failure kind (see RETRYABLE and FATAL)."""
-    import asyncio
-
+    """Map a litellm/OpenAI/transport exception to a Failure kind: the OpenAI SDK's exception
+    types where they say more than the kernel's rules (HTTP status, timeouts, connection errors,
+    bad JSON)."""
     import openai
 
-    chain = _chain(exc)
-    status = getattr(exc, "status_code", None)
-    message = str(exc).replace("\n", " ")[:500]
-
-    def has(*types: type[BaseException]) -> bool:
-        return any(isinstance(e, types) for e in chain)
-
-    if has(openai.AuthenticationError, openai.PermissionDeniedError) or status in (401, 403):
-        kind = "auth"
-    elif has(openai.RateLimitError) or status == 429:
-        kind = "rate_limited"
-    elif has(openai.APITimeoutError, asyncio.TimeoutError, TimeoutError) or status == 408:
-        kind = "timeout"
-    elif has(json.JSONDecodeError):
-        kind = "malformed_response"
-    elif has(ConnectionError, OSError) or _transport_error(chain):
-        kind = "connection"
-    elif has(openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError) or status in (
-        400,
-        404,
-        422,
-    ):
-        kind = "bad_request"
-    elif (isinstance(status, int) and status >= 500) or has(openai.InternalServerError):
-        kind = "server_error"
-    elif has(openai.APIConnectionError):
-        kind = "connection"
-    else:
-        kind = "error"
-    return Failure(kind, message, status if isinstance(status, int) else None, _retry_after(exc))
-
-
-def _transport_error(chain: list[BaseException]) -> bool:
-    import httpx
-
-    return any(isinstance(e, httpx.TransportError) and not isinstance(e, httpx.TimeoutException) for e in chain)
+    failure = classify_exception(
+        exc,
+        {
+            "auth": (openai.AuthenticationError, openai.PermissionDeniedError),
+            "rate_limited": (openai.RateLimitError,),
+            "timeout": (openai.APITimeoutError,),
+            "bad_request": (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError),
+            "server_error": (openai.InternalServerError,),
+        },
+    )
+    # Last, as a fallback only: litellm wraps many provider errors in its APIConnectionError.
+    if failure.kind == "error" and any(isinstance(e, openai.APIConnectionError) for e in exception_chain(exc)):
+        failure.kind = "connection"
+    return failure

@@ -7,14 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from stillhouse.kernel.interfaces import TeacherConfig
+from stillhouse.kernel.teaching import CallTeacherConfig
 
 LOCAL_PREFIX = "hf/"
 # Below this many calls, starting worker processes (~3 s each) costs more than it saves.
 AUTO_WORKERS_MIN_CALLS = 1000
 
 
-class LiteLLMTeacherConfig(TeacherConfig):
+class LiteLLMTeacherConfig(CallTeacherConfig):
     """``[teacher]`` for ``backend = "litellm"`` (the default)."""
 
     workers: Annotated[int, Field(ge=1, le=32)] | Literal["auto"] = Field(
@@ -23,16 +23,6 @@ class LiteLLMTeacherConfig(TeacherConfig):
         "process near 100-300 calls/s; N > 1 spreads calls over N processes (each starts in ~3 s). "
         '"auto": one process for local models, small jobs (< 1000 calls) or concurrency < 16, else up '
         "to 4, leaving a core free.",
-    )
-    retry_base_delay: float = Field(
-        1.0, ge=0, description="Seconds before the first retry; doubles each retry (with jitter)."
-    )
-    retry_max_delay: float = Field(60.0, ge=0, description="Longest wait between two retries.")
-    unreachable_after: int = Field(
-        5,
-        ge=0,
-        description="Stop the stage after this many connection failures in a row (the teacher is down): "
-        "answers so far are kept and `still run --resume` continues. 0: never stop for this.",
     )
     extra_params: dict[str, Any] = Field(
         default_factory=dict,
@@ -61,16 +51,4 @@ class LiteLLMTeacherConfig(TeacherConfig):
 
     def sampling_params(self) -> dict[str, Any]:
         """The litellm arguments that decide the answer (and so belong in the cache key)."""
-        params: dict[str, Any] = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "stop": self.stop,
-            "seed": self.seed,
-            "n": self.samples if self.samples > 1 else None,
-        }
-        if self.logprobs:
-            params["logprobs"] = True
-            params["top_logprobs"] = self.top_logprobs
-        params.update(self.extra_params)
-        return params
+        return {**super().sampling_params(), **self.extra_params}

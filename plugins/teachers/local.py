@@ -1,9 +1,9 @@
-"""Local ``hf/`` teachers: a transformers model in this process, as a litellm custom provider.
+"""Local ``hf/`` teachers: a transformers model in this process.
 
-``model = "hf/<hub id | folder | folder/file.gguf>"`` goes through ``litellm.acompletion`` like any
-API model — so the engine's concurrency, retries, cache and accounting serve it unchanged — and
-litellm hands the call to :class:`LocalHFProvider`, which loads the model once and answers
-concurrent calls in batches (:mod:`.batching`). Local calls cost nothing.
+``model = "hf/<hub id | folder | folder/file.gguf>"`` is answered by :class:`LocalCaller`, which
+loads the model once and answers concurrent calls in batches (:mod:`.batching`); the kernel's
+engine serves it like any API model (concurrency, retries, cache, accounting). Local calls cost
+nothing.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from stillhouse.kernel.interfaces import Completion, Message, TokenLogprob
+from stillhouse.kernel.teaching import Failure, Reply
 from stillhouse.plugins.teachers.batching import BatchingGenerator, GenParams
 from stillhouse.plugins.teachers.config import LOCAL_PREFIX
-from stillhouse.plugins.teachers.pricing import import_litellm
-
-PROVIDER = LOCAL_PREFIX.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -58,73 +57,42 @@ async def batcher_for(spec: str) -> BatchingGenerator:
 
 def release(spec: str) -> None:
     """Forget the loaded model and batchers of ``spec`` (frees its memory once unreferenced)."""
-    for key in [k for k in _batchers if k[0] == spec]:
-        _batchers.pop(key).close()
-    for key in [k for k in _models if k[0] == spec]:
-        del _models[key]
+    for batcher_key in [k for k in _batchers if k[0] == spec]:
+        _batchers.pop(batcher_key).close()
+    for model_key in [k for k in _models if k[0] == spec]:
+        del _models[model_key]
 
 
-def _provider_class() -> type:
-    litellm: Any = import_litellm()
-    from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, Choices, Message, TopLogprob, Usage
+class LocalCaller:
+    """Answers calls with the batcher of a local model: the same ``call`` as LiteLLMCaller, with
+    no litellm in between (a local model needs no HTTP client, and litellm's import and per-call
+    CPU would only slow it down)."""
 
-    class LocalHFProvider(litellm.CustomLLM):  # type: ignore[misc, name-defined]
-        """litellm's handler for ``hf/`` models."""
+    def __init__(self, config: Any) -> None:
+        self.spec = config.model[len(LOCAL_PREFIX) :]
+        _settings[self.spec] = LocalSettings(config.dtype, config.device, config.batch_size)
+        params = {k: v for k, v in config.sampling_params().items() if v is not None}
+        self.params = GenParams.from_openai(params)
+        self.n = int(params.get("n") or 1)
 
-        async def acompletion(
-            self, model: str, messages: list, model_response: Any, optional_params: dict, **_: Any
-        ) -> Any:
-            batcher = await batcher_for(model)
-            n = int(optional_params.get("n") or 1)
-            outputs = await batcher.generate(list(messages), GenParams.from_openai(optional_params), n)
-            choices = []
-            for index, out in enumerate(outputs):
-                logprobs = None
-                if out.logprobs is not None:
-                    logprobs = ChoiceLogprobs(
-                        content=[
-                            ChatCompletionTokenLogprob(
-                                token=tok,
-                                logprob=lp,
-                                bytes=list(tok.encode()),
-                                top_logprobs=[TopLogprob(token=t, logprob=v, bytes=list(t.encode())) for t, v in top],
-                            )
-                            for tok, lp, top in out.logprobs
-                        ]
-                    )
-                choice = Choices(
-                    index=index, message=Message(content=out.text, role="assistant"), finish_reason=out.finish_reason
+    async def load(self) -> None:
+        await batcher_for(self.spec)
+
+    async def call(self, messages: list[Message], timeout: float) -> Reply | Failure:
+        batcher = await batcher_for(self.spec)
+        try:
+            outputs = await batcher.generate(list(messages), self.params, self.n)
+        except Exception as exc:  # a failed batch (out of memory ...) may pass on a retry, as a server's 5xx
+            return Failure("server_error", f"{type(exc).__name__}: {exc}")
+        return Reply(
+            completions=[
+                Completion(
+                    out.text,
+                    out.finish_reason,
+                    None if out.logprobs is None else [TokenLogprob(t, lp, list(top)) for t, lp, top in out.logprobs],
                 )
-                if logprobs is not None:
-                    choice.logprobs = logprobs
-                choices.append(choice)
-            model_response.choices = choices
-            model_response.model = f"{PROVIDER}/{model}"
-            prompt_tokens = outputs[0].prompt_tokens if outputs else 0
-            completion_tokens = sum(o.completion_tokens for o in outputs)
-            model_response.usage = Usage(
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                total_tokens=prompt_tokens + completion_tokens,
-            )
-            return model_response
-
-        def completion(self, *args: Any, **kwargs: Any) -> Any:
-            # The synchronous litellm.completion path: run the async one on a private loop.
-            return asyncio.run(self.acompletion(*args, **kwargs))
-
-    return LocalHFProvider
-
-
-def register_local_provider(config: Any = None) -> None:
-    """Make ``hf/`` models callable through litellm in this process; record the config's
-    dtype/device/batch_size for its model."""
-    litellm: Any = import_litellm()
-    if config is not None:
-        spec = config.model[len(LOCAL_PREFIX) :]
-        _settings[spec] = LocalSettings(config.dtype, config.device, config.batch_size)
-    if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-        litellm.custom_provider_map = [
-            *litellm.custom_provider_map,
-            {"provider": PROVIDER, "custom_handler": _provider_class()()},
-        ]
+                for out in outputs
+            ],
+            prompt_tokens=outputs[0].prompt_tokens if outputs else 0,
+            completion_tokens=sum(o.completion_tokens for o in outputs),
+        )

@@ -1,4 +1,4 @@
-"""What a teacher call costs: prompt-token estimates and per-token prices.
+"""litellm's part of pricing: its bundled price map and tokenizers.
 
 Prices come, in order, from the config's ``price`` table, litellm's bundled price map (read
 offline: ``LITELLM_LOCAL_MODEL_COST_MAP=True``), or are zero for models that run locally (``hf/``,
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from stillhouse.kernel.interfaces import Message, PriceConfig
+from stillhouse.kernel.teaching.pricing import Price, estimate_prompt_tokens
 
 LOCAL_PROVIDERS = ("hf/", "ollama/", "ollama_chat/", "lm_studio/", "llamafile/")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -28,18 +28,6 @@ def import_litellm() -> object:
     return litellm
 
 
-@dataclass(frozen=True)
-class Price:
-    """USD per token; ``source`` says where it came from (config, litellm, local)."""
-
-    input: float
-    output: float
-    source: str
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return prompt_tokens * self.input + completion_tokens * self.output
-
-
 def is_local(model: str, api_base: str | None) -> bool:
     if model.startswith(LOCAL_PROVIDERS):
         return True
@@ -49,7 +37,7 @@ def is_local(model: str, api_base: str | None) -> bool:
 def find_price(model: str, api_base: str | None, configured: PriceConfig | None) -> Price | None:
     """The per-token price of ``model``, or None when nobody knows it."""
     if configured is not None:
-        return Price(configured.input_per_mtok / 1e6, configured.output_per_mtok / 1e6, "config")
+        return Price.configured(configured)
     if model.startswith("hf/"):
         return Price(0.0, 0.0, "local")
     litellm = import_litellm()
@@ -73,4 +61,4 @@ def count_prompt_tokens(model: str, messages: Sequence[Message]) -> int:
             return int(litellm.token_counter(model=model, messages=list(messages)))  # type: ignore[attr-defined]
         except Exception:  # unknown tokenizer: fall through to the heuristic
             pass
-    return sum(len(m["content"]) // 4 + 4 for m in messages) + 3
+    return estimate_prompt_tokens(messages)

@@ -25,7 +25,7 @@ import threading
 from typing import IO, Any
 
 from stillhouse.kernel.interfaces import Message
-from stillhouse.plugins.teachers.calls import Failure, Reply
+from stillhouse.kernel.teaching.replies import Failure, Reply
 from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
 
 _HEADER = struct.Struct("!I")
@@ -191,7 +191,8 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
             message = read_message(inp)
             if message is None or message[0] != "call":
                 break
-            loop.call_soon_threadsafe(lambda m=message: loop.create_task(handle(m[1], m[2], m[3])))
+            call_id, messages, timeout = message[1:4]
+            loop.call_soon_threadsafe(loop.create_task, handle(call_id, messages, timeout))
         loop.call_soon_threadsafe(loop.stop)
 
     threading.Thread(target=read_loop, daemon=True).start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stillhouse.kernel.interfaces import TeacherRequest
-from stillhouse.plugins.teachers.cache import ResponseCache
+from stillhouse.kernel.teaching.cache import ResponseCache
 
 from .helpers import by_id, collect, prompts
 

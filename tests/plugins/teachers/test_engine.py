@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from stillhouse.plugins.teachers import ratelimit
+from stillhouse.kernel.teaching import ratelimit
 from stillhouse.testing.fake_openai import fake_answer
 
 from .helpers import by_id, collect, prompts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,6 @@ from stillhouse.kernel.errors import ConfigError
 from stillhouse.kernel.interfaces import TeacherRequest
 from stillhouse.plugins.hf_models import generate_chat, load_causal_lm
 from stillhouse.plugins.teachers import local
-from stillhouse.plugins.teachers.pricing import import_litellm
 
 from .helpers import by_id, collect
 
@@ -36,7 +37,6 @@ def test_greedy_local_teacher_matches_direct_generation(tiny_teacher_dir, make_t
 
     results = by_id(collect(teacher, requests, tmp_path))
 
-    assert any(p["provider"] == "hf" for p in import_litellm().custom_provider_map)
     assert max(_batch_sizes(tiny_teacher_dir)) > 1  # concurrent calls were gathered into batches
     model, tokenizer = load_causal_lm(str(tiny_teacher_dir))
     answered = 0
@@ -70,6 +70,23 @@ def test_local_samples_logprobs_and_cache(tiny_teacher_dir, make_teacher, tmp_pa
             assert all(t.top[0][1] >= t.top[1][1] and t.logprob <= t.top[0][1] + 1e-5 for t in completion.logprobs)
     assert all(r.cache_hit and r.completions == first[r.sample_id].completions for r in again.values())
     assert len(local._batchers) == batchers  # a fully cached rerun never started the model
+
+
+def test_a_local_teacher_never_imports_litellm(tiny_teacher_dir):
+    """A local model needs no HTTP client: litellm's import (seconds) and per-call CPU are not paid."""
+    code = (
+        "import sys\n"
+        "from stillhouse.kernel.interfaces import TeacherRequest\n"
+        "from stillhouse.plugins.teachers.litellm_teacher import LiteLLMTeacher\n"
+        f"teacher = LiteLLMTeacher(LiteLLMTeacher.Config(model={f'hf/{tiny_teacher_dir}'!r}, max_tokens=4, device='cpu'))\n"
+        "results = []\n"
+        "teacher.generate([TeacherRequest('a', [{'role': 'user', 'content': 'hi'}])], results.append, cache_dir=None)\n"
+        "teacher.close()\n"
+        "assert results[0].prompt_tokens > 0, results\n"
+        "print(','.join(m for m in ('litellm', 'openai') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_missing_local_folder_is_a_config_error(make_teacher, tmp_path):

@@ -1,7 +1,8 @@
 """The async generation engine: bounded concurrency, rate limits, retries, timeouts and a budget.
 
 It runs on one event loop (see :mod:`.loop`) and answers :class:`Job` s — one per distinct prompt —
-through a caller that makes single attempts (in this process, or in worker processes). Every job
+through a caller that makes single attempts (a teacher's ``acomplete``, which may hand them on to
+worker processes). Every job
 ends in exactly one :class:`Outcome` handed to ``emit``, except the jobs never started because the
 budget or a stop request came first. A stop request also abandons the calls in flight (their
 answers are not recorded; a resume asks them again), so a stop takes effect at once.
@@ -31,13 +32,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from stillhouse.kernel.interfaces import Message
-from stillhouse.plugins.teachers.calls import Failure, Reply
-from stillhouse.plugins.teachers.pricing import Price
-from stillhouse.plugins.teachers.ratelimit import RateLimiter
+from stillhouse.kernel.teaching.pricing import Price
+from stillhouse.kernel.teaching.ratelimit import RateLimiter
+from stillhouse.kernel.teaching.replies import Call, Failure, Reply
 
-CallFn = Callable[[list[Message], float], Awaitable[Reply | Failure]]
+CallFn = Callable[[Call], Awaitable[Reply | Failure]]
 
 # How much a provider's prompt-token count may exceed our estimate before the budget could be
 # overrun; the reservation covers it.
@@ -153,8 +155,8 @@ class Engine:
                 await outcome.delivered
 
         workers = [asyncio.ensure_future(worker()) for _ in range(min(self.settings.concurrency, len(jobs)))]
-        everything = asyncio.gather(*workers)
-        stopper = asyncio.ensure_future(self._stop.wait())
+        everything: asyncio.Future[Any] = asyncio.gather(*workers)
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait([everything, stopper], return_when=asyncio.FIRST_COMPLETED)
             if not everything.done() and self.settings.stop_grace_s > 0:
@@ -186,8 +188,8 @@ class Engine:
         return self.price.cost(prompt, self.settings.max_tokens * self.settings.samples)
 
     def _cost(self, reply: Reply) -> float | None:
-        """Configured or local prices first; then litellm's own figure for the response (it knows
-        tiered and cached-token prices); then the per-token price map."""
+        """Configured or local prices first; then the provider's own figure for the response (it
+        knows tiered and cached-token prices); then the per-token price map."""
         if self.price is not None and self.price.source in ("config", "local"):
             return self.price.cost(reply.prompt_tokens, reply.completion_tokens)
         if reply.provider_cost is not None:
@@ -213,7 +215,7 @@ class Engine:
                 started = time.perf_counter()
                 try:
                     async with asyncio.timeout(s.timeout + TIMEOUT_GRACE_S):  # unlike wait_for, no extra task
-                        result = await self.call(job.messages, s.timeout)
+                        result = await self.call(Call(job.messages, s.timeout))
                 except TimeoutError:
                     result = Failure("timeout", f"no answer within {s.timeout:g} s")
                 latency_ms = (time.perf_counter() - started) * 1000

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from stillhouse.kernel.interfaces import Completion, Message, TokenLogprob
 
@@ -40,6 +41,14 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+def normal_base(api_base: str | None) -> str | None:
+    """``HTTP://Host:8000/v1/`` and ``http://host:8000/v1`` are one endpoint (and one cache key)."""
+    if not api_base:
+        return None
+    parts = urlsplit(api_base.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
 
 
 def cache_key(model: str, messages: Sequence[Message], params: dict[str, Any], endpoint: Any = None) -> str:

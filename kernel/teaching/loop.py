@@ -1,9 +1,9 @@
 """A private event loop in a background thread, kept for the teacher's lifetime.
 
-litellm caches HTTP clients per event loop, and worker pipes and batchers are bound to one too, so
-the teacher keeps a single loop rather than ``asyncio.run`` per call. The calling thread stays free
-to write results (and fsync them) while the loop keeps requests in flight; and ``generate`` works
-from a thread that already runs a loop (a notebook, the TUI).
+HTTP clients (litellm caches its clients per event loop), worker pipes and batchers are bound to
+one loop, so the teacher keeps a single loop rather than ``asyncio.run`` per call. The calling
+thread stays free to write results (and fsync them) while the loop keeps requests in flight; and
+``generate`` works from a thread that already runs a loop (a notebook, the TUI).
 """
 
 from __future__ import annotations
