@@ -1,36 +1,47 @@
-"""docs/sql.md: the schema section equals the database's own documentation, and every example
-query runs against a registry of realistic fabricated runs and returns what its title promises."""
+"""docs/sql.md: the schema section equals the database's own documentation, the example section
+equals the examples the package ships (what the TUI offers), and every example query runs against a
+registry of realistic fabricated runs and returns what its title promises."""
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from stillhouse.registry.db import read_query
+from stillhouse.registry.queries import SQL_EXAMPLES_FILE, read_query, sql_examples
 from stillhouse.registry.schema import schema_markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
 
 
+def section(name: str) -> str:
+    """The text between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in docs/sql.md."""
+    text = DOC.read_text(encoding="utf-8")
+    return text.split(f"<!-- {name}:begin -->\n", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
+
+
 def examples() -> list[tuple[str, str]]:
-    text = DOC.read_text()
-    section = text.split("## Example queries", 1)[1]
-    found = re.findall(r"^### (\d+\. .+?)\n.*?```sql\n(.*?)```", section, flags=re.S | re.M)
-    return [(title, sql) for title, sql in found]
+    return [(e.title, e.sql) for e in sql_examples()]
 
 
 def test_schema_section_is_current() -> None:
-    text = DOC.read_text()
-    documented = text.split("<!-- schema:begin -->\n", 1)[1].split("<!-- schema:end -->", 1)[0]
-    assert documented == schema_markdown(), (
+    assert section("schema") == schema_markdown(), (
         "docs/sql.md's schema section is stale: replace it with `still sql --schema --format markdown`"
     )
 
 
-def test_there_are_at_least_ten_examples() -> None:
-    assert len(examples()) >= 10
+def test_examples_section_equals_the_shipped_examples() -> None:
+    shipped = resources.files("stillhouse.registry").joinpath(SQL_EXAMPLES_FILE).read_text(encoding="utf-8")
+    assert section("examples") == shipped, (
+        f"docs/sql.md's example queries differ from registry/{SQL_EXAMPLES_FILE}, the copy the package ships: "
+        "edit that file and paste it between the examples markers"
+    )
+
+
+def test_there_are_at_least_ten_numbered_examples() -> None:
+    assert len(examples()) >= 10 and all(re.match(r"\d+\. ", title) for title, _ in examples())
 
 
 @pytest.fixture(scope="module")
