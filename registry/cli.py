@@ -1,7 +1,8 @@
 """`still sql`, `still runs ...` and `still registry ...`.
 
 Module-level imports stay light (click only): `still --help` imports this. DuckDB, rich and the
-registry internals are imported inside the commands.
+registry internals are imported inside the commands. The SQL lives in ``registry/queries.py``; this
+module parses options and prints.
 """
 
 from __future__ import annotations
@@ -30,12 +31,6 @@ def _print(result: Any, fmt: str | None, title: str | None = None, **options: An
 
 def _column_list(value: str | None) -> list[str]:
     return [c.strip() for c in (value or "").split(",") if c.strip()]
-
-
-def _query(sql: str, params: list[Any] | None = None, *, ingest: bool = True) -> Any:
-    from stillhouse.registry.db import read_query
-
-    return read_query(sql, params, ingest=ingest)
 
 
 # -- still sql -------------------------------------------------------------------------------------
@@ -93,7 +88,7 @@ def sql_command(
         raise UserError("no query given", hint='still sql "select * from run_summary", or still sql --schema')
     if query == "-":
         query = sys.stdin.read()
-    from stillhouse.registry.db import read_query
+    from stillhouse.registry.queries import read_query
 
     # Queries run in DuckDB's sandbox (no files, network, extensions or settings: registry/db.py),
     # with a row limit and a time limit so a runaway query cannot hold the terminal or the memory.
@@ -155,23 +150,9 @@ def runs_list(task: str | None, status: str | None, limit: int, fmt: str | None,
 
     A narrow terminal shortens names and drops the rightmost columns; the run id is always whole.
     """
-    where, params = [], []
-    if task:
-        where.append("task = ?")
-        params.append(task)
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    # The order is the order columns are dropped in on a narrow terminal: the last goes first.
-    sql = (
-        "SELECT run_id, name, task, status, round(student_score, 4) AS score, "
-        "round(retention_pct, 1) AS retention_pct, samples_accepted, round(cost_usd, 4) AS cost_usd, "
-        "started_at, teacher_model, student_model FROM run_summary"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY started_at DESC NULLS LAST, run_id DESC"
-        + (f" LIMIT {int(limit)}" if limit > 0 else "")
-    )
-    _print(_query(sql, params), fmt, columns=_column_list(columns), shrink=RUNS_LIST_SHRINK)
+    from stillhouse.registry.queries import run_list
+
+    _print(run_list(task=task, status=status, limit=limit), fmt, columns=_column_list(columns), shrink=RUNS_LIST_SHRINK)
 
 
 # How narrow `still runs list` may cut these columns before it drops any.
@@ -182,13 +163,10 @@ def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
     """An exact run id, or the single run whose id contains ``run_id``; an empty or path-like id is
     refused (an empty one is contained in every id)."""
     from stillhouse.kernel.runs import check_run_id
+    from stillhouse.registry.queries import matching_run_ids
 
     check_run_id(run_id)
-    rows = _query(
-        "SELECT run_id FROM runs WHERE run_id = ? OR contains(run_id, ?) ORDER BY (run_id = ?) DESC, run_id",
-        [run_id, run_id, run_id],
-        ingest=ingest,
-    ).column("run_id")
+    rows = matching_run_ids(run_id, ingest=ingest)
     if rows and (rows[0] == run_id or len(rows) == 1):
         return rows[0]
     if rows:
@@ -202,41 +180,14 @@ def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
 @click.option("--config", "with_config", is_flag=True, help="Also list the resolved config, one row per key.")
 def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
     """Everything the registry knows about one run."""
-    rid = resolve_run_id(run_id)
-    sections = {
-        "summary": ("SELECT * FROM run_summary WHERE run_id = ?", "Run"),
-        "stages": (
-            "SELECT stage, status, attempts, round(seconds, 1) AS seconds, started_at, finished_at, error "
-            "FROM stages WHERE run_id = ? ORDER BY started_at",
-            "Stages",
-        ),
-        "evaluation": (
-            "SELECT metric, teacher, baseline, student, model, round(student_vs_teacher_pct, 1) AS student_vs_teacher_pct, unit "
-            "FROM comparison WHERE run_id = ? ORDER BY NOT is_primary, metric",
-            "Evaluation",
-        ),
-        "training": (
-            "SELECT key, context, step, value, min_value, max_value, points FROM metrics_latest "
-            "WHERE run_id = ? AND context <> 'progress' ORDER BY key",
-            "Training metrics (latest)",
-        ),
-        "rejections": (
-            "SELECT reason, count(*) AS samples FROM samples WHERE run_id = ? AND NOT accepted GROUP BY reason ORDER BY samples DESC",
-            "Rejected samples",
-        ),
-        "artifacts": ("SELECT name, path, bytes FROM artifacts WHERE run_id = ? ORDER BY name", "Artifacts"),
-        "problems": (
-            "SELECT ts, level, stage, message FROM logs WHERE run_id = ? AND level IN ('warning', 'error') ORDER BY ts",
-            "Warnings and errors",
-        ),
-    }
-    if with_config:
-        sections["config"] = ("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", "Config")
-    results = {name: _query(sql, [rid], ingest=False) for name, (sql, _) in sections.items()}
-    if fmt == "json":
-        from stillhouse.registry.render import _plain
+    from stillhouse.registry.queries import run_details
 
-        data = {name: [_plain(d) for d in r.dicts()] for name, r in results.items()}
+    rid = resolve_run_id(run_id)
+    sections = run_details(rid, with_config=with_config, ingest=False).sections()
+    if fmt == "json":
+        from stillhouse.registry.render import json_value
+
+        data: dict[str, Any] = {name: [json_value(d) for d in result.dicts()] for name, result in sections}
         data["summary"] = data["summary"][0] if data["summary"] else {}
         click.echo(json.dumps(data, indent=2))
         return
@@ -247,7 +198,7 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
     from stillhouse.registry.render import cell, drop_empty_columns, print_table
 
     console = Console(soft_wrap=False)
-    summary = results["summary"].dicts()[0]
+    summary = sections[0][1].dicts()[0]
     card = Table(title=f"Run {rid}", show_header=False, title_justify="left")
     card.add_column("field", style="bold", no_wrap=True)
     card.add_column("value", overflow="fold")
@@ -255,9 +206,21 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
         if value is not None and key != "run_id":
             card.add_row(key, Text(cell(value)))
     console.print(card)
-    for name, (_, title) in list(sections.items())[1:]:
-        if len(results[name]):
-            print_table(drop_empty_columns(results[name]), title, footer=False)
+    for name, result in sections[1:]:
+        if len(result):
+            print_table(drop_empty_columns(result), RUN_SECTION_TITLES[name], footer=False)
+
+
+# The titles `still runs show` prints above each aspect of a run (queries.RunDetails).
+RUN_SECTION_TITLES = {
+    "stages": "Stages",
+    "evaluation": "Evaluation",
+    "training": "Training metrics (latest)",
+    "rejections": "Rejected samples",
+    "artifacts": "Artifacts",
+    "problems": "Warnings and errors",
+    "config": "Config",
+}
 
 
 @runs_group.command("compare")
@@ -266,56 +229,22 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default=None, help=FORMAT_HELP)
 def runs_compare(run_a: str, run_b: str, fmt: str | None) -> None:
     """Config differences and metrics of two runs side by side."""
+    from stillhouse.registry.queries import config_differences, metric_comparison
+
     a, b = resolve_run_id(run_a), resolve_run_id(run_b, ingest=False)
-    config = _query(
-        "SELECT key, pa.value AS a, pb.value AS b FROM "
-        "(SELECT key, value FROM params WHERE run_id = ?) pa "
-        "FULL OUTER JOIN (SELECT key, value FROM params WHERE run_id = ?) pb USING (key) "
-        "WHERE pa.value IS DISTINCT FROM pb.value ORDER BY key",
-        [a, b],
-        ingest=False,
-    )
-    summary_cols = (
-        "status",
-        "samples_accepted",
-        "samples_rejected",
-        "teacher_calls",
-        "cache_hit_rate",
-        "cost_usd",
-        "teacher_score",
-        "baseline_score",
-        "student_score",
-        "retention_pct",
-        "final_train_loss",
-        "final_eval_loss",
-        "train_steps",
-        "duration_s",
-    )
-    unpivot = " UNION ALL ".join(
-        f"SELECT {i} AS pos, '{c}' AS metric, 'run' AS role, CAST({c} AS VARCHAR) AS value, run_id FROM run_summary "
-        "WHERE run_id IN (?, ?)"
-        for i, c in enumerate(summary_cols)
-    )
-    metrics = _query(
-        "WITH s AS (" + unpivot + "), "
-        "e AS (SELECT 100 AS pos, metric, role, CAST(round(value, 6) AS VARCHAR) AS value, run_id FROM evals "
-        "WHERE run_id IN (?, ?)), "
-        "u AS (SELECT * FROM s UNION ALL SELECT * FROM e) "
-        "SELECT metric, role, max(value) FILTER (WHERE run_id = ?) AS a, max(value) FILTER (WHERE run_id = ?) AS b "
-        "FROM u GROUP BY metric, role ORDER BY min(pos), role <> 'run', metric, role",
-        [a, b] * len(summary_cols) + [a, b, a, b],
-        ingest=False,
-    )
+    config = config_differences(a, b, ingest=False)
+    metrics = metric_comparison(a, b, ingest=False)
     from stillhouse.registry.render import default_format
 
     fmt = fmt or default_format()
     if fmt != "table":
-        from stillhouse.registry.render import _plain
+        from stillhouse.registry.render import json_value
 
         if fmt == "json":
             click.echo(
                 json.dumps(
-                    {"a": a, "b": b, "config": _plain(config.dicts()), "metrics": _plain(metrics.dicts())}, indent=2
+                    {"a": a, "b": b, "config": json_value(config.dicts()), "metrics": json_value(metrics.dicts())},
+                    indent=2,
                 )
             )
         else:
@@ -347,18 +276,20 @@ def runs_rm(run_id: str, yes: bool, force: bool) -> None:
     """Delete a run: its folder and its rows in the registry."""
     from stillhouse.kernel.runs import lock_holder, run_folder, run_process_alive
     from stillhouse.registry.ingest import delete_runs
+    from stillhouse.registry.queries import run_process
 
     rid = resolve_run_id(run_id)
-    row = _query("SELECT status, pid FROM runs WHERE run_id = ?", [rid], ingest=False).rows[0]
+    process = run_process(rid, ingest=False)
     # The id came from the registry, which `still registry import` can fill: it must still name a
     # folder directly under runs/ before anything is deleted.
     folder = run_folder(rid)
     holder = lock_holder(folder) if folder.is_dir() else None
     if holder and not force:
         raise UserError(f"run {rid} is in use by process {holder}", hint="stop it first")
-    if row[0] == "running" and row[1] and folder.is_dir() and run_process_alive(folder, row[1]) and not force:
+    pid = process.pid if process and process.status == "running" else None
+    if pid and folder.is_dir() and run_process_alive(folder, pid) and not force:
         raise UserError(
-            f"run {rid} is running (process {row[1]})", hint="stop it first, or pass --force if that process is not it"
+            f"run {rid} is running (process {pid})", hint="stop it first, or pass --force if that process is not it"
         )
     what = f"run {rid}" + (f" and its folder {folder}" if folder.is_dir() else " (registry rows only: no folder)")
     if not yes and not click.confirm(f"Delete {what}?", default=False):
@@ -388,23 +319,20 @@ def runs_prune(days: float, yes: bool) -> None:
     from stillhouse.kernel.housekeeping import folder_bytes, human_bytes
     from stillhouse.kernel.runs import run_process_alive, runs_root
     from stillhouse.registry.ingest import delete_runs
+    from stillhouse.registry.queries import run_endings
 
-    rows = _query(
-        "SELECT r.run_id, r.status, r.pid, epoch(coalesce(s.finished_at, s.started_at)) AS ended "
-        "FROM runs r LEFT JOIN run_summary s USING (run_id) ORDER BY r.run_id"
-    ).rows
     root, cutoff = runs_root(), time.time() - days * 86400
     checkpoints: list[tuple[str, Path]] = []
     old_runs: list[tuple[str, Path]] = []
     live = []
-    for run_id, status, pid, ended in rows:
-        folder = root / run_id
-        if status in ("running", "created") and pid and run_process_alive(folder, pid):
-            live.append(run_id)
-        elif status == "completed" and (folder / "checkpoints").is_dir():
-            checkpoints.append((run_id, folder / "checkpoints"))
-        elif status in ("failed", "interrupted") and ended is not None and ended < cutoff:
-            old_runs.append((run_id, folder))
+    for run in run_endings():
+        folder = root / run.run_id
+        if run.status in ("running", "created") and run.pid and run_process_alive(folder, run.pid):
+            live.append(run.run_id)
+        elif run.status == "completed" and (folder / "checkpoints").is_dir():
+            checkpoints.append((run.run_id, folder / "checkpoints"))
+        elif run.status in ("failed", "interrupted") and run.ended is not None and run.ended < cutoff:
+            old_runs.append((run.run_id, folder))
     sizes = {path: folder_bytes(path) for _, path in checkpoints + old_runs}
     total = sum(sizes.values())
     for run_id in live:

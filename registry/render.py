@@ -69,7 +69,8 @@ def cell(value: Any) -> str:
     return visible(str(value))
 
 
-def _plain(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """``value`` as JSON can hold it: times as ISO text, decimals as floats, NaN as null."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -77,9 +78,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None  # JSON has no NaN
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
@@ -102,7 +103,7 @@ def select_columns(result: QueryResult, names: Sequence[str]) -> QueryResult:
 
 def to_json(result: QueryResult) -> str:
     return json.dumps(
-        [{c: _plain(v) for c, v in zip(result.columns, row, strict=True)} for row in result.rows], indent=2
+        [{c: json_value(v) for c, v in zip(result.columns, row, strict=True)} for row in result.rows], indent=2
     )
 
 
@@ -111,7 +112,7 @@ def to_csv(result: QueryResult) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(result.columns)
     for row in result.rows:
-        writer.writerow(["" if v is None else _plain(v) for v in row])
+        writer.writerow(["" if v is None else json_value(v) for v in row])
     return out.getvalue()
 
 
