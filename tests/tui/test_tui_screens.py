@@ -157,10 +157,10 @@ def test_help_palette_and_theme(fixture_home: Path, make_app) -> None:
 def test_sql_schema_sidebar_lists_tables_views_columns_and_their_comments(fixture_home: Path, make_app) -> None:
     from textual.widgets import Tree
 
-    from stillhouse.registry import schema
+    from stillhouse.registry.queries import schema_catalog
 
     app = make_app(fixture_home)
-    runs = schema.relation("runs")
+    runs = next(r for r in schema_catalog() if r.name == "runs")
 
     async def scenario(pilot) -> None:
         screen = await sql_screen(pilot)
@@ -170,7 +170,7 @@ def test_sql_schema_sidebar_lists_tables_views_columns_and_their_comments(fixtur
         tree = screen.query_one("#schema-tree", Tree)
         await wait_for(pilot, lambda: len(tree.root.children) > 0, what="schema read")
         names = [node.data[0] for node in tree.root.children]
-        assert names == [r.name for r in schema.catalog()] and "run_summary" in names
+        assert names == [r.name for r in schema_catalog()] and "run_summary" in names
         text = screen_text(app)
         assert "runs table" in text and "run_summary view" in text
         # a table's columns, each with its comment shown when highlighted

@@ -154,14 +154,6 @@ def test_catalog_notices_a_resumed_run_within_a_few_refreshes(stillhouse_home: P
     assert [(r.run_id, r.status) for r in changed] == [(spec.run_id, "running")]
 
 
-def test_sql_examples_are_titled_by_their_heading() -> None:
-    from stillhouse.tui.data import parse_sql_examples
-
-    markdown = "# SQL\n\nIntro.\n\n### 1. Best runs\n\nWhy it helps.\n\n```sql\nSELECT 1;\n```\n\n```bash\nls\n```\n\n```sql\nSELECT 2\n```\n"
-    examples = parse_sql_examples(markdown)
-    assert [(e.title, e.sql) for e in examples] == [("1. Best runs", "SELECT 1;"), ("SELECT 2", "SELECT 2")]
-
-
 def test_long_curves_are_thinned_but_keep_their_ends() -> None:
     from stillhouse.tui.state import MetricPoint
     from stillhouse.tui.widgets.curves import MAX_POINTS, series

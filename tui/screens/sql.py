@@ -20,7 +20,8 @@ from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
 from stillhouse.kernel.text import visible
-from stillhouse.tui.data import QueryTable, SqlExample, sql_examples, user_query
+from stillhouse.registry.queries import SqlExample, schema_catalog, sql_examples
+from stillhouse.tui.data import QueryTable, user_query
 from stillhouse.tui.widgets.paged_table import PagedTable
 from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 
@@ -45,9 +46,7 @@ class SchemaLoaded(Message):
 
 def read_schema() -> list[Any]:
     """The registry's documented tables and views (what `still sql --schema` prints)."""
-    from stillhouse.registry import schema
-
-    return list(schema.catalog())
+    return list(schema_catalog())
 
 
 def elapsed_text(seconds: float) -> str:
