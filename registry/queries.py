@@ -213,9 +213,7 @@ RUN_DETAILS_SQL = {
 }
 
 
-def run_details(
-    run_id: str, *, with_config: bool = False, home: Path | None = None, ingest: bool = True
-) -> RunDetails:
+def run_details(run_id: str, *, with_config: bool = False, home: Path | None = None, ingest: bool = True) -> RunDetails:
     """Every aspect of one run (an exact id: see ``matching_run_ids``)."""
     names = [f.name for f in fields(RunDetails) if with_config or f.name != "config"]
     # Only the first query ingests: the rest read the same state.

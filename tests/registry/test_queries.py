@@ -52,7 +52,9 @@ def test_runs_overview_agrees_with_run_summary(ingested: Path) -> None:
 def test_runs_overview_stages_and_newest_first(ingested: Path) -> None:
     runs = queries.runs_overview(ingested, ingest=False)
     assert [run.run_id for run in runs] == sorted(SPECS, reverse=True)  # ids start with their start time
-    assert [run.run_id for run in queries.runs_overview(ingested, ingest=False, newest=3)] == [r.run_id for r in runs[:3]]
+    assert [run.run_id for run in queries.runs_overview(ingested, ingest=False, newest=3)] == [
+        r.run_id for r in runs[:3]
+    ]
     by_id = {run.run_id: run for run in runs}
     assert set(by_id[NLI_MINI].finished_stages) == set(STAGES) and by_id[NLI_MINI].current_stage is None
     assert by_id[FAILED].status == "failed" and "train" not in by_id[FAILED].finished_stages
