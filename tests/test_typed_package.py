@@ -51,6 +51,7 @@ def test_the_wheel_ships_the_markers_and_the_scaffold_templates(wheel, tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in TOP_LEVEL:
         assert package.replace(".", "/") + "/py.typed" in names
+    assert "stillhouse/registry/sql_examples.md" in names  # the example queries registry.queries reads
     templates = ROOT / "plugins" / "scaffold" / "templates"
     shipped = {n for n in names if n.startswith("stillhouse/plugins/scaffold/templates/")}
     assert shipped == {"stillhouse/plugins/scaffold/templates/" + p.relative_to(templates).as_posix() for p in templates.rglob("*.tmpl")}
