@@ -125,6 +125,7 @@ def teacher_result_from_dict(data: dict[str, Any]) -> StoredTeacherResult:
     known = {f.name for f in fields(StoredTeacherResult)}
     values = {k: v for k, v in data.items() if k in known}
     values["completions"] = [_completion(c) for c in data.get("completions") or [] if isinstance(c, dict)]
+    values.setdefault("model", "")
     return StoredTeacherResult(**values)
 
 

@@ -4,7 +4,6 @@ role, and why any cell is missing."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import work
