@@ -362,7 +362,7 @@ def metric_from_dict(data: Mapping[str, Any]) -> Metric:
 
 
 def results_from_json(data: Mapping[str, Any]) -> tuple[dict[str, list[Metric]], dict[str, str]]:
-    """``eval/results.json`` -> (role -> metrics, role -> model name)."""
+    """The evaluation results as stored (RunFolder.read_results) -> (role -> metrics, role -> model name)."""
     results: dict[str, list[Metric]] = {}
     models: dict[str, str] = {}
     for role, entry in data.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict, Union, cast
+from typing import Any, Literal, NotRequired, TypedDict, Union, cast, get_args, get_type_hints
 
 STAGES = ("generate", "filter", "train", "evaluate", "report")
 """The pipeline's stages in the order they run (the ``stage`` of stage and progress events)."""
@@ -139,21 +139,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, read by get_args in the tests
     RunFinished,
 ]
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    (
-        "run_started",
-        "stage_started",
-        "progress",
-        "stage_finished",
-        "stage_failed",
-        "teacher_call",
-        "metric",
-        "eval",
-        "artifact",
-        "log",
-        "run_finished",
-    )
-)
+EVENT_TYPES: frozenset[str] = frozenset(get_args(get_type_hints(member)["type"])[0] for member in get_args(Event))
 """The ``type`` of every member of :data:`Event`."""
 
 

@@ -1,9 +1,10 @@
 """Ingest: run folders -> registry rows. Idempotent, incremental, safe next to readers.
 
-- Idempotent and incremental: ``_ingest_state`` remembers, per run, the byte offset of
-  ``events.jsonl`` read so far (always at a line end) and size/mtime signatures of
-  ``samples.jsonl``, ``eval/results.json`` and ``eval/<role>.jsonl``. Only new event lines are
-  parsed; those files are re-read whole when their signature changes, and their rows replaced.
+- Idempotent and incremental: ``_ingest_state`` remembers, per run, the byte offset of the
+  events file read so far (always at a line end) and size/mtime signatures of the filtered
+  samples, the evaluation results and each role's evaluation outputs (``kernel.run_folder``).
+  Only new event lines are parsed; those files are re-read whole when their signature changes,
+  and their rows replaced.
   Rows and the new offset commit in the same transaction, so a crash never double-counts.
 - Short writes: folders are read and parsed *before* the write lock is taken; the write is one
   transaction of Arrow inserts. The state is re-checked under the lock; if another process
@@ -250,7 +251,7 @@ def _params(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _write_results(con: Any, deltas: list[RunDelta]) -> int:
-    """eval/results.json is the complete record of the roles it lists: replace those roles."""
+    """The evaluation results are the complete record of the roles they list: replace those roles."""
     import pyarrow as pa
 
     rows = [
@@ -268,7 +269,7 @@ def _write_results(con: Any, deltas: list[RunDelta]) -> int:
 
 
 def _replace_files(con: Any, deltas: list[RunDelta]) -> int:
-    """samples.jsonl and eval/<role>.jsonl are written whole: replace a run's rows when they change."""
+    """The samples and evaluation output files are written whole: replace a run's rows when they change."""
     with_samples = [d for d in deltas if d.samples is not None]
     _delete(con, ("samples",), [d.run_id for d in with_samples])
     written = _insert(con, "samples", [R.sample_row(d.run_id, s) for d in with_samples for s in d.samples or []])

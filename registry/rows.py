@@ -194,7 +194,7 @@ def eval_row(run_id: str, role: Any, metric: dict[str, Any], model: Any = None) 
 
 
 def result_rows(run_id: str, results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of eval/results.json: {role: {model, info, metrics: [Metric as dict]}}."""
+    """Rows of the evaluation results: {role: {model, info, metrics: [Metric as dict]}}."""
     rows = []
     for role, entry in results.items():
         if not isinstance(entry, dict):
