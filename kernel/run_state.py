@@ -179,6 +179,7 @@ class RunState:
         stage.status, stage.finished = "finished", ts
         stage.seconds = _float(e.get("seconds"))
         stage.summary = e.get("summary") or {}
+        stage.error = None  # a finished stage carries no error of an earlier attempt
         if stage.total is not None:
             stage.done = stage.total
 

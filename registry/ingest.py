@@ -185,9 +185,9 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
     ids = [d.run_id for d in deltas]
     _delete(con, public_tables(), [d.run_id for d in deltas if d.reset])
     runs = {r["run_id"]: r for r in _fetch(con, "runs", ids)}
-    stages: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    stages: dict[str, dict[str, dict[str, Any]]] = {}  # run_id -> stage -> row
     for row in _fetch(con, "stages", ids):
-        stages.setdefault(row["run_id"], {})[(row["run_id"], row["stage"])] = row
+        stages.setdefault(row["run_id"], {})[row["stage"]] = row
 
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in ("metrics", "teacher_calls", "logs", "artifacts")}
     event_evals: list[dict[str, Any]] = []
@@ -196,17 +196,13 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
         rid = delta.run_id
         run = runs.get(rid) or R.empty_run(rid, str(delta.run_dir))
         run["run_dir"] = str(delta.run_dir)
-        run_stages = stages.setdefault(rid, {})
+        R.fold_rows(run, stages.setdefault(rid, {}), delta.events)
         for event in delta.events:
             kind = event.get("type")
-            R.fold_run(run, event)
             if kind == "run_started":
                 config_runs[rid] = event
-            elif kind in ("stage_started", "stage_finished", "stage_failed"):
-                key = (rid, str(event.get("stage")))
-                run_stages[key] = R.fold_stage(run_stages.get(key), event, rid)
-                if kind == "stage_failed":
-                    out["logs"].append(R.log_row(rid, event))
+            elif kind == "stage_failed":
+                out["logs"].append(R.log_row(rid, event))
             elif kind == "progress":  # likewise
                 out["metrics"].append(R.progress_row(rid, event))
             elif kind == "metric":  # only lines the Arrow fast path gave back
