@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test test-fast demo bench lint clean
+.PHONY: setup test test-fast demo bench lint lint-fast typecheck clean
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	command -v tmux >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq tmux >/dev/null) || true; }
 	touch $@
 
-test: setup
+# CI (.ci/run) runs `make test`: ruff and the layering contracts first (seconds), then the suite
+test: setup lint-fast
 	$(VENV)/bin/pytest -q
 
 test-fast: setup
@@ -39,8 +40,15 @@ bench: setup
 	$(PY) bench/registry.py --quick
 	$(PY) bench/tui.py --quick
 
-lint: setup
+# ruff, the import-linter contracts of pyproject.toml, and mypy over kernel/, registry/ and plugins/
+lint: lint-fast typecheck
+
+lint-fast: setup
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/importlint.py
+
+typecheck: setup
+	$(PY) scripts/typecheck.py
 
 clean:
 	rm -rf $(VENV) .stillhouse build *.egg-info

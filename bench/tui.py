@@ -94,6 +94,8 @@ async def session(
 
     ``naive``: the design without paging, as the baseline: no quick first screenful from the
     newest folders, one full read, every row added to the table at once."""
+    from textual.widgets import DataTable
+
     from stillhouse.tui.app import StillhouseApp
     from stillhouse.tui.catalog import RunCatalog
     from stillhouse.tui.screens import runs as runs_screen
@@ -121,11 +123,12 @@ async def session(
                 await pilot.pause(0.01)
             result: dict[str, Any] = {"first_frame_s": seen["first_frame_s"], "all_runs_loaded_s": time.perf_counter() - start}
             screen = app.screen
+            assert isinstance(screen, runs_screen.RunsScreen)
             assert len(screen.all_rows) == runs, f"{len(screen.all_rows)} runs loaded, expected {runs}"
             await pilot.pause()
             for name, presses in (keys or {}).items():
                 result[name] = await key_latencies(pilot, presses)
-            table = screen.query_one("#runs-table")
+            table = screen.query_one("#runs-table", DataTable)
             result.update(rows_in_table=table.row_count, cursor_row=table.cursor_row)
             return result
     finally:
@@ -154,7 +157,7 @@ async def plain_table(keys: dict[str, list[str]]) -> dict[str, Any]:
 
     class Plain(App[None]):
         def compose(self) -> ComposeResult:
-            table = DataTable(cursor_type="row")
+            table: DataTable[str] = DataTable(cursor_type="row")
             for c in range(12):
                 table.add_column(f"c{c}", width=10, key=f"c{c}")
             for r in range(200):
@@ -180,7 +183,7 @@ def main() -> None:
 
     home = args.keep or Path(tempfile.mkdtemp(prefix="stillhouse-bench-tui-"))
     try:
-        built = {"reused": True}
+        built: dict[str, float | bool] = {"reused": True}
         if not (home / "registry.duckdb").exists() or len(list((home / "runs").iterdir())) != args.runs:
             shutil.rmtree(home / "runs", ignore_errors=True)
             (home / "registry.duckdb").unlink(missing_ok=True)

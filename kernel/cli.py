@@ -18,14 +18,14 @@ import click
 
 from stillhouse.kernel import __version__
 from stillhouse.kernel.errors import StillhouseError, UserError
+
+# `still run` exit codes: 0 completed, 1 internal error, 2 user error, 3 incomplete (some work
+# failed and `--resume` retries it), 130 interrupted; the run's lifecycle classifies them.
+from stillhouse.kernel.lifecycle import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from stillhouse.kernel.plugins import PluginHost, get_host
 from stillhouse.kernel.runs import STAGES
 from stillhouse.kernel.secrets import redact_text
 from stillhouse.kernel.text import visible
-
-# `still run` exit codes: 0 completed, 1 internal error, 2 user error, 3 incomplete (some work
-# failed and `--resume` retries it), 130 interrupted.
-EXIT_INCOMPLETE = 3
 
 
 def _print_traceback() -> None:
@@ -46,7 +46,7 @@ class StillGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=StillGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +72,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, overrides: tuple[str, ...], dry_run: bool, quiet: bool) -> None:
     """Run a distillation pipeline from CONFIG (TOML or YAML)."""
     from stillhouse.kernel.config import load_config, validate_config
-    from stillhouse.kernel.pipeline import Pipeline, install_sigint
+    from stillhouse.kernel.lifecycle import install_sigint
+    from stillhouse.kernel.pipeline import Pipeline
     from stillhouse.kernel.progress import ProgressPrinter, quiet_third_party_progress
     from stillhouse.kernel.runs import Run
 
@@ -109,7 +110,7 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
         restore()
     printer.finished(pipeline.run, status)
     if status == "interrupted":
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     if status == "incomplete":
         # Not a success: scripts and CI must see that work is left (exit 3, documented in the README).
         why = "; ".join(f"{stage}: {reason}" for stage, reason in pipeline.incomplete.items())
@@ -177,11 +178,6 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{'':<14} hooks: {', '.join(row['hooks']) or '-'}")
     for failure in failures:
         click.echo(f"BROKEN {visible(failure['name'])} ({failure['package']}): {visible(failure['error'])}", err=True)
-
-
-from stillhouse.kernel.scaffold import plugin_group  # noqa: E402 - light: click and string templates only
-
-cli.add_command(plugin_group)  # still plugin new
 
 
 # -- entry point --------------------------------------------------------------------------------

@@ -8,20 +8,16 @@ finished stage is skipped on resume; a stage that runs invalidates the stages af
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.config import LoadedConfig, to_toml
 from stillhouse.kernel.data import LoadedSplit, load_split
+from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
 from stillhouse.kernel.interfaces import (
     Example,
@@ -35,6 +31,7 @@ from stillhouse.kernel.interfaces import (
     TrainJob,
     TrainPair,
 )
+from stillhouse.kernel.lifecycle import EventSink, RunLifecycle, StopRequested
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.runs import (
     STAGES,
@@ -42,51 +39,39 @@ from stillhouse.kernel.runs import (
     RunLock,
     append_jsonl,
     config_hash,
-    process_start_time,
     read_jsonl,
     stillhouse_home,
     write_text_redacted,
 )
 from stillhouse.kernel.secrets import remember_env
 
-ProgressFn = Callable[[dict[str, Any]], None]
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
 # Below this share of accepted training samples the filter stage warns: the student learns from little.
 LOW_ACCEPTANCE = 0.2
 # Reject reasons that mean "no answer could be read", as opposed to "the answer failed a check".
 PARSE_REASONS = frozenset({"unparseable", "empty", "ambiguous_label", "no_number", "no_final_answer"})
-# Set by torchrun / accelerate launch: several processes train one run's student together.
-RANK = int(os.environ.get("RANK", "0"))
-WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
-
-
-class StopRequested(Exception):
-    """Raised inside a stage when the user asked the run to stop (Ctrl-C); the run can be resumed."""
 
 
 class Pipeline:
     """One invocation of a run: a fresh one, or a resumed one."""
 
-    def __init__(self, loaded: LoadedConfig, host: PluginHost, run: Run, *, on_event: ProgressFn | None = None) -> None:
+    def __init__(self, loaded: LoadedConfig, host: PluginHost, run: Run, *, on_event: EventSink | None = None) -> None:
         self.loaded = loaded
         self.cfg = loaded.pipeline
         self.host = host
         self.run = run
         self.on_event = on_event
-        self._stop = threading.Event()
+        self.life = RunLifecycle(run, host, on_event=on_event)
         self._task: TaskType | None = None
         self._splits: dict[str, LoadedSplit] = {}
         # True once an earlier stage ran in this invocation: later stages then start afresh
         # instead of reusing partial outputs computed from the old inputs.
         self.upstream_changed = False
-        # Stages of this invocation that finished with work left (failed teacher calls): the run
-        # then ends "incomplete", never "completed".
-        self.incomplete: dict[str, str] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, loaded: LoadedConfig, host: PluginHost, *, home: Path | None = None, on_event: ProgressFn | None = None) -> Pipeline:
+    def create(cls, loaded: LoadedConfig, host: PluginHost, *, home: Path | None = None, on_event: EventSink | None = None) -> Pipeline:
         config = loaded.to_dict()
         for split in ("train", "validation", "test"):
             path = loaded.data_path(split)
@@ -98,18 +83,19 @@ class Pipeline:
         return cls(loaded, host, run, on_event=on_event)
 
     def emit(self, type_: str, **payload: Any) -> None:
-        if RANK != 0:  # under torchrun every process runs the stage; the main one reports it
-            return
-        event = self.run.emit(type_, **payload)
-        if self.on_event:
-            self.on_event(event)
+        self.life.emit(type_, **payload)
 
     def stop(self) -> None:
         """Ask the run to stop at the next safe point (thread-safe)."""
-        self._stop.set()
+        self.life.stop()
 
     def should_stop(self) -> bool:
-        return self._stop.is_set()
+        return self.life.should_stop()
+
+    @property
+    def incomplete(self) -> dict[str, str]:
+        """Stages of this invocation that finished with work left, and why."""
+        return self.life.incomplete
 
     @property
     def task(self) -> TaskType:
@@ -146,9 +132,9 @@ class Pipeline:
         if dry_run:
             self.dry_run()
             return "dry-run"
-        if WORLD_SIZE > 1 and (wanted != ["train"] or not resume):
+        if world_size() > 1 and (wanted != ["train"] or not resume):
             raise ConfigError(
-                f"under torchrun / accelerate launch ({WORLD_SIZE} processes) only the train stage of an existing run can run",
+                f"under torchrun / accelerate launch ({world_size()} processes) only the train stage of an existing run can run",
                 hint="run generate and filter first, then: torchrun --nproc_per_node N -m stillhouse.kernel.cli "
                 "run --resume RUN_ID --stage train",
             )
@@ -156,60 +142,46 @@ class Pipeline:
         cfg = self.run.config or self.loaded.to_dict()
         # The keys this run uses are read now, so everything it writes or prints can hide them.
         remember_env(self.loaded.to_dict())
-        self.emit(
-            "run_started",
-            name=self.cfg.name,
-            task=self.cfg.task,
-            teacher_model=self.cfg.teacher.model,
-            student_model=self.cfg.student.model,
-            primary_metric=self.task.primary_metric,
-            config=cfg,
-            config_hash=config_hash(cfg),
-            resumed=resume,
-            stages=wanted,
-            pid=os.getpid(),
-            pid_start=process_start_time(os.getpid()),  # tells a reused pid from this process
-            plugins=self.plugins_used(),
-        )
-        if RANK == 0:
-            self.host.hook.run_started(run=self.run)
-        status, error = "completed", None
         try:
-            finished = self.run.finished_stages() if resume else {}
-            rerun_after = False
-            for stage in STAGES:
-                if stage not in wanted:
-                    continue
-                summary = finished.get(stage)
-                if summary is not None and not summary.get("incomplete") and not rerun_after:
-                    self.emit("log", level="info", message=f"stage {stage} already finished; skipped")
-                    continue
-                self.upstream_changed = rerun_after
-                self._run_stage(stage)
-                rerun_after = True
-            if self.incomplete:
-                status = "incomplete"
-                error = "; ".join(f"{stage}: {why}" for stage, why in self.incomplete.items())
-                error += f" (still run --resume {self.run.id} retries them)"
+            with self.life.start(
+                name=self.cfg.name,
+                task=self.cfg.task,
+                teacher_model=self.cfg.teacher.model,
+                student_model=self.cfg.student.model,
+                primary_metric=self.task.primary_metric,
+                config=cfg,
+                config_hash=config_hash(cfg),
+                resumed=resume,
+                stages=wanted,
+                plugins=self.plugins_used(),
+            ):
+                self._run_stages(wanted, resume)
         except (KeyboardInterrupt, StopRequested):
-            status, error = "interrupted", "stopped by the user"
-        except StillhouseError as exc:
-            status, error = "failed", exc.what
-            raise
-        except Exception as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
+            pass  # recorded "interrupted"; `still run --resume` continues it
         finally:
-            self.emit("run_finished", status=status, error=error)
-            if RANK == 0:
-                self.host.hook.run_finished(run=self.run, status=status)
             self._unlock_run()
-        return status
+        assert self.life.ending is not None  # set when the run's block exits
+        return self.life.ending.status
+
+    def _run_stages(self, wanted: list[str], resume: bool) -> None:
+        finished = self.run.finished_stages() if resume else {}
+        rerun_after = False
+        for stage in STAGES:
+            if stage not in wanted:
+                continue
+            summary = finished.get(stage)
+            if summary is not None and not summary.get("incomplete") and not rerun_after:
+                self.emit("log", level="info", message=f"stage {stage} already finished; skipped")
+                continue
+            self.upstream_changed = rerun_after
+            with self.life.stage(stage) as record:
+                record.summary = getattr(self, f"stage_{stage}")()
+            rerun_after = True
 
     def _lock_run(self) -> None:
         """Hold the run folder's lock while this process works on it: a second `still run --resume`
         of the same run is refused at once, naming this pid. (Ranks of one torchrun share rank 0's.)"""
-        if RANK == 0 and getattr(self, "_run_lock", None) is None:
+        if is_main_process() and getattr(self, "_run_lock", None) is None:
             self._run_lock = RunLock(self.run.dir).acquire()
 
     def _unlock_run(self) -> None:
@@ -229,30 +201,6 @@ class Pipeline:
             source = self.host.sources.get(self.host.source_of(kind, name))
             used.append({"kind": kind, "name": name, "package": source.package if source else None, "version": source.version if source else None})
         return used
-
-    def _run_stage(self, stage: str) -> None:
-        self.emit("stage_started", stage=stage)
-        start = time.perf_counter()
-        try:
-            summary = getattr(self, f"stage_{stage}")()
-        except (KeyboardInterrupt, StopRequested):
-            self.emit("stage_failed", stage=stage, error="interrupted")
-            raise
-        except StillhouseError as exc:
-            self.emit("stage_failed", stage=stage, error=exc.what)
-            raise
-        except Exception as exc:
-            self.emit("stage_failed", stage=stage, error=f"{type(exc).__name__}: {exc}")
-            raise
-        if self.should_stop():
-            self.emit("stage_failed", stage=stage, error="interrupted")
-            raise StopRequested
-        self.emit("stage_finished", stage=stage, summary=summary, seconds=round(time.perf_counter() - start, 3))
-        if summary.get("incomplete"):
-            failed = summary.get("failed")
-            self.incomplete[stage] = f"{failed} teacher call(s) failed" if failed else "unfinished work"
-        if RANK == 0:
-            self.host.hook.stage_finished(run=self.run, stage=stage, summary=summary)
 
     # -- stage: generate --------------------------------------------------------------------
 
@@ -562,7 +510,7 @@ class Pipeline:
         """Training finished: nothing will resume it, so its optimizer state only fills the disk."""
         from stillhouse.kernel.housekeeping import drop_resume_state, human_bytes
 
-        if RANK == 0 and (freed := drop_resume_state(checkpoint_dir)):
+        if is_main_process() and (freed := drop_resume_state(checkpoint_dir)):
             self.emit("log", level="info", message=f"removed {human_bytes(freed)} of optimizer state from checkpoints (training finished)")
 
     def _emit_from_plugin(self, event: dict[str, Any]) -> None:
@@ -705,32 +653,3 @@ class Pipeline:
                 self._artifact(f"report:{Path(path).name}", Path(path))
                 written.append(str(path))
         return {"files": written}
-
-
-STOP_MESSAGE = "stopping at the next safe point… (Ctrl-C again to stop now)\n"
-
-
-def install_sigint(pipeline: Pipeline) -> Callable[[], None]:
-    """First Ctrl-C (or SIGTERM, as `kill` and service managers send) asks the pipeline to stop at a
-    safe point and says so at once; a second one interrupts at once. Both leave a resumable run
-    recorded "interrupted"."""
-    signals = [signal.SIGINT, signal.SIGTERM]
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def handler(signum: int, frame: Any) -> None:
-        if pipeline.should_stop():
-            raise KeyboardInterrupt
-        pipeline.stop()
-        try:  # os.write: safe inside a signal handler, unlike print
-            os.write(2, STOP_MESSAGE.encode())
-        except OSError:
-            pass
-
-    for sig in signals:
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore

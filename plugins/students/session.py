@@ -7,13 +7,13 @@ the teacher is reported before any model is loaded), then teacher signals, then 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, DataError, Location, ModelError
 from stillhouse.kernel.interfaces import TrainJob, TrainOutcome
 from stillhouse.plugins.students.config import HfStudentConfig
@@ -81,7 +81,7 @@ class TrainingSession:
         self.tc = job.train_config
         self.loss = job.loss
         self.summary: dict[str, Any] = {}
-        self.is_main = int(os.environ.get("RANK", "0")) == 0
+        self.is_main = is_main_process()
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class TrainingSession:
             save_strategy, save_steps = ("steps" if tc.save_steps else "epoch"), tc.save_steps
         use_cpu = cfg.device == "cpu" or not torch.cuda.is_available()
         bf16 = tc.bf16 if isinstance(tc.bf16, bool) else (not use_cpu and torch.cuda.is_bf16_supported())
-        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        distributed = world_size() > 1
         kwargs: dict[str, Any] = {}
         if save_steps:
             kwargs["save_steps"] = save_steps

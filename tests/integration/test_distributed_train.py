@@ -59,9 +59,8 @@ def test_torchrun_trains_the_student_of_a_run(tmp_path: Path, stillhouse_home: P
 
 
 def test_other_stages_refuse_to_run_under_torchrun(monkeypatch) -> None:
-    import stillhouse.kernel.pipeline as pipeline_module
     from stillhouse.kernel.errors import ConfigError
 
-    monkeypatch.setattr(pipeline_module, "WORLD_SIZE", 2)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # read when the run starts, as torchrun sets it
     with pytest.raises(ConfigError, match="only the train stage"):
         Pipeline.execute(object.__new__(Pipeline), ["generate"], resume=True)

@@ -36,6 +36,8 @@ from stillhouse.tui.launch import find_run_by_pid, launch_run, pid_alive
 from stillhouse.tui.workers import ReportsWorkerErrors, error_message
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from stillhouse.tui.app import StillhouseApp
 
 VALIDATE_DELAY = 0.4  # seconds of quiet typing before validating
@@ -96,7 +98,7 @@ class NewRunScreen(ReportsWorkerErrors, Screen):
         self._shown_text: str | None = None  # the text the validation box describes
         self._loaded_text: str = BLANK  # the text as opened: edits differ from it
         self._form_shown: dict[str, str] = {}  # what the form showed, per key: unchanged fields are not written
-        self._timer = None
+        self._timer: Timer | None = None
 
     @property
     def stillhouse(self) -> StillhouseApp:

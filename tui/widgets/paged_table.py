@@ -36,12 +36,12 @@ class PagedTable(DataTable):
             self.page_size = page_size
         self.items: Sequence[Any] = ()
         self.shown = 0
-        self._render: RowRenderer = lambda i, item: (item, None)
+        self._render_row: RowRenderer = lambda i, item: (item, None)
 
     def show_items(self, items: Sequence[Any], render: RowRenderer, *, upto: int = 0) -> None:
         """Replace the rows with ``items``: the first page now (at least ``upto`` rows), more on demand."""
         self.clear()
-        self.items, self._render, self.shown = items, render, 0
+        self.items, self._render_row, self.shown = items, render, 0
         self.add_page(upto)
 
     @property
@@ -51,7 +51,7 @@ class PagedTable(DataTable):
     def add_page(self, upto: int = 0) -> None:
         end = min(len(self.items), max(self.shown + self.page_size, upto))
         for index in range(self.shown, end):
-            cells, key = self._render(index, self.items[index])
+            cells, key = self._render_row(index, self.items[index])
             self.add_row(*cells, key=key)
         self.shown = end
 

@@ -17,8 +17,11 @@ import pytest
 
 from stillhouse.kernel.errors import UserError
 from stillhouse.kernel.interfaces import PLUGIN_KINDS
-from stillhouse.kernel.scaffold import PluginNames, render_files, scaffold
-from stillhouse.kernel.scaffold_templates import KINDS
+from stillhouse.kernel.plugins import REGISTRATION_HOOKS
+from stillhouse.plugins import scaffold as scaffold_plugin
+from stillhouse.plugins.scaffold.command import scaffold
+from stillhouse.plugins.scaffold.kinds import KINDS
+from stillhouse.plugins.scaffold.render import PluginNames, render_files
 
 ALL_KINDS = sorted(KINDS)
 
@@ -39,6 +42,18 @@ def test_unusable_names_are_refused_with_a_hint(bad: str):
     with pytest.raises(UserError) as caught:
         PluginNames.from_name(bad)
     assert caught.value.hint and "lowercase" in caught.value.hint
+
+
+def test_every_template_file_belongs_to_a_kind_and_every_kind_has_its_files():
+    """The templates ship as package data: a kind without its files, or a file no kind reads, is a
+    packaging mistake that only a user would otherwise find."""
+    templates = Path(scaffold_plugin.__file__).parent / "templates"
+    found = {p.relative_to(templates).as_posix() for p in templates.rglob("*.tmpl")}
+    parts = ("plugin.py", "tests.py", "test_imports.py", "usage.toml")
+    expected = {f"{kind}/{part}.tmpl" for kind in KINDS for part in parts}
+    expected |= {f"common/{name}.tmpl" for name in ("pyproject.toml", "README.md", "__init__.py", "test_header.py")}
+    assert found == expected
+    assert set(KINDS) <= set(REGISTRATION_HOOKS)  # each kind is registered through its kernel hook
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
@@ -105,7 +120,7 @@ def test_a_name_an_installed_plugin_already_uses_is_refused(tmp_path, make_host,
 
 
 def test_an_unknown_kind_is_a_usage_error(tmp_path, run_still, make_host):
-    make_host(entry_points=False)
+    make_host(scaffold_plugin, entry_points=False)  # the command, and no installed plugin to clash with
     result = run_still("plugin", "new", "x", "--kind", "tokenizer", "--dir", str(tmp_path))
     assert result.exit_code == 2 and "tokenizer" in result.output
 

@@ -1,21 +1,20 @@
 """``still eval``: evaluate one model alone on a task's data and record it as an evaluation run.
 
-The run folder is a normal one (so the registry ingests it and the TUI lists it): ``run_started``
-with ``kind: "eval"``, ``teacher_model: None`` and the model as ``student_model``; the evaluate
-stage's events with role ``model``; ``eval/model.jsonl``, ``eval/results.json``, ``report.md``;
-``run_finished``.
+The run folder is a normal one (so the registry ingests it and the TUI lists it), its events and
+hooks those of the kernel's RunLifecycle: ``run_started`` with ``kind: "eval"``, ``teacher_model:
+None`` and the model as ``student_model``; the evaluate stage's events with role ``model``;
+``eval/model.jsonl``, ``eval/results.json``, ``report.md``; ``run_finished``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.errors import DataError, Location, StillhouseError
+from stillhouse.kernel.errors import DataError, Location
 from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput
+from stillhouse.kernel.lifecycle import RunLifecycle
 from stillhouse.kernel.runs import Run, config_hash
 
 ROLE = "model"
@@ -71,8 +70,7 @@ def evaluate_model(
     }
     run = Run.create(name or f"eval-{Path(model).name}", config, home)
     (run.dir / "config.json").write_text(json.dumps(config, indent=2))
-    run.emit(
-        "run_started",
+    with RunLifecycle(run, host).start(
         name=name,
         kind="eval",
         task=task_name,
@@ -83,49 +81,29 @@ def evaluate_model(
         config_hash=config_hash(config),
         resumed=False,
         stages=["evaluate"],
-        pid=os.getpid(),
-    )
-    host.hook.run_started(run=run)
-    status, error = "failed", None
-    try:
-        run.emit("stage_started", stage="evaluate")
-        started = time.perf_counter()
-        chat, model_name, info = chat_model_for(host, model, api_base=api_base, api_key_env=api_key_env)
-        info.update(remote=_is_remote(model), batch_size=evaluate.batch_size, max_new_tokens=evaluate.max_new_tokens)
-        info.setdefault("usd_per_hour", evaluate.usd_per_hour)
-        if model.endswith(".gguf"):
-            # transformers dequantises a GGUF file to float weights: the answers and metrics are the
-            # quantized weights', the size on disk the file's, but speed and memory are not llama.cpp's.
-            info["runtime"] = "transformers (GGUF dequantised to float32)"
-        try:
-            metrics = evaluate_role(
-                ROLE, model_name, chat, task, examples, evaluate, host, run.path("eval"), info=info, emit=run.emit
-            )
-        finally:
-            chat.close()
-        metrics = [_own_flag_hint(m) for m in metrics]
-        results = {ROLE: {"model": model_name, "info": info, "metrics": [vars(m) for m in metrics]}}
-        run.path("eval", "results.json").write_text(json.dumps(results, indent=2, default=str))
-        summary = {"split": "test", "n": len(examples), "roles": {ROLE: _primary(metrics, task.primary_metric)}}
-        run.emit("stage_finished", stage="evaluate", summary=summary, seconds=round(time.perf_counter() - started, 3))
-        host.hook.stage_finished(run=run, stage="evaluate", summary=summary)
+    ) as life:
+        with life.stage("evaluate") as stage:
+            chat, model_name, info = chat_model_for(host, model, api_base=api_base, api_key_env=api_key_env)
+            info.update(remote=_is_remote(model), batch_size=evaluate.batch_size, max_new_tokens=evaluate.max_new_tokens)
+            info.setdefault("usd_per_hour", evaluate.usd_per_hour)
+            if model.endswith(".gguf"):
+                # transformers dequantises a GGUF file to float weights: the answers and metrics are the
+                # quantized weights', the size on disk the file's, but speed and memory are not llama.cpp's.
+                info["runtime"] = "transformers (GGUF dequantised to float32)"
+            try:
+                metrics = evaluate_role(
+                    ROLE, model_name, chat, task, examples, evaluate, host, run.path("eval"), info=info, emit=life.emit
+                )
+            finally:
+                chat.close()
+            metrics = [_own_flag_hint(m) for m in metrics]
+            results = {ROLE: {"model": model_name, "info": info, "metrics": [vars(m) for m in metrics]}}
+            run.path("eval", "results.json").write_text(json.dumps(results, indent=2, default=str))
+            stage.summary = {"split": "test", "n": len(examples), "roles": {ROLE: _primary(metrics, task.primary_metric)}}
         report = ReportInput(run.id, run.dir, config, {ROLE: metrics}, task.primary_metric)
         for path in MarkdownReporter().write(report):
-            run.emit("artifact", name=f"report:{path.name}", path=path.name, bytes=path.stat().st_size)
-        status = "completed"
-        return run, metrics, task.primary_metric
-    except KeyboardInterrupt:
-        status, error = "interrupted", "interrupted by the user"
-        raise
-    except StillhouseError as exc:
-        error = exc.what
-        raise
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        run.emit("run_finished", status=status, error=error)
-        host.hook.run_finished(run=run, status=status)
+            life.emit("artifact", name=f"report:{path.name}", path=path.name, bytes=path.stat().st_size)
+    return run, metrics, task.primary_metric
 
 
 def _own_flag_hint(metric: Metric) -> Metric:

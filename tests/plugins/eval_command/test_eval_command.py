@@ -83,8 +83,19 @@ def test_eval_of_an_unknown_task(still, stillhouse_home, tiny_model_dir):
 def test_eval_hints_its_own_flag_for_compute_price():
     """`still eval` has no config file: the cost hint names --usd-per-hour, not evaluate.usd_per_hour."""
     from stillhouse.kernel.interfaces import Metric
-    from stillhouse.plugins.reports.eval_command import _own_flag_hint
+    from stillhouse.plugins.eval_command.evaluate import _own_flag_hint
 
     metric = _own_flag_hint(Metric("cost_usd_total", None, reason="local model: compute not priced (set evaluate.usd_per_hour)"))
     assert metric.reason == "local model: compute not priced (pass --usd-per-hour)"
     assert _own_flag_hint(Metric("accuracy", 0.5)).reason is None
+
+
+def test_eval_whose_model_cannot_load_is_recorded_failed(still, stillhouse_home, tmp_path):
+    """The run lifecycle records the failure: the stage and the run, with the error the user sees."""
+    result = still("eval", "--model", f"hf/{tmp_path / 'no-such-model'}", "--task", "nli", "--data", FIXTURE)
+    assert result.exit_code == 2 and "cannot load tokenizer" in result.output
+    (run,) = list_runs(stillhouse_home)
+    events = list(run.events())
+    assert [e["type"] for e in events] == ["run_started", "stage_started", "stage_failed", "run_finished"]
+    assert events[2]["stage"] == "evaluate" and "cannot load tokenizer" in events[2]["error"]
+    assert events[-1]["status"] == "failed" and events[-1]["error"] == events[2]["error"]
