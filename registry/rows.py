@@ -99,7 +99,7 @@ def _seed(run: dict[str, Any], stages: dict[str, dict[str, Any]]) -> RunState:
 
 def _start_columns(event: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     """The columns a run_started event sets, with the config as the fallback for older events."""
-    config = event.get("config") if isinstance(event.get("config"), dict) else {}
+    config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
     task = event.get("task") or config.get("task")
     return {
         "name": event.get("name") or config.get("name") or run.get("name"),

@@ -75,9 +75,9 @@ def align_sample(
     shift = in_completion - in_answer
     by_span: dict[tuple[int, int], TokenLogprob] = {}
     cursor = 0
-    for token in tokens:
-        by_span[(cursor, cursor + len(token.token))] = token
-        cursor += len(token.token)
+    for piece in tokens:
+        by_span[(cursor, cursor + len(piece.token))] = piece
+        cursor += len(piece.token)
     n = sample.n_targets
     ids = np.full((n, k), -1, dtype=np.int64)
     lps = np.full((n, k), -np.inf, dtype=np.float32)
