@@ -306,7 +306,9 @@ class RunFolder:
 
     def read_models(self) -> dict[str, str]:
         """The model evaluated in each role, from eval/results.json."""
-        return {role: str(entry.get("model", "")) for role, entry in self.read_results().items() if isinstance(entry, dict)}
+        return {
+            role: str(entry.get("model", "")) for role, entry in self.read_results().items() if isinstance(entry, dict)
+        }
 
 
 __all__ = [

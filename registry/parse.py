@@ -216,7 +216,7 @@ def parse_run_events(delta: RunDelta, redactor: Redactor) -> Any:
         delta.newest_us = newest.get(0)
         return table
     fast: dict[str, list[bytes]] = {kind: [] for kind in fastpath.FAST_TYPES}
-    lines = []
+    lines: list[bytes] = []
     for line in delta.data.split(b"\n"):
         if line.strip():
             kind = fastpath.kind_of(line)

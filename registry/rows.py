@@ -173,7 +173,7 @@ def plugins_from(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
             for p in listed
             if isinstance(p, dict) and p.get("kind") and p.get("name")
         ]
-    config = event.get("config") if isinstance(event.get("config"), dict) else {}
+    config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
     chosen: list[tuple[str, Any]] = [
         ("task", config.get("task") or event.get("task")),
         ("teacher", _get(config, "teacher", "backend")),
@@ -267,7 +267,7 @@ def log_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def sample_row(run_id: str, sample: dict[str, Any]) -> dict[str, Any]:
-    targets = sample.get("targets") if isinstance(sample.get("targets"), list) else []
+    targets: list[Any] = sample["targets"] if isinstance(sample.get("targets"), list) else []
     first = targets[0] if targets and isinstance(targets[0], dict) else {}
     accepted = sample.get("accepted")
     return {

@@ -14,8 +14,18 @@ def test_the_paths_are_the_documented_layout(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path)
     rel = {
         name: getattr(folder, name).relative_to(tmp_path).as_posix()
-        for name in ("config_json", "config_toml", "events_path", "teacher_outputs", "samples_path",
-                     "checkpoints", "student", "eval_dir", "results_path", "lock_path")
+        for name in (
+            "config_json",
+            "config_toml",
+            "events_path",
+            "teacher_outputs",
+            "samples_path",
+            "checkpoints",
+            "student",
+            "eval_dir",
+            "results_path",
+            "lock_path",
+        )
     }
     assert rel == {
         "config_json": "config.json",
@@ -61,15 +71,23 @@ def test_teacher_results_round_trip_typed(tmp_path: Path) -> None:
 def test_a_stored_teacher_line_with_unknown_or_missing_keys_still_reads(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path)
     folder.teacher_outputs.parent.mkdir()
-    folder.teacher_outputs.write_text(json.dumps({"sample_id": "a", "newer_field": 1, "completions": [{"text": "x"}]}) + "\n")
+    folder.teacher_outputs.write_text(
+        json.dumps({"sample_id": "a", "newer_field": 1, "completions": [{"text": "x"}]}) + "\n"
+    )
     (result,) = folder.teacher_results()
     assert result.sample_id == "a" and result.model == "" and result.completions == [Completion("x")]
 
 
 def test_samples_round_trip_redacted(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path)
-    record = SampleRecord(sample_id="a", split="train", accepted=False, reason="wrong",
-                          teacher_output="key sk-abcdefghijklmnopqrstuvwxyz0123456789", targets=[])
+    record = SampleRecord(
+        sample_id="a",
+        split="train",
+        accepted=False,
+        reason="wrong",
+        teacher_output="key sk-abcdefghijklmnopqrstuvwxyz0123456789",
+        targets=[],
+    )
     folder.write_samples([record])
     (back,) = folder.samples()
     assert back["reason"] == "wrong" and "sk-abcdefghijklmnopqrstuvwxyz0123456789" not in str(back["teacher_output"])

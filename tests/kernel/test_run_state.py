@@ -45,8 +45,12 @@ def test_a_finish_without_a_status_means_completed() -> None:
 
 def test_stage_timings_and_summary() -> None:
     state = fold(
-        [started(), ev(2, "stage_started", stage="generate"), ev(3, "progress", stage="generate", done=5, total=10),
-         ev(4, "stage_finished", stage="generate", summary={"requests": 10}, seconds=2.0)]
+        [
+            started(),
+            ev(2, "stage_started", stage="generate"),
+            ev(3, "progress", stage="generate", done=5, total=10),
+            ev(4, "stage_finished", stage="generate", summary={"requests": 10}, seconds=2.0),
+        ]
     )
     generate = state.stages["generate"]
     assert (generate.status, generate.started, generate.finished, generate.seconds) == ("finished", 2, 4, 2.0)
@@ -69,7 +73,11 @@ def test_a_stage_still_running_when_the_run_ends_stopped_with_it(run_status: str
 
 
 def test_a_stage_started_again_is_unfinished_until_it_finishes_again() -> None:
-    first = [started(), ev(2, "stage_started", stage="filter"), ev(3, "stage_finished", stage="filter", summary={"a": 1}, seconds=1)]
+    first = [
+        started(),
+        ev(2, "stage_started", stage="filter"),
+        ev(3, "stage_finished", stage="filter", summary={"a": 1}, seconds=1),
+    ]
     again = [started(10, resumed=True), ev(11, "stage_started", stage="filter")]
     state = fold(first + again)
     assert state.finished_stages() == {} and state.stages["filter"].attempts == 2
