@@ -227,6 +227,19 @@ def _value_cell(column: Column, metrics: dict[str, Metric] | None, role_reason: 
     return Cell(None, MISSING, reasons[0] if reasons else "not measured")
 
 
+def retention(distilled: float | None, teacher: float | None) -> float | None:
+    """The distilled student's primary metric as a share of the teacher's (1.0 = 100 %); None when
+    either is missing or the teacher scored 0.
+
+    The one definition of retention. The registry's ``run_summary.retention_pct`` view
+    (registry/migrations/0002_views.sql) is SQL and cannot call this, so it spells the same formula,
+    ``100.0 * student_score / nullif(teacher_score, 0)``; tests/registry/test_retention.py checks the
+    two agree."""
+    if distilled is None or teacher is None or teacher == 0:
+        return None
+    return distilled / teacher
+
+
 def _ratio_cell(column: Column, kind: str, distilled: Cell, reference: Cell, ref_label: str, dist_label: str) -> Cell:
     """One ratio cell: ``kind`` is size | reduction | times | retention | delta."""
     if reference.missing or distilled.missing:
@@ -260,7 +273,9 @@ def _ratio_cell(column: Column, kind: str, distilled: Cell, reference: Cell, ref
     if kind == "times":
         value = d / r
         return Cell(value, f"{_sig(value)}×", None, n)
-    value = d / r * 100  # retention
+    share = retention(d, r)
+    assert share is not None  # a reference of 0 was answered above
+    value = share * 100
     return Cell(value, f"{value:.1f}% retained", None, n, distilled.metric)
 
 
@@ -347,7 +362,7 @@ def metric_from_dict(data: Mapping[str, Any]) -> Metric:
 
 
 def results_from_json(data: Mapping[str, Any]) -> tuple[dict[str, list[Metric]], dict[str, str]]:
-    """``eval/results.json`` -> (role -> metrics, role -> model name)."""
+    """The evaluation results as stored (RunFolder.read_results) -> (role -> metrics, role -> model name)."""
     results: dict[str, list[Metric]] = {}
     models: dict[str, str] = {}
     for role, entry in data.items():
@@ -366,4 +381,5 @@ __all__ = [
     "format_metric",
     "parse_count",
     "results_from_json",
+    "retention",
 ]

@@ -89,10 +89,9 @@ class DistillationJob:
         return validate_config(self.raw, get_host(), source="DistillationJob", base_dir=Path.cwd())
 
     def run(self, stages: list[str] | None = None) -> JobResult:
-        from stillhouse.kernel.evaluation import load_results
         from stillhouse.kernel.pipeline import Pipeline
         from stillhouse.kernel.plugins import get_host
 
         pipeline = Pipeline.create(self.config(), get_host(), home=self.home)
         status = pipeline.execute(stages)
-        return JobResult(pipeline.run.id, pipeline.run.dir, status, load_results(pipeline.run.path("eval", "results.json")))
+        return JobResult(pipeline.run.id, pipeline.run.dir, status, pipeline.run.folder.read_metrics())

@@ -1,33 +1,7 @@
-"""Run folders: the durable truth of a run.
+"""Runs: creating, finding and locking run folders, and the Run object lifecycle hooks receive.
 
-``$STILLHOUSE_HOME/runs/<run_id>/`` holds
-
-- ``config.toml`` / ``config.json``  the resolved config (no secrets: keys are env var *names*)
-- ``events.jsonl``                   append-only, one JSON object a line (see EVENT TYPES below)
-- ``teacher/outputs.jsonl``          one TeacherResult a line, appended + fsynced as they arrive
-- ``samples.jsonl``                  the filter stage's verdict and targets per example
-- ``checkpoints/``, ``student/``     training state and the distilled student
-- ``eval/``                          per-sample evaluation outputs and results.json
-- ``report.md``, ``report.html``
-
-EVENT TYPES (every event has ``ts`` (unix seconds, float), ``type`` and ``run_id``):
-
-==================  ===============================================================================
-run_started         name, task, teacher_model, student_model, config (dict), config_hash, resumed,
-                    pid, pid_start (the process start time, to tell a reused pid from the run)
-stage_started       stage
-progress            stage, done, total
-stage_finished      stage, summary (dict), seconds
-stage_failed        stage, error
-teacher_call        sample_id, split, model, cache_key, cache_hit, prompt_tokens, completion_tokens,
-                    cost_usd, latency_ms, error
-metric              key, value, step, context ("train" | "validation" | stage name)
-eval                role, metric, value, n, reason, model
-artifact            name, path (relative to the run folder), bytes
-log                 level, message
-run_finished        status (completed | incomplete | failed | interrupted), error
-                    (none when the process was killed: the registry then says "dead")
-==================  ===============================================================================
+What a run folder holds, and typed access to it, is ``kernel.run_folder``; the events written to
+it are ``kernel.events``; what they add up to is ``kernel.run_state``.
 """
 
 from __future__ import annotations
@@ -38,16 +12,21 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.errors import RunNotFoundError, UserError
-from stillhouse.kernel.secrets import redact, redact_text
-
-STAGES = ("generate", "filter", "train", "evaluate", "report")
+from stillhouse.kernel.events import STAGES as STAGES  # re-exported: the CLI and the TUI import it from here
+from stillhouse.kernel.events import Event
+from stillhouse.kernel.run_folder import RunFolder
+from stillhouse.kernel.run_folder import append_jsonl as append_jsonl  # re-exported, as above
+from stillhouse.kernel.run_folder import read_jsonl as read_jsonl
+from stillhouse.kernel.run_folder import write_text_redacted as write_text_redacted
+from stillhouse.kernel.run_state import RunState, fold
+from stillhouse.kernel.secrets import redact
 
 
 def stillhouse_home() -> Path:
@@ -70,54 +49,6 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
-_checked_tails: set[Path] = set()
-
-
-def append_jsonl(path: Path, records: list[dict[str, Any]], *, fsync: bool = True) -> None:
-    """Append records durably: one write, then fsync, so a kill loses at most this call."""
-    if not records:
-        return
-    # Redacted at the source: a provider that echoes the key in an error never gets it on disk.
-    data = redact_text("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path not in _checked_tails:
-        # A process killed mid-write can leave a torn last line; end it so the next record
-        # starts on a line of its own (readers skip the torn one). Once per file per process.
-        _checked_tails.add(path)
-        if path.exists() and path.stat().st_size:
-            with open(path, "rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    data = "\n" + data
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        if fsync:
-            os.fsync(fh.fileno())
-
-
-def write_text_redacted(path: Path, text: str) -> None:
-    """Write a run file whole (atomically: a temporary file, then rename), secrets redacted."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(redact_text(text), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Read a JSONL file written by us, ignoring a torn last line left by a kill."""
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue  # only a torn final line can be malformed: we write whole lines
-
-
 @dataclass
 class Run:
     """A run folder and its events. Passed to lifecycle hooks."""
@@ -127,8 +58,12 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.dir)
+
+    @property
     def events_path(self) -> Path:
-        return self.dir / "events.jsonl"
+        return self.folder.events_path
 
     def path(self, *parts: str) -> Path:
         return self.dir.joinpath(*parts)
@@ -142,28 +77,19 @@ class Run:
         stamped = [{"ts": time.time(), "run_id": self.id, **e} for e in events]
         append_jsonl(self.events_path, stamped)
 
-    def events(self) -> Iterator[dict[str, Any]]:
-        return read_jsonl(self.events_path)
+    def events(self) -> Iterator[Event]:
+        return self.folder.events()
+
+    def state(self) -> RunState:
+        """What the events on disk say (one fold: kernel.run_state)."""
+        return fold(self.events(), self.id)
 
     def finished_stages(self) -> dict[str, dict[str, Any]]:
-        """Stages whose ``stage_finished`` event is on disk, with their summaries. A stage that
-        started again later (re-run with ``--stage``) counts as unfinished until it finishes again."""
-        done: dict[str, dict[str, Any]] = {}
-        for event in self.events():
-            if event.get("type") == "stage_finished":
-                done[event["stage"]] = event.get("summary") or {}
-            elif event.get("type") == "stage_started":
-                done.pop(event["stage"], None)
-        return done
+        """Stages whose latest attempt finished, with their summaries (see RunState.finished_stages)."""
+        return self.state().finished_stages()
 
     def status(self) -> str:
-        status = "created"
-        for event in self.events():
-            if event.get("type") == "run_started":
-                status = "running"
-            elif event.get("type") == "run_finished":
-                status = event.get("status", "completed")
-        return status
+        return self.state().status
 
     @classmethod
     def create(cls, name: str | None, config: dict[str, Any], home: Path | None = None) -> Run:
@@ -175,9 +101,7 @@ class Run:
     @classmethod
     def open(cls, run_id: str, home: Path | None = None) -> Run:
         run_dir = resolve_run_dir(run_id, home)
-        config_path = run_dir / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.exists() else {}
-        return cls(run_dir.name, run_dir, config)
+        return cls(run_dir.name, run_dir, RunFolder(run_dir).read_config())
 
 
 def list_runs(home: Path | None = None) -> list[Run]:
@@ -186,7 +110,7 @@ def list_runs(home: Path | None = None) -> list[Run]:
         return []
     # A symlink is not a run folder (Run.open refuses it): skipped, not fatal to the listing.
     entries = sorted(root.iterdir())
-    return [Run.open(p.name, home) for p in entries if not p.is_symlink() and (p / "events.jsonl").exists()]
+    return [Run.open(p.name, home) for p in entries if not p.is_symlink() and RunFolder(p).is_run()]
 
 
 # -- user-given run ids ------------------------------------------------------------------------------
@@ -240,7 +164,7 @@ def resolve_run_dir(run_id: str, home: Path | None = None) -> Path:
 
 # -- one process per run -------------------------------------------------------------------------------
 
-LOCK_FILE = "run.lock"
+LOCK_FILE = RunFolder.LOCK
 LOCK_TRIES = 5
 
 
@@ -255,7 +179,7 @@ class RunLock:
     is simply taken over; nothing has to judge whether a pid is stale."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+        self.path = RunFolder(run_dir).lock_path
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
@@ -310,7 +234,7 @@ def lock_holder(run_dir: Path) -> int | None | bool:
     it; False when the folder has no lock file (a run from before locks: judge by pid instead)."""
     import fcntl
 
-    path = Path(run_dir) / LOCK_FILE
+    path = RunFolder(run_dir).lock_path
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -364,16 +288,16 @@ def same_process(pid: int, started_at: float | None, process_start: float | None
     return start <= started_at + 2.0  # the process existed before it wrote the event
 
 
-def last_start(run_dir: Path) -> dict[str, Any] | None:
+def last_start(run_dir: Path) -> Event | None:
     """The latest run_started event of a run folder."""
     latest = None
-    for event in read_jsonl(Path(run_dir) / "events.jsonl"):
+    for event in RunFolder(run_dir).events():
         if event.get("type") == "run_started":
             latest = event
     return latest
 
 
-def run_process_alive(run_dir: Path, pid: int | None = None, started: dict[str, Any] | None = None) -> bool:
+def run_process_alive(run_dir: Path, pid: int | None = None, started: Mapping[str, Any] | None = None) -> bool:
     """Whether a process still works on ``run_dir``: its lock is held; or, for a folder without a
     lock file (older runs), the pid of its latest run_started is alive and is the same process.
     One rule for `still runs list`, the registry and the TUI."""

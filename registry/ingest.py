@@ -1,9 +1,10 @@
 """Ingest: run folders -> registry rows. Idempotent, incremental, safe next to readers.
 
-- Idempotent and incremental: ``_ingest_state`` remembers, per run, the byte offset of
-  ``events.jsonl`` read so far (always at a line end) and size/mtime signatures of
-  ``samples.jsonl``, ``eval/results.json`` and ``eval/<role>.jsonl``. Only new event lines are
-  parsed; those files are re-read whole when their signature changes, and their rows replaced.
+- Idempotent and incremental: ``_ingest_state`` remembers, per run, the byte offset of the
+  events file read so far (always at a line end) and size/mtime signatures of the filtered
+  samples, the evaluation results and each role's evaluation outputs (``kernel.run_folder``).
+  Only new event lines are parsed; those files are re-read whole when their signature changes,
+  and their rows replaced.
   Rows and the new offset commit in the same transaction, so a crash never double-counts.
 - Short writes: folders are read and parsed *before* the write lock is taken; the write is one
   transaction of Arrow inserts. The state is re-checked under the lock; if another process
@@ -184,9 +185,9 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
     ids = [d.run_id for d in deltas]
     _delete(con, public_tables(), [d.run_id for d in deltas if d.reset])
     runs = {r["run_id"]: r for r in _fetch(con, "runs", ids)}
-    stages: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    stages: dict[str, dict[str, dict[str, Any]]] = {}  # run_id -> stage -> row
     for row in _fetch(con, "stages", ids):
-        stages.setdefault(row["run_id"], {})[(row["run_id"], row["stage"])] = row
+        stages.setdefault(row["run_id"], {})[row["stage"]] = row
 
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in ("metrics", "teacher_calls", "logs", "artifacts")}
     event_evals: list[dict[str, Any]] = []
@@ -195,17 +196,13 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
         rid = delta.run_id
         run = runs.get(rid) or R.empty_run(rid, str(delta.run_dir))
         run["run_dir"] = str(delta.run_dir)
-        run_stages = stages.setdefault(rid, {})
+        R.fold_rows(run, stages.setdefault(rid, {}), delta.events)
         for event in delta.events:
             kind = event.get("type")
-            R.fold_run(run, event)
             if kind == "run_started":
                 config_runs[rid] = event
-            elif kind in ("stage_started", "stage_finished", "stage_failed"):
-                key = (rid, str(event.get("stage")))
-                run_stages[key] = R.fold_stage(run_stages.get(key), event, rid)
-                if kind == "stage_failed":
-                    out["logs"].append(R.log_row(rid, event))
+            elif kind == "stage_failed":
+                out["logs"].append(R.log_row(rid, event))
             elif kind == "progress":  # likewise
                 out["metrics"].append(R.progress_row(rid, event))
             elif kind == "metric":  # only lines the Arrow fast path gave back
@@ -250,7 +247,7 @@ def _params(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _write_results(con: Any, deltas: list[RunDelta]) -> int:
-    """eval/results.json is the complete record of the roles it lists: replace those roles."""
+    """The evaluation results are the complete record of the roles they list: replace those roles."""
     import pyarrow as pa
 
     rows = [
@@ -268,7 +265,7 @@ def _write_results(con: Any, deltas: list[RunDelta]) -> int:
 
 
 def _replace_files(con: Any, deltas: list[RunDelta]) -> int:
-    """samples.jsonl and eval/<role>.jsonl are written whole: replace a run's rows when they change."""
+    """The samples and evaluation output files are written whole: replace a run's rows when they change."""
     with_samples = [d for d in deltas if d.samples is not None]
     _delete(con, ("samples",), [d.run_id for d in with_samples])
     written = _insert(con, "samples", [R.sample_row(d.run_id, s) for d in with_samples for s in d.samples or []])

@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stillhouse.kernel.events import read_complete_lines
+from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.registry import fastpath
 from stillhouse.registry.redact import Redactor
-
-EVENTS = "events.jsonl"
-SAMPLES = "samples.jsonl"
-RESULTS = "eval/results.json"
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class RunDelta:
     seen: IngestState | None  # the state this delta was planned from (checked again under the lock)
     state: IngestState
     reset: bool
-    data: bytes = b""  # the new complete lines of events.jsonl, parsed by parse_batch
+    data: bytes = b""  # the new complete lines of the events file, parsed by parse_batch
     events: list[dict[str, Any]] = field(default_factory=list)  # set by parse_batch: all but metric/progress
     newest_us: int | None = None  # set by parse_batch: newest metric/progress timestamp
     samples: list[dict[str, Any]] | None = None  # None: unchanged
@@ -80,32 +78,19 @@ def _sig(path: str | Path) -> str | None:
         return None
 
 
-def eval_output_files(run_dir: Path) -> list[Path]:
-    return [Path(entry.path) for entry in _eval_entries(str(run_dir))]
-
-
-def _eval_entries(run_dir: str) -> list[os.DirEntry]:
-    try:
-        with os.scandir(os.path.join(run_dir, "eval")) as entries:
-            found = [e for e in entries if e.name.endswith(".jsonl") and e.is_file()]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(found, key=lambda e: e.name)
-
-
 def folder_sigs(run_dir: Path | str) -> FolderSigs | None:
     """Signatures of a run folder's files; None when it has no events file. Called for every run
-    before every query, so it sticks to a few plain stat calls (no pathlib)."""
+    before every query, so it sticks to a few plain stat calls (paths joined as strings)."""
     run_dir = str(run_dir)
     try:
-        events_size = os.stat(os.path.join(run_dir, EVENTS)).st_size
+        events_size = os.stat(os.path.join(run_dir, RunFolder.EVENTS)).st_size
     except FileNotFoundError:
         return None
-    outputs = [f"{e.name}:{_sig_of(e.stat())}" for e in _eval_entries(run_dir)]
+    outputs = [f"{p.name}:{_sig(p)}" for p in RunFolder(run_dir).eval_output_files()]
     return FolderSigs(
         events_size=events_size,
-        samples_sig=_sig(os.path.join(run_dir, SAMPLES)),
-        results_sig=_sig(os.path.join(run_dir, RESULTS)),
+        samples_sig=_sig(os.path.join(run_dir, RunFolder.SAMPLES)),
+        results_sig=_sig(os.path.join(run_dir, RunFolder.RESULTS)),
         eval_outputs_sig="|".join(outputs) or None,
     )
 
@@ -125,18 +110,6 @@ def _head_hash(first_line: bytes) -> str:
     return hashlib.sha256(first_line).hexdigest()[:16]
 
 
-def _read_complete_lines(path: Path, offset: int) -> tuple[bytes, int]:
-    """Bytes from ``offset`` up to the last newline (a torn final line waits for the next ingest)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
-        return b"", offset
-    end = data.rfind(b"\n") + 1
-    return data[:end], offset + end
-
-
 def _first_line(path: Path) -> bytes | None:
     try:
         with open(path, "rb") as fh:
@@ -150,9 +123,10 @@ def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> Ru
     """Read what is new in ``run_dir`` since ``state``; None when nothing is. The files written
     whole are parsed here; the new event lines are parsed for a whole batch by parse_batch."""
     run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     run_id = run_dir.name
     sigs = folder_sigs(run_dir) or FolderSigs(0, None, None, None)
-    events_path = run_dir / EVENTS
+    events_path = folder.events_path
     reset = state is None or state.run_dir != str(run_dir) or sigs.events_size < state.events_offset
     if not reset and state is not None and state.events_offset > 0:
         # Same size or larger, but is it the same file? A recreated folder gets a fresh ingest.
@@ -160,7 +134,8 @@ def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> Ru
         reset = first is None or _head_hash(first) != state.events_head
     base = None if reset else state
     offset = 0 if base is None else base.events_offset
-    data, new_offset = _read_complete_lines(events_path, offset)
+    # A torn final line waits for the next ingest.
+    data, new_offset = read_complete_lines(events_path, offset)
     head = base.events_head if base is not None else None
     if head is None and data:
         head = _head_hash(data[: data.find(b"\n") + 1])
@@ -185,9 +160,9 @@ def plan_run(run_dir: Path, state: IngestState | None, redactor: Redactor) -> Ru
         state=new_state,
         reset=reset,
         data=data,
-        samples=read_samples(run_dir / SAMPLES, redactor) if samples_changed else None,
-        results=read_results(run_dir / RESULTS, redactor) if results_changed else None,
-        eval_outputs=read_eval_outputs(run_dir, redactor) if outputs_changed else None,
+        samples=read_samples(folder.samples_path, redactor) if samples_changed else None,
+        results=read_results(folder, redactor) if results_changed else None,
+        eval_outputs=read_eval_outputs(folder, redactor) if outputs_changed else None,
     )
 
 
@@ -241,7 +216,7 @@ def parse_run_events(delta: RunDelta, redactor: Redactor) -> Any:
         delta.newest_us = newest.get(0)
         return table
     fast: dict[str, list[bytes]] = {kind: [] for kind in fastpath.FAST_TYPES}
-    lines = []
+    lines: list[bytes] = []
     for line in delta.data.split(b"\n"):
         if line.strip():
             kind = fastpath.kind_of(line)
@@ -330,7 +305,7 @@ def to_text(value: Any) -> str | None:
 
 
 def read_samples(path: Path, redactor: Redactor) -> list[dict[str, Any]]:
-    """Rows of a JSONL file written whole (samples.jsonl, eval/<role>.jsonl); [] when missing."""
+    """Rows of a JSONL file written whole (the filtered samples, one role's eval outputs); [] when missing."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -338,18 +313,15 @@ def read_samples(path: Path, redactor: Redactor) -> list[dict[str, Any]]:
     return [row for row in decode_lines([line for line in data.split(b"\n") if line.strip()], redactor) if row]
 
 
-def read_results(path: Path, redactor: Redactor) -> dict[str, Any]:
-    """eval/results.json ({role: {model, info, metrics}}); {} when missing or half-written."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
-    return redactor.value(data) if isinstance(data, dict) else {}
+def read_results(folder: RunFolder, redactor: Redactor) -> dict[str, Any]:
+    """The evaluation results ({role: {model, info, metrics}}), redacted; {} when missing or half-written."""
+    results: dict[str, Any] = redactor.value(folder.read_results())
+    return results
 
 
-def read_eval_outputs(run_dir: Path, redactor: Redactor) -> dict[str, list[dict[str, Any]]]:
-    """eval/<role>.jsonl files by role."""
-    return {p.stem: read_samples(p, redactor) for p in eval_output_files(run_dir)}
+def read_eval_outputs(folder: RunFolder, redactor: Redactor) -> dict[str, list[dict[str, Any]]]:
+    """Each role's per-sample evaluation outputs."""
+    return {p.stem: read_samples(p, redactor) for p in folder.eval_output_files()}
 
 
 def list_run_dirs(root: Path) -> list[str]:

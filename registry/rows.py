@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
+from stillhouse.kernel.events import Event
+from stillhouse.kernel.run_state import RunState, StageState
 from stillhouse.registry.parse import to_float, to_int, to_micros, to_text
 
 # The main metric of each built-in task, for runs whose run_started event does not name one.
@@ -25,57 +27,95 @@ def empty_run(run_id: str, run_dir: str) -> dict[str, Any]:
     return {"run_id": run_id, "status": "created", "starts": 0, "run_dir": run_dir}
 
 
-def fold_run(row: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    """Apply one event to a ``runs`` row (in place) and return it."""
-    kind = event.get("type")
-    ts = to_micros(event.get("ts"))
-    if ts is not None and (row.get("updated_at") is None or ts > row["updated_at"]):
-        row["updated_at"] = ts
-    if kind == "run_started":
-        config = event.get("config") if isinstance(event.get("config"), dict) else {}
-        task = event.get("task") or config.get("task")
-        row.update(
-            name=event.get("name") or config.get("name") or row.get("name"),
-            kind=event.get("kind") or config.get("kind") or "pipeline",
-            task=task,
-            teacher_model=event.get("teacher_model") or _get(config, "teacher", "model"),
-            student_model=event.get("student_model") or _get(config, "student", "model"),
-            primary_metric=event.get("primary_metric") or DEFAULT_PRIMARY_METRIC.get(task or ""),
-            config_json=json.dumps(config, sort_keys=True, ensure_ascii=False, default=str),
-            config_hash=event.get("config_hash"),
-            pid=to_int(event.get("pid")),
-            status="running",
-            finished_at=None,
-            error=None,
-            starts=(row.get("starts") or 0) + 1,
-        )
-        if row.get("created_at") is None:
-            row["created_at"] = ts
-    elif kind == "run_finished":
-        row.update(status=event.get("status") or "completed", finished_at=ts, error=to_text(event.get("error")))
-    return row
+# The events that move a run's or a stage's status; the kernel's RunState folds them.
+_STATUS_EVENTS = frozenset(("run_started", "run_finished", "stage_started", "stage_finished", "stage_failed"))
 
 
-def fold_stage(row: dict[str, Any] | None, event: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Apply a stage_started / stage_finished / stage_failed event to a ``stages`` row."""
-    kind = event["type"]
-    ts = to_micros(event.get("ts"))
-    row = row or {"run_id": run_id, "stage": event.get("stage"), "attempts": 0}
-    if kind == "stage_started":
-        row.update(status="running", started_at=ts, finished_at=None, seconds=None, error=None)
-        row["attempts"] = (row.get("attempts") or 0) + 1
-    elif kind == "stage_finished":
-        summary = event.get("summary")
+def fold_rows(run: dict[str, Any], stages: dict[str, dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """Apply a run's new events to its ``runs`` row and its ``stages`` rows (stage -> row), in place.
+
+    Status, attempts and timings come from the kernel's one fold (``RunState``), seeded with what
+    the rows already say, because ingest reads only the events appended since the last time.
+    Timestamps go through it in microseconds, the rows' unit, so they round-trip exactly. The
+    registry's own vocabulary stays as its schema documents it: a stage stopped by an interrupt is
+    ``failed``, and ``updated_at`` is the newest timestamp seen."""
+    state = _seed(run, stages)
+    for event in events:
+        kind = event.get("type")
+        ts = to_micros(event.get("ts"))
+        if ts is not None and (run.get("updated_at") is None or ts > run["updated_at"]):
+            run["updated_at"] = ts
+        if kind not in _STATUS_EVENTS:
+            continue
+        state.apply(cast(Event, {**event, "ts": ts}))
+        if kind == "run_started":
+            run.update(_start_columns(event, run))
+        elif kind == "stage_finished" and event.get("summary") is not None:
+            stages.setdefault(str(event.get("stage")), {})["summary_json"] = _json(event.get("summary"))
+        elif kind in ("stage_started", "stage_failed"):
+            stages.setdefault(str(event.get("stage")), {})
+    run.update(
+        status=state.status,
+        error=state.error,
+        starts=state.starts,
+        created_at=_micros_or_none(state.started),
+        finished_at=_micros_or_none(state.finished),
+    )
+    for name, row in stages.items():
+        stage = state.stages.get(name) or StageState(name)
         row.update(
-            status="finished",
-            finished_at=ts,
-            seconds=to_float(event.get("seconds")),
-            error=None,
-            summary_json=json.dumps(summary, ensure_ascii=False, default=str) if summary is not None else None,
+            run_id=run["run_id"],
+            stage=name,
+            status="failed" if stage.status == "interrupted" else stage.status,
+            started_at=_micros_or_none(stage.started),
+            finished_at=_micros_or_none(stage.finished),
+            seconds=stage.seconds,
+            attempts=stage.attempts,
+            error=stage.error,
         )
-    elif kind == "stage_failed":
-        row.update(status="failed", finished_at=ts, error=to_text(event.get("error")))
-    return row
+
+
+def _seed(run: dict[str, Any], stages: dict[str, dict[str, Any]]) -> RunState:
+    state = RunState(
+        run_id=run["run_id"],
+        status=run.get("status") or "created",
+        error=run.get("error"),
+        starts=run.get("starts") or 0,
+        started=run.get("created_at"),
+        finished=run.get("finished_at"),
+    )
+    for name, row in stages.items():
+        state.stages[name] = StageState(
+            name,
+            status=row.get("status") or "pending",
+            started=row.get("started_at"),
+            finished=row.get("finished_at"),
+            seconds=row.get("seconds"),
+            attempts=row.get("attempts") or 0,
+            error=row.get("error"),
+        )
+    return state
+
+
+def _start_columns(event: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The columns a run_started event sets, with the config as the fallback for older events."""
+    config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
+    task = event.get("task") or config.get("task")
+    return {
+        "name": event.get("name") or config.get("name") or run.get("name"),
+        "kind": event.get("kind") or config.get("kind") or "pipeline",
+        "task": task,
+        "teacher_model": event.get("teacher_model") or _get(config, "teacher", "model"),
+        "student_model": event.get("student_model") or _get(config, "student", "model"),
+        "primary_metric": event.get("primary_metric") or DEFAULT_PRIMARY_METRIC.get(task or ""),
+        "config_json": json.dumps(config, sort_keys=True, ensure_ascii=False, default=str),
+        "config_hash": event.get("config_hash"),
+        "pid": to_int(event.get("pid")),
+    }
+
+
+def _micros_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _get(config: dict[str, Any], section: str, key: str) -> Any:
@@ -133,7 +173,7 @@ def plugins_from(run_id: str, event: dict[str, Any]) -> list[dict[str, Any]]:
             for p in listed
             if isinstance(p, dict) and p.get("kind") and p.get("name")
         ]
-    config = event.get("config") if isinstance(event.get("config"), dict) else {}
+    config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
     chosen: list[tuple[str, Any]] = [
         ("task", config.get("task") or event.get("task")),
         ("teacher", _get(config, "teacher", "backend")),
@@ -194,7 +234,7 @@ def eval_row(run_id: str, role: Any, metric: dict[str, Any], model: Any = None) 
 
 
 def result_rows(run_id: str, results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of eval/results.json: {role: {model, info, metrics: [Metric as dict]}}."""
+    """Rows of the evaluation results: {role: {model, info, metrics: [Metric as dict]}}."""
     rows = []
     for role, entry in results.items():
         if not isinstance(entry, dict):
@@ -227,7 +267,7 @@ def log_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def sample_row(run_id: str, sample: dict[str, Any]) -> dict[str, Any]:
-    targets = sample.get("targets") if isinstance(sample.get("targets"), list) else []
+    targets: list[Any] = sample["targets"] if isinstance(sample.get("targets"), list) else []
     first = targets[0] if targets and isinstance(targets[0], dict) else {}
     accepted = sample.get("accepted")
     return {

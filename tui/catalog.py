@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.kernel.runs import STAGES, runs_root
 from stillhouse.tui.state import EventFollower, RunState
 
@@ -159,7 +160,7 @@ class RunCatalog:
         for name in names:
             if len(rows) >= limit:
                 break
-            if os.path.exists(os.path.join(self.root, name, "events.jsonl")):
+            if os.path.exists(os.path.join(self.root, name, RunFolder.EVENTS)):
                 self._follow(name)
                 rows.append(self.rows[name])
         return rows
@@ -234,7 +235,7 @@ class RunCatalog:
             for entry in entries:
                 if entry.name in self.rows or not entry.is_dir():
                     continue
-                if not os.path.exists(os.path.join(entry.path, "events.jsonl")):
+                if not os.path.exists(os.path.join(entry.path, RunFolder.EVENTS)):
                     continue  # created a moment ago; its first event will come with the next listing
                 self._follow(entry.name)
                 added.append(entry.name)

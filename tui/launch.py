@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stillhouse.kernel.errors import RunNotFoundError, UserError
+from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.kernel.runs import (  # liveness: one rule, shared with the registry and `still runs`
     pid_alive,
     process_start_time,  # noqa: F401 - re-exported for the TUI
@@ -103,7 +104,7 @@ def find_run_by_pid(pid: int, home: Path, since: float = 0.0) -> str | None:
     if not root.is_dir():
         return None
     candidates = sorted(
-        (p for p in root.iterdir() if (p / "events.jsonl").exists() and (p / "events.jsonl").stat().st_mtime >= since),
+        (p for p in root.iterdir() if RunFolder(p).is_run() and RunFolder(p).events_path.stat().st_mtime >= since),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.runs import read_jsonl
+from stillhouse.kernel.run_folder import EvalResults, RunFolder
 
 EVAL_ROLES_ORDER = ("teacher", "baseline", "student", "model")
 
@@ -60,9 +60,10 @@ def _text(value: Any) -> str:
 
 
 def load_samples(run_dir: Path) -> list[SampleView]:
-    """samples.jsonl (filter verdicts) followed by evaluation samples from eval/<role>.jsonl."""
+    """The filter's verdicts followed by each evaluated role's per-sample outputs."""
+    folder = RunFolder(run_dir)
     views: dict[str, SampleView] = {}
-    for row in read_jsonl(run_dir / "samples.jsonl"):
+    for row in folder.samples():
         sid = str(row.get("sample_id", ""))
         views[sid] = SampleView(
             sample_id=sid,
@@ -77,7 +78,7 @@ def load_samples(run_dir: Path) -> list[SampleView]:
             source=str(row.get("source") or ""),
         )
     for role in eval_roles(run_dir):
-        for row in read_jsonl(run_dir / "eval" / f"{role}.jsonl"):
+        for row in folder.eval_outputs(role):
             sid = str(row.get("sample_id", ""))
             view = views.get(sid)
             if view is None:
@@ -93,10 +94,7 @@ def load_samples(run_dir: Path) -> list[SampleView]:
 
 def eval_roles(run_dir: Path) -> list[str]:
     """Roles with per-sample evaluation output, teacher/baseline/student first."""
-    folder = run_dir / "eval"
-    if not folder.is_dir():
-        return []
-    found = {p.stem for p in folder.glob("*.jsonl")}
+    found = {p.stem for p in RunFolder(run_dir).eval_output_files()}
     ordered = [r for r in EVAL_ROLES_ORDER if r in found]
     return ordered + sorted(found - set(ordered))
 
@@ -129,18 +127,8 @@ def reject_reasons(samples: list[SampleView]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def load_results(run_dir: Path) -> dict[str, Any]:
-    """eval/results.json, or {} while evaluation has not finished."""
-    path = run_dir / "eval" / "results.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def results_table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Metrics (rows) by role (columns) from results.json: (roles, [[metric, v_role1, ...], ...])."""
+def results_table(results: EvalResults) -> tuple[list[str], list[list[Any]]]:
+    """Metrics (rows) by role (columns) from the evaluation results: (roles, [[metric, v_role1, ...], ...])."""
     roles = [r for r in EVAL_ROLES_ORDER if r in results] + sorted(set(results) - set(EVAL_ROLES_ORDER))
     metrics: list[str] = []
     values: dict[tuple[str, str], Any] = {}
@@ -155,7 +143,7 @@ def results_table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 def config_text(run_dir: Path, config: dict[str, Any]) -> str:
     """The resolved config as TOML: the folder's config.toml, else rendered from the event."""
-    path = run_dir / "config.toml"
+    path = RunFolder(run_dir).config_toml
     if path.exists():
         return path.read_text(encoding="utf-8")
     if config:

@@ -1,14 +1,17 @@
 """The demo's closing sentence: what its own measured numbers mean, shortfalls included.
 
-Built from the run's ``eval/results.json`` only: a number that was not measured is left out,
+Built from the run's evaluation results only: a number that was not measured is left out,
 never guessed, and a weak result is called weak (DESIGN.md §8).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from stillhouse.kernel.comparison import retention
+from stillhouse.kernel.run_folder import RunFolder
+from stillhouse.kernel.run_state import fold
 
 
 def _metric(results: dict[str, Any], role: str, name: str) -> float | None:
@@ -24,7 +27,7 @@ def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None
     label = primary.replace("_", "-").upper() if primary.startswith("rouge") else primary.replace("_", " ")
     if teacher is None or student is None:
         return f"The run measured no {label} for both teacher and student, so this demo shows nothing about quality."
-    retained = student / teacher if teacher else None
+    retained = retention(student, teacher)
     parts = [f"The distilled student scores {label} {student:.3f} against the teacher's {teacher:.3f}"]
     if retained is not None:
         parts[0] += f" ({retained:.0%} retained"
@@ -58,12 +61,9 @@ def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None
 
 def run_sentence(run_dir: Path, primary: str) -> str | None:
     """The closing sentence of a finished run folder, or None when it has no results."""
-    path = run_dir / "eval" / "results.json"
-    if not path.exists():
+    folder = RunFolder(run_dir)
+    results = folder.read_results()
+    if not results:
         return None
-    accepted = None
-    for line in (run_dir / "events.jsonl").read_text().splitlines():
-        event = json.loads(line) if line.strip() else {}
-        if event.get("type") == "stage_finished" and event.get("stage") == "filter":
-            accepted = event["summary"].get("by_split", {}).get("train", {}).get("accepted")
-    return closing_sentence(json.loads(path.read_text()), primary, accepted)
+    accepted = fold(folder.events()).summary("filter").get("by_split", {}).get("train", {}).get("accepted")
+    return closing_sentence(dict(results), primary, accepted)

@@ -42,5 +42,5 @@ def batched_pass(subject: EvalSubject, *, repeat: bool = True) -> BatchedPass:
             batch_size=int(setting(subject, "batch_size")),
         )
         cached = BatchedPass(answers, time.perf_counter() - start, warm=True)
-        setattr(subject, _CACHE_ATTR, cached)  # an attribute, not info: info is written to results.json
+        setattr(subject, _CACHE_ATTR, cached)  # an attribute, not info: info is written to the evaluation results
     return cached

@@ -41,7 +41,7 @@ def comparison_table(
 
 
 def load_report_input(run_dir: Path) -> ReportInput:
-    """A ReportInput rebuilt from a run folder (config, eval/results.json, events)."""
+    """A ReportInput rebuilt from a run folder (config, evaluation results, events)."""
     from stillhouse.plugins.reports.content import load_report_input as load
 
     return load(run_dir)

@@ -8,7 +8,6 @@ re-rendering a finished run).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,10 @@ from stillhouse.kernel.comparison import (
     build_comparison,
     format_interval,
     format_metric,
-    results_from_json,
 )
 from stillhouse.kernel.interfaces import Metric, ReportInput
-from stillhouse.kernel.runs import read_jsonl
+from stillhouse.kernel.run_folder import RunFolder
+from stillhouse.kernel.run_state import RunState, fold
 
 # Measurements in the order a reader wants them after the task metrics.
 MEASUREMENTS = (
@@ -145,17 +144,10 @@ def _ordered_metrics(results: Mapping[str, Iterable[Metric]], primary: str) -> t
 
 
 def _eval_facts(run_dir: Path) -> tuple[dict[str, str], str | None, int | None]:
-    """Model names per role (eval/results.json) and the evaluated split and n (evaluate stage summary)."""
-    models: dict[str, str] = {}
-    results_path = run_dir / "eval" / "results.json"
-    if results_path.exists():
-        models = {role: str(entry.get("model", "")) for role, entry in json.loads(results_path.read_text()).items()}
-    split = n = None
-    for event in read_jsonl(run_dir / "events.jsonl"):
-        if event.get("type") == "stage_finished" and event.get("stage") == "evaluate":
-            summary = event.get("summary") or {}
-            split, n = summary.get("split"), summary.get("n")
-    return models, split, n
+    """Model names per role (evaluation results) and the evaluated split and n (evaluate stage summary)."""
+    folder = RunFolder(run_dir)
+    summary = fold(folder.events()).summary("evaluate")
+    return folder.read_models(), summary.get("split"), summary.get("n")
 
 
 def build_view(report: ReportInput) -> ReportView:
@@ -206,33 +198,19 @@ def training_facts(curve: list[tuple[int, float]]) -> str:
 
 
 def load_report_input(run_dir: Path) -> ReportInput:
-    """A ReportInput from a run folder: config, eval/results.json and the events."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    results_path = run_dir / "eval" / "results.json"
-    results = results_from_json(json.loads(results_path.read_text()))[0] if results_path.exists() else {}
-    primary, run_id, curve = "", run_dir.name, []
-    summaries: dict[str, dict[str, Any]] = {}
-    for event in read_jsonl(run_dir / "events.jsonl"):
-        kind = event.get("type")
-        if kind == "run_started":
-            primary = event.get("primary_metric") or primary
-            run_id = event.get("run_id") or run_id
-            config = config or event.get("config") or {}
-        elif kind == "metric" and event.get("key") == "train/loss" and event.get("value") is not None:
-            curve.append((int(event.get("step") or 0), float(event["value"])))
-        elif kind == "stage_finished":
-            summaries[event.get("stage", "")] = event.get("summary") or {}
+    """A ReportInput from a run folder: config, evaluation results and the events."""
+    folder = RunFolder(run_dir)
+    results = folder.read_metrics()
+    state: RunState = fold(folder.events(), folder.root.name)
     return ReportInput(
-        run_id=run_id,
-        run_dir=run_dir,
-        config=config,
+        run_id=state.run_id,
+        run_dir=folder.root,
+        config=folder.read_config() or state.config,
         results=results,
-        primary_metric=primary or _first_task_metric(results),
-        training_curve=curve,
-        filter_summary=summaries.get("filter", {}),
-        teacher_summary=summaries.get("generate", {}),
+        primary_metric=state.primary_metric or _first_task_metric(results),
+        training_curve=[(p.step or 0, p.value) for p in state.metrics.get("train/loss", [])],
+        filter_summary=state.summary("filter"),
+        teacher_summary=state.summary("generate"),
     )
 
 

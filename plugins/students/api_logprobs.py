@@ -1,4 +1,4 @@
-"""Teacher top-k from an API teacher's ``top_logprobs`` (``teacher/outputs.jsonl``), mapped onto the
+"""Teacher top-k from an API teacher's ``top_logprobs`` (the stored teacher results), mapped onto the
 student's vocabulary.
 
 An API returns, per generated token, its text, log-prob and up to 20 alternatives as *text*. A
@@ -26,20 +26,21 @@ from typing import Any
 import numpy as np
 
 from stillhouse.kernel.errors import Location, ModelError
-from stillhouse.kernel.runs import read_jsonl
+from stillhouse.kernel.interfaces import Completion, TokenLogprob
+from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.plugins.students.data import TokenizedSample
 from stillhouse.plugins.students.teacher_store import FillFn
 
 Writer = Callable[[TokenizedSample, np.ndarray, np.ndarray], None]
 
 
-def read_completions(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """sample_id -> completions with token log-probs (a later line supersedes an earlier one)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for record in read_jsonl(Path(run_dir) / "teacher" / "outputs.jsonl"):
-        with_logprobs = [c for c in record.get("completions") or [] if c.get("logprobs")]
-        if with_logprobs or record.get("sample_id") in found:
-            found[record["sample_id"]] = with_logprobs
+def read_completions(run_dir: Path) -> dict[str, list[Completion]]:
+    """sample_id -> completions with token log-probs (a later result supersedes an earlier one)."""
+    found: dict[str, list[Completion]] = {}
+    for result in RunFolder(run_dir).teacher_results():
+        with_logprobs = [c for c in result.completions if c.logprobs]
+        if with_logprobs or result.sample_id in found:
+            found[result.sample_id] = with_logprobs
     return found
 
 
@@ -57,14 +58,14 @@ def align_sample(
     sample: TokenizedSample,
     answer_text: str,
     answer_offsets: list[tuple[int, int]],
-    completion: dict[str, Any],
+    completion: Completion,
     table: dict[str, int],
     k: int,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """[n_targets, k] ids and log-probs for one sample from one API completion, or None."""
-    text = completion.get("text") or ""
-    tokens = completion.get("logprobs") or []
-    if "".join(t["token"] for t in tokens) != text:
+    text = completion.text
+    tokens = completion.logprobs or []
+    if "".join(t.token for t in tokens) != text:
         return None
     target = sample.target_text.strip()
     in_completion = text.rfind(target)
@@ -72,11 +73,11 @@ def align_sample(
     if not target or in_completion < 0 or in_answer < 0:
         return None
     shift = in_completion - in_answer
-    by_span: dict[tuple[int, int], dict[str, Any]] = {}
+    by_span: dict[tuple[int, int], TokenLogprob] = {}
     cursor = 0
-    for token in tokens:
-        by_span[(cursor, cursor + len(token["token"]))] = token
-        cursor += len(token["token"])
+    for piece in tokens:
+        by_span[(cursor, cursor + len(piece.token))] = piece
+        cursor += len(piece.token)
     n = sample.n_targets
     ids = np.full((n, k), -1, dtype=np.int64)
     lps = np.full((n, k), -np.inf, dtype=np.float32)
@@ -84,7 +85,7 @@ def align_sample(
         token = by_span.get((start + shift, end + shift))
         if token is None:
             continue
-        options = {token["token"]: token["logprob"], **{alt: lp for alt, lp in token.get("top") or []}}
+        options = {token.token: token.logprob, **dict(token.top)}
         mapped = sorted(((lp, table[t]) for t, lp in options.items() if t in table), reverse=True)[:k]
         for slot, (lp, idx) in enumerate(mapped):
             ids[row, slot], lps[row, slot] = idx, lp
@@ -96,7 +97,7 @@ def api_fill(run_dir: Path, tokenizer: Any, *, k: int, loss: str, teacher: str) 
     if not any(completions.values()):
         raise ModelError(
             f"loss '{loss}' needs the teacher's token probabilities, but teacher '{teacher}' returned none "
-            f"(no completion in {Path(run_dir) / 'teacher' / 'outputs.jsonl'} has logprobs)",
+            f"(no completion in {RunFolder(run_dir).teacher_outputs} has logprobs)",
             where=Location(field="teacher.top_logprobs"),
             hint="set teacher.logprobs = true and teacher.top_logprobs = 20 if the API supports them and re-run "
             'the generate stage, use a local "hf/..." teacher sharing the student\'s tokenizer, or train.loss = "sft"',

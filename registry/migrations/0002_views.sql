@@ -128,6 +128,7 @@ SELECT
     sc.baseline_score,
     sc.student_score,
     sc.model_score,
+    -- Retention: must agree with kernel.comparison.retention (tests/registry/test_retention.py).
     100.0 * sc.student_score / nullif(sc.teacher_score, 0) AS retention_pct,
     sc.student_score - sc.baseline_score AS gain_over_baseline,
     l.final_train_loss,

@@ -4,7 +4,6 @@ role, and why any cell is missing."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -23,7 +22,8 @@ from stillhouse.kernel.comparison import (
     format_metric,
     results_from_json,
 )
-from stillhouse.tui.runfiles import load_results, results_table
+from stillhouse.kernel.run_folder import EvalResults, RunFolder
+from stillhouse.tui.runfiles import results_table
 from stillhouse.tui.workers import ReportsWorkerErrors
 
 SHORT_LABELS = {"student_vs_teacher": "vs teacher", "student_vs_baseline": "vs baseline", "student": "distilled"}
@@ -56,20 +56,20 @@ def ratio_text(row_key: str, column_key: str, cell: Cell) -> Text:
 
 
 class ResultsLoaded(Message):
-    def __init__(self, results: dict[str, Any], evals: dict[str, dict[str, float | None]], primary: str | None) -> None:
+    def __init__(self, results: EvalResults, evals: dict[str, dict[str, float | None]], primary: str | None) -> None:
         super().__init__()
         self.results, self.evals, self.primary = results, evals, primary
 
 
-def results_from_events(evals: dict[str, dict[str, float | None]]) -> dict[str, Any]:
-    """results.json's shape from the run's ``eval`` events, for a run still evaluating."""
+def results_from_events(evals: dict[str, dict[str, float | None]]) -> EvalResults:
+    """The evaluation results' shape from the run's ``eval`` events, for a run still evaluating."""
     return {
         role: {"model": "", "metrics": [{"name": name, "value": value} for name, value in metrics.items()]}
         for role, metrics in evals.items()
     }
 
 
-def comparison_for(results: dict[str, Any], primary: str | None) -> Comparison | None:
+def comparison_for(results: EvalResults, primary: str | None) -> Comparison | None:
     if not results:
         return None
     metrics, _ = results_from_json(results)
@@ -96,7 +96,7 @@ class EvaluationView(ReportsWorkerErrors, VerticalScroll):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _load(self, evals: dict[str, dict[str, float | None]], primary: str | None) -> None:
-        results = load_results(self.run_dir)
+        results = RunFolder(self.run_dir).read_results()
         if not get_current_worker().is_cancelled:
             self.post_message(ResultsLoaded(results, evals, primary))
 
@@ -106,7 +106,8 @@ class EvaluationView(ReportsWorkerErrors, VerticalScroll):
         if not results:
             status.update("not evaluated yet: the evaluate stage fills this tab")
             return
-        source = "eval/results.json" if message.results else "eval events (results.json not written yet)"
+        written = RunFolder.RESULTS
+        source = written if message.results else f"eval events ({written} not written yet)"
         status.update(Text(f"primary metric: {message.primary or '-'}   source: {source}", style="dim"))
         comparison = comparison_for(results, message.primary)
         self._show_comparison(comparison)
@@ -135,7 +136,7 @@ class EvaluationView(ReportsWorkerErrors, VerticalScroll):
             text.append("\n\nMissing cells\n" + "\n".join(lines), style="dim")
         notes.update(text)
 
-    def _show_metrics(self, results: dict[str, Any]) -> None:
+    def _show_metrics(self, results: EvalResults) -> None:
         table = self.query_one("#metrics-table", DataTable)
         table.clear(columns=True)
         roles, rows = results_table(results)

@@ -12,6 +12,7 @@ import torch
 
 from stillhouse.kernel.errors import ModelError
 from stillhouse.kernel.interfaces import IGNORE_INDEX
+from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.plugins.hf_models import load_causal_lm, load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL
 from stillhouse.plugins.students.api_logprobs import api_fill
@@ -95,7 +96,7 @@ def test_vocabulary_mismatch_is_reported_before_training(make_job: JobFactory, t
 
 
 def write_outputs(run_dir: Path, records: list[dict]) -> None:
-    path = run_dir / "teacher" / "outputs.jsonl"
+    path = RunFolder(run_dir).teacher_outputs
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
