@@ -3,7 +3,6 @@ per-sample and per-metric records. Used by the pipeline's evaluate stage and by 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -195,18 +194,10 @@ def time_roles(
     return metrics
 
 
-def load_results(path: Path) -> dict[str, list[Metric]]:
-    if not path.exists():
-        return {}
-    data = json.loads(path.read_text())
-    return {role: [Metric(**m) for m in entry.get("metrics", [])] for role, entry in data.items()}
-
-
 __all__ = [
     "TeacherChatModel",
     "chat_model_for",
     "evaluate_role",
-    "load_results",
     "student_model",
     "teacher_model",
     "time_roles",

@@ -7,7 +7,6 @@ finished stage is skipped on resume; a stage that runs invalidates the stages af
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections import Counter
@@ -36,15 +35,13 @@ from stillhouse.kernel.interfaces import (
 )
 from stillhouse.kernel.lifecycle import EventSink, RunLifecycle, StopRequested
 from stillhouse.kernel.plugins import PluginHost
+from stillhouse.kernel.run_folder import SampleRecord
 from stillhouse.kernel.runs import (
     STAGES,
     Run,
     RunLock,
-    append_jsonl,
     config_hash,
-    read_jsonl,
     stillhouse_home,
-    write_text_redacted,
 )
 from stillhouse.kernel.secrets import remember_env
 from stillhouse.kernel.tracking import run_trackers
@@ -75,15 +72,16 @@ class Pipeline:
     # -- plumbing ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, loaded: LoadedConfig, host: PluginHost, *, home: Path | None = None, on_event: EventSink | None = None) -> Pipeline:
+    def create(
+        cls, loaded: LoadedConfig, host: PluginHost, *, home: Path | None = None, on_event: EventSink | None = None
+    ) -> Pipeline:
         config = loaded.to_dict()
         for split in ("train", "validation", "test"):
             path = loaded.data_path(split)
             if path is not None:  # absolute, so a resume needs no config file or working folder
                 config["data"][split] = str(path)
         run = Run.create(config.get("name") or loaded.pipeline.task, config, home)
-        run.path("config.json").write_text(json.dumps(config, indent=2))
-        run.path("config.toml").write_text(to_toml(config))
+        run.folder.write_config(config, to_toml(config))
         return cls(loaded, host, run, on_event=on_event)
 
     def emit(self, type_: str, **payload: Any) -> None:
@@ -115,7 +113,12 @@ class Pipeline:
                 return None
             data = self.cfg.data
             self._splits[name] = load_split(
-                self.task, path, name, limit=data.limit, mapping=data.fields, on_bad_rows=data.on_bad_rows,
+                self.task,
+                path,
+                name,
+                limit=data.limit,
+                mapping=data.fields,
+                on_bad_rows=data.on_bad_rows,
                 for_evaluation=name == self._eval_split_name(),
             )
         return self._splits[name]
@@ -197,13 +200,25 @@ class Pipeline:
     def plugins_used(self) -> list[dict[str, Any]]:
         """Which plugin (and package version) serves each role of this run, for the registry."""
         cfg = self.cfg
-        chosen = [("task", cfg.task), ("teacher", cfg.teacher.backend), ("student", cfg.student.trainer), ("loss", cfg.train.loss)]
+        chosen = [
+            ("task", cfg.task),
+            ("teacher", cfg.teacher.backend),
+            ("student", cfg.student.trainer),
+            ("loss", cfg.train.loss),
+        ]
         chosen += [("evaluator", name) for name in cfg.evaluate.evaluators]
         chosen += [("reporter", name) for name in [*cfg.report.reporters, *cfg.report.trackers]]
         used = []
         for kind, name in chosen:
             source = self.host.sources.get(self.host.source_of(kind, name))
-            used.append({"kind": kind, "name": name, "package": source.package if source else None, "version": source.version if source else None})
+            used.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "package": source.package if source else None,
+                    "version": source.version if source else None,
+                }
+            )
         return used
 
     # -- stage: generate --------------------------------------------------------------------
@@ -244,7 +259,12 @@ class Pipeline:
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
         estimate = teacher.estimate(pending, self.cache_dir)
-        summary = {"requests": len(requests), "already_answered": len(requests) - len(pending), **asdict(estimate), "warnings": warnings}
+        summary = {
+            "requests": len(requests),
+            "already_answered": len(requests) - len(pending),
+            **asdict(estimate),
+            "warnings": warnings,
+        }
         if self.on_event:
             self.on_event({"type": "dry_run", **summary})
         return summary
@@ -253,25 +273,14 @@ class Pipeline:
     def cache_dir(self) -> Path:
         return stillhouse_home() / "cache" / "teacher"
 
-    @property
-    def outputs_path(self) -> Path:
-        return self.run.path("teacher", "outputs.jsonl")
-
-    def _teacher_results(self) -> dict[str, dict[str, Any]]:
-        """Latest teacher result per sample id (a retried failure is superseded by its success)."""
-        latest: dict[str, dict[str, Any]] = {}
-        for record in read_jsonl(self.outputs_path):
-            latest[record["sample_id"]] = record
-        return latest
-
     def _answered_ids(self) -> set[str]:
-        return {sid for sid, rec in self._teacher_results().items() if not rec.get("error") and rec.get("completions")}
+        return {sid for sid, r in self.run.folder.latest_teacher_results().items() if r.ok}
 
     def stage_generate(self) -> dict[str, Any]:
         requests, split_of, _ = self._generation_requests()
         budget = self.cfg.teacher.budget_usd
         if budget is not None:  # a resumed run may spend only what earlier attempts left
-            spent = sum(r.get("cost_usd") or 0.0 for r in read_jsonl(self.outputs_path) if not r.get("cache_hit"))
+            spent = sum(r.cost_usd or 0.0 for r in self.run.folder.teacher_results() if not r.cache_hit)
             teacher = self._teacher(budget_usd=max(0.0, budget - spent))
         else:
             teacher = self._teacher()
@@ -285,13 +294,12 @@ class Pipeline:
 
         def on_result(result: TeacherResult) -> None:
             nonlocal cost
-            record = asdict(result)
-            record["split"] = split_of.get(result.sample_id, "")
-            append_jsonl(self.outputs_path, [record])
+            split = split_of.get(result.sample_id, "")
+            self.run.folder.append_teacher_result(result, split)
             self.emit(
                 "teacher_call",
                 sample_id=result.sample_id,
-                split=record["split"],
+                split=split,
                 model=result.model,
                 cache_key=result.cache_key,
                 cache_hit=result.cache_hit,
@@ -333,12 +341,8 @@ class Pipeline:
 
     # -- stage: filter ----------------------------------------------------------------------
 
-    @property
-    def samples_path(self) -> Path:
-        return self.run.path("samples.jsonl")
-
     def stage_filter(self) -> dict[str, Any]:
-        results = self._teacher_results()
+        results = self.run.folder.latest_teacher_results()
         if not results:
             raise StageError("no teacher outputs to filter", hint="run the generate stage first")
         task = self.task
@@ -357,7 +361,7 @@ class Pipeline:
                 records.append(record)
                 reasons[record["reason"]] += 1
                 by_split.setdefault(name, Counter())["accepted" if record["accepted"] else "rejected"] += 1
-        write_text_redacted(self.samples_path, "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records))
+        self.run.folder.write_samples(records)
         accepted = sum(1 for r in records if r["accepted"])
         summary = {
             "total": len(records),
@@ -384,13 +388,13 @@ class Pipeline:
             example = next(r for r in rejected if r["reason"] == reason)
             text = " ".join(str(example.get("teacher_output") or example.get("detail") or "").split())
             text = text if len(text) <= 160 else text[:160] + "..."
-            details.append(f"{reason} ({count} of {total}), e.g. {example['sample_id']}: \"{text}\"")
+            details.append(f'{reason} ({count} of {total}), e.g. {example["sample_id"]}: "{text}"')
         fixes = list(dict.fromkeys(self._fix_for(reason) for reason, _ in top))
         if accepted == 0:
             raise StageError(
                 f"the filter accepted no training samples (0 of {total}), so there is nothing to train on",
                 details=[*details, *(f"try: {fix}" for fix in fixes)],
-                hint=f"all samples and reasons are in {self.samples_path}; after a change to task_options or a "
+                hint=f"all samples and reasons are in {self.run.folder.samples_path}; after a change to task_options or a "
                 "filter plugin, `still run CONFIG --resume RUN_ID` filters again; a teacher change needs a new run "
                 "(unchanged prompts come from the cache)",
             )
@@ -406,7 +410,9 @@ class Pipeline:
         teacher, options = self.cfg.teacher, self.task.config
         if reason == "truncated":
             fix = f"raise teacher.max_tokens (now {teacher.max_tokens})"
-            return fix + (" or set task_options.ask_rationale = false (shorter answers)" if options.ask_rationale else "")
+            return fix + (
+                " or set task_options.ask_rationale = false (shorter answers)" if options.ask_rationale else ""
+            )
         if reason == "teacher_error":
             return "check teacher.model, api_base and the key; failed calls are retried by --resume"
         if reason == "low_agreement":
@@ -420,15 +426,17 @@ class Pipeline:
         parts = ["the teacher does not answer in the format the task parses:"]
         if options.ask_rationale:
             parts.append("set task_options.ask_rationale = false,")
-        parts.append(f"add worked examples (task_options.few_shot = 3, now {options.few_shot}) or use a stronger teacher")
+        parts.append(
+            f"add worked examples (task_options.few_shot = 3, now {options.few_shot}) or use a stronger teacher"
+        )
         return " ".join(parts)
 
-    def _judge(self, task: TaskType, example: Example, result: dict[str, Any], min_agreement: float) -> dict[str, Any]:
-        completions = result.get("completions") or []
-        texts = [c.get("text", "") for c in completions]
+    def _judge(self, task: TaskType, example: Example, result: TeacherResult, min_agreement: float) -> SampleRecord:
+        completions = result.completions
+        texts = [c.text for c in completions]
         parsed: Parsed | None = None
         confidence = None
-        if result.get("error") or not completions:
+        if result.error or not completions:
             reason = "teacher_error"
             accepted = False
         else:
@@ -436,7 +444,7 @@ class Pipeline:
             parsed, confidence = task.aggregate(parsed_all)
             if not parsed.ok:
                 accepted = False
-                truncated = all(c.get("finish_reason") == "length" for c in completions)
+                truncated = all(c.finish_reason == "length" for c in completions)
                 # a task's short reason code (no_number, ambiguous_label ...) says more than "unparseable"
                 code = parsed.error if parsed.error and REASON_CODE.fullmatch(parsed.error) else None
                 reason = "truncated" if truncated else (code or "unparseable")
@@ -454,8 +462,10 @@ class Pipeline:
             "split": example.split,
             "accepted": accepted,
             "reason": reason if not accepted else "ok",
-            "detail": result.get("error") if reason == "teacher_error" else (parsed.error if parsed and not parsed.ok else None),
-            "finish_reason": completions[0].get("finish_reason") if completions else None,
+            "detail": result.error
+            if reason == "teacher_error"
+            else (parsed.error if parsed and not parsed.ok else None),
+            "finish_reason": completions[0].finish_reason if completions else None,
             "confidence": confidence,
             "prompt": task.student_messages(example),
             "teacher_output": texts[0] if texts else None,
@@ -470,13 +480,13 @@ class Pipeline:
 
     def _pairs(self, split: str) -> list[TrainPair]:
         pairs = []
-        for record in read_jsonl(self.samples_path):
+        for record in self.run.folder.samples():
             if record.get("split") == split and record.get("accepted"):
                 pairs.extend(TrainPair(**t) for t in record.get("targets", []))
         return pairs
 
     def stage_train(self) -> dict[str, Any]:
-        if not self.samples_path.exists():
+        if not self.run.folder.samples_path.exists():
             raise StageError("no filtered samples to train on", hint="run the filter stage first")
         train_pairs = self._pairs("train")
         if not train_pairs:
@@ -489,8 +499,8 @@ class Pipeline:
         trainer = self.host.get(StudentTrainer, self.cfg.student.trainer)(self.cfg.student)
         job = TrainJob(
             run_dir=self.run.dir,
-            output_dir=self.run.path("student"),
-            checkpoint_dir=self.run.path("checkpoints"),
+            output_dir=self.run.folder.student,
+            checkpoint_dir=self.run.folder.checkpoints,
             train=train_pairs,
             validation=self._pairs("validation"),
             student=self.cfg.student,
@@ -498,7 +508,7 @@ class Pipeline:
             loss=loss,
             teacher=self.cfg.teacher,
             emit=self._emit_from_plugin,
-            resume=self.run.path("checkpoints").exists() and not self.upstream_changed,
+            resume=self.run.folder.checkpoints.exists() and not self.upstream_changed,
             should_stop=self.should_stop,
         )
         if not job.resume and job.checkpoint_dir.exists():
@@ -508,14 +518,23 @@ class Pipeline:
             raise StopRequested
         self._artifact("student", outcome.model_dir)
         self._drop_resume_state(job.checkpoint_dir)
-        return {"steps": outcome.steps, "train_pairs": len(train_pairs), "validation_pairs": len(job.validation), **outcome.summary}
+        return {
+            "steps": outcome.steps,
+            "train_pairs": len(train_pairs),
+            "validation_pairs": len(job.validation),
+            **outcome.summary,
+        }
 
     def _drop_resume_state(self, checkpoint_dir: Path) -> None:
         """Training finished: nothing will resume it, so its optimizer state only fills the disk."""
         from stillhouse.kernel.housekeeping import drop_resume_state, human_bytes
 
         if is_main_process() and (freed := drop_resume_state(checkpoint_dir)):
-            self.emit("log", level="info", message=f"removed {human_bytes(freed)} of optimizer state from checkpoints (training finished)")
+            self.emit(
+                "log",
+                level="info",
+                message=f"removed {human_bytes(freed)} of optimizer state from checkpoints (training finished)",
+            )
 
     def _emit_from_plugin(self, event: dict[str, Any]) -> None:
         payload = dict(event)
@@ -553,10 +572,10 @@ class Pipeline:
         examples = split.examples[: self.cfg.evaluate.limit] if self.cfg.evaluate.limit else split.examples
         if not examples:
             raise StageError(f"the {split.split} split has no rows to evaluate")
-        out_dir = self.run.path("eval")
-        results_path = out_dir / "results.json"
-        reuse = results_path.exists() and not self.upstream_changed
-        results = json.loads(results_path.read_text()) if reuse else {}
+        folder = self.run.folder
+        out_dir = folder.eval_dir
+        reuse = folder.results_path.exists() and not self.upstream_changed
+        results = folder.read_results() if reuse else {}
         summary: dict[str, Any] = {"split": split.split, "n": len(examples), "roles": {}}
         timing = self.cfg.evaluate.timing
         kept: dict[str, Any] = {}  # role -> ChatModel, kept loaded for the interleaved timing phase
@@ -571,7 +590,16 @@ class Pipeline:
                 model, name, info = self._eval_model(role)
                 try:
                     metrics = evaluate_role(
-                        role, name, model, self.task, examples, self.cfg.evaluate, self.host, out_dir, info=info, emit=self.emit
+                        role,
+                        name,
+                        model,
+                        self.task,
+                        examples,
+                        self.cfg.evaluate,
+                        self.host,
+                        out_dir,
+                        info=info,
+                        emit=self.emit,
                     )
                 finally:
                     if timing.enabled and role != "teacher":
@@ -579,10 +607,14 @@ class Pipeline:
                     else:
                         model.close()
                 results[role] = {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
-                write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
+                folder.write_results(results)
                 summary["roles"][role] = {m.name: m.value for m in metrics if m.name == self.task.primary_metric}
             # Timing phase: all roles loaded at once, timed interleaved (kernel.timing).
-            untimed = [r for r in self.cfg.evaluate.roles if "decode_ms_per_token" not in {m["name"] for m in results[r]["metrics"]}]
+            untimed = [
+                r
+                for r in self.cfg.evaluate.roles
+                if "decode_ms_per_token" not in {m["name"] for m in results[r]["metrics"]}
+            ]
             if timing.enabled and untimed:
                 if self.should_stop():
                     raise StopRequested
@@ -600,7 +632,7 @@ class Pipeline:
                     names = {m.name for m in metrics}
                     kept_metrics = [m for m in results[timed_role]["metrics"] if m["name"] not in names]
                     results[timed_role]["metrics"] = kept_metrics + [asdict(m) for m in metrics]
-                write_text_redacted(results_path, json.dumps(results, indent=2, default=str))
+                folder.write_results(results)
         finally:
             for model in kept.values():
                 model.close()
@@ -616,7 +648,7 @@ class Pipeline:
         if role == "baseline":
             return student_model(self.host, self.cfg.student, None)
         if role == "student":
-            student_dir = self.run.path("student")
+            student_dir = self.run.folder.student
             if not student_dir.exists():
                 raise StageError("no trained student to evaluate", hint="run the train stage first")
             return student_model(self.host, self.cfg.student, student_dir)
@@ -634,21 +666,17 @@ class Pipeline:
     # -- stage: report ----------------------------------------------------------------------
 
     def stage_report(self) -> dict[str, Any]:
-        from stillhouse.kernel.evaluation import load_results
-
+        state = self.run.state()
+        finished = state.finished_stages()
         report = ReportInput(
             run_id=self.run.id,
             run_dir=self.run.dir,
             config=self.loaded.to_dict(),
-            results=load_results(self.run.path("eval", "results.json")),
+            results=self.run.folder.read_metrics(),
             primary_metric=self.task.primary_metric,
-            training_curve=[
-                (int(e.get("step") or 0), float(e["value"]))
-                for e in self.run.events()
-                if e.get("type") == "metric" and e.get("key") == "train/loss"
-            ],
-            filter_summary=self.run.finished_stages().get("filter", {}),
-            teacher_summary=self.run.finished_stages().get("generate", {}),
+            training_curve=[(p.step or 0, p.value) for p in state.metrics.get("train/loss", [])],
+            filter_summary=finished.get("filter", {}),
+            teacher_summary=finished.get("generate", {}),
         )
         written = []
         for name in self.cfg.report.reporters:
@@ -656,5 +684,10 @@ class Pipeline:
             for path in reporter.write(report):
                 self._artifact(f"report:{Path(path).name}", Path(path))
                 written.append(str(path))
-        written += map(str, run_trackers(self.host, self.cfg.report, report, lambda msg: self.emit("log", level="warning", message=msg)))
+        written += map(
+            str,
+            run_trackers(
+                self.host, self.cfg.report, report, lambda msg: self.emit("log", level="warning", message=msg)
+            ),
+        )
         return {"files": written}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stillhouse.kernel.comparison import retention
 from stillhouse.kernel.errors import UserError
 from stillhouse.kernel.runs import STAGES
 from stillhouse.registry.queries import read_query, runs_overview
@@ -69,7 +70,7 @@ def registry_runs(home: Path, *, ingest: bool = False, newest: int | None = None
                 progress=progress,
                 primary_metric=run.primary_metric,
                 scores={"teacher": t_score, "baseline": run.baseline_score, "student": s_score},
-                retention=s_score / t_score if s_score is not None and t_score else None,
+                retention=retention(s_score, t_score),
                 cost_usd=run.cost_usd,
                 started=run.started,
                 stage=run.current_stage,

@@ -56,7 +56,7 @@ def eval_command(
     from stillhouse.plugins.reports.terminal import measurements_table
 
     evaluate = EvaluateConfig(
-        limit=limit, roles=[ROLE], batch_size=batch_size, max_new_tokens=max_new_tokens, usd_per_hour=usd_per_hour
+        limit=limit, batch_size=batch_size, max_new_tokens=max_new_tokens, usd_per_hour=usd_per_hour
     )
     run, metrics, primary = evaluate_model(
         get_host(),

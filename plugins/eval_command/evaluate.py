@@ -8,7 +8,6 @@ None`` and the model as ``student_model``; the evaluate stage's events with role
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ def evaluate_model(
             where=Location(file=str(data)),
             hint="--data takes a JSONL, CSV or Parquet file",
         )
-    evaluate = evaluate or EvaluateConfig(limit=limit, roles=[ROLE])
+    evaluate = evaluate or EvaluateConfig(limit=limit)  # roles are the pipeline's; one model here
     examples = load_split(task, data, "test", limit=limit, mapping=fields or {}).examples
     if not examples:
         raise DataError(f"{data} has no rows to evaluate", where=Location(file=str(data)))
@@ -69,7 +68,7 @@ def evaluate_model(
         "evaluate": evaluate.model_dump(mode="json"),
     }
     run = Run.create(name or f"eval-{Path(model).name}", config, home)
-    (run.dir / "config.json").write_text(json.dumps(config, indent=2))
+    run.folder.write_config(config)
     with RunLifecycle(run, host).start(
         name=name,
         kind="eval",
@@ -92,13 +91,13 @@ def evaluate_model(
                 info["runtime"] = "transformers (GGUF dequantised to float32)"
             try:
                 metrics = evaluate_role(
-                    ROLE, model_name, chat, task, examples, evaluate, host, run.path("eval"), info=info, emit=life.emit
+                    ROLE, model_name, chat, task, examples, evaluate, host, run.folder.eval_dir, info=info, emit=life.emit
                 )
             finally:
                 chat.close()
             metrics = [_own_flag_hint(m) for m in metrics]
             results = {ROLE: {"model": model_name, "info": info, "metrics": [vars(m) for m in metrics]}}
-            run.path("eval", "results.json").write_text(json.dumps(results, indent=2, default=str))
+            run.folder.write_results(results)
             stage.summary = {"split": "test", "n": len(examples), "roles": {ROLE: _primary(metrics, task.primary_metric)}}
         report = ReportInput(run.id, run.dir, config, {ROLE: metrics}, task.primary_metric)
         for path in MarkdownReporter().write(report):
