@@ -24,8 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	command -v tmux >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq tmux >/dev/null) || true; }
 	touch $@
 
-# CI (.ci/run) runs `make test`: ruff and the layering contracts first (seconds), then the suite
-test: setup lint-fast
+# CI (.ci/run) runs `make test`: ruff, the layering contracts and mypy first (about a minute), then the suite
+test: setup lint
 	$(VENV)/bin/pytest -q
 
 test-fast: setup

@@ -56,6 +56,8 @@ PARSE_REASONS = frozenset({"unparseable", "empty", "ambiguous_label", "no_number
 class Pipeline:
     """One invocation of a run: a fresh one, or a resumed one."""
 
+    _run_lock: RunLock | None = None  # held between _lock_run and _unlock_run
+
     def __init__(self, loaded: LoadedConfig, host: PluginHost, run: Run, *, on_event: EventSink | None = None) -> None:
         self.loaded = loaded
         self.cfg = loaded.pipeline
@@ -188,11 +190,11 @@ class Pipeline:
     def _lock_run(self) -> None:
         """Hold the run folder's lock while this process works on it: a second `still run --resume`
         of the same run is refused at once, naming this pid. (Ranks of one torchrun share rank 0's.)"""
-        if is_main_process() and getattr(self, "_run_lock", None) is None:
+        if is_main_process() and self._run_lock is None:
             self._run_lock = RunLock(self.run.dir).acquire()
 
     def _unlock_run(self) -> None:
-        lock = getattr(self, "_run_lock", None)
+        lock = self._run_lock
         if lock is not None:
             lock.release()
             self._run_lock = None
@@ -287,8 +289,8 @@ class Pipeline:
         teacher.check()
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
-        total, counts = len(requests), Counter()
-        tokens = Counter()
+        total, counts = len(requests), Counter[str]()
+        tokens = Counter[str]()
         cost = 0.0
         progress_every = max(1, total // 100)
 
@@ -346,7 +348,8 @@ class Pipeline:
         if not results:
             raise StageError("no teacher outputs to filter", hint="run the generate stage first")
         task = self.task
-        records, reasons = [], Counter()
+        records: list[SampleRecord] = []
+        reasons = Counter[str]()
         by_split: dict[str, Counter] = {}
         min_agreement = task.config.min_agreement
         for name in ("train", "validation"):
@@ -373,7 +376,7 @@ class Pipeline:
         self._check_acceptance([r for r in records if r["split"] == "train"])
         return summary
 
-    def _check_acceptance(self, train_records: list[dict[str, Any]]) -> None:
+    def _check_acceptance(self, train_records: list[SampleRecord]) -> None:
         """Stop here when no training sample survived (training would fail minutes later with
         less to go on); warn when few did. Both name the top reasons, an example of each and what
         to change."""
@@ -479,7 +482,7 @@ class Pipeline:
     # -- stage: train -----------------------------------------------------------------------
 
     def _pairs(self, split: str) -> list[TrainPair]:
-        pairs = []
+        pairs: list[TrainPair] = []
         for record in self.run.folder.samples():
             if record.get("split") == split and record.get("accepted"):
                 pairs.extend(TrainPair(**t) for t in record.get("targets", []))

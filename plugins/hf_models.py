@@ -116,7 +116,9 @@ def load_causal_lm(spec: str, *, dtype: str = "auto", device: str = "auto") -> t
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model '{spec}': {exc}", hint=_offline_hint(spec)) from None
-    model.to(device)
+    # transformers declares PreTrainedModel.to with @functools.wraps(torch.nn.Module.to); typeshed's
+    # _Wrapped is no descriptor, so mypy does not bind `self` and takes `device` for it.
+    model.to(device)  # type: ignore[arg-type]
     model.eval()
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

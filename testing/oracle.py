@@ -37,7 +37,7 @@ _OPENINGS = (
 )
 
 
-def make_task(name: str) -> TaskType:
+def make_task(name: str) -> TaskType[Any]:  # each task has its own Config; TaskType is invariant in it
     """A built-in task plugin with its default options (what renders and parses prompts)."""
     if name == "nli":
         from stillhouse.plugins.tasks.nli import NLITask
@@ -117,7 +117,7 @@ class Oracle:
 
     def _nli(self, example: Example, right: bool, rng: random.Random) -> tuple[str, str]:
         gold = str(example.reference)
-        labels = list(self._task.config.labels)  # type: ignore[attr-defined]
+        labels = list(self._task.config.labels)
         label = gold if right else rng.choice([x for x in labels if x != gold])
         explanation = example.inputs.get("explanation") if right else None
         because = str(explanation).strip().rstrip(".").capitalize() + "." if explanation else _REASONS.get(label, "")

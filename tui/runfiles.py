@@ -78,17 +78,17 @@ def load_samples(run_dir: Path) -> list[SampleView]:
             source=str(row.get("source") or ""),
         )
     for role in eval_roles(run_dir):
-        for row in folder.eval_outputs(role):
-            sid = str(row.get("sample_id", ""))
+        for out in folder.eval_outputs(role):  # dict lines, not SampleRecords
+            sid = str(out.get("sample_id", ""))
             view = views.get(sid)
             if view is None:
                 view = views[sid] = SampleView(
-                    sample_id=sid, split="eval", prompt=prompt_text(row.get("prompt")), reference=_text(row.get("reference"))
+                    sample_id=sid, split="eval", prompt=prompt_text(out.get("prompt")), reference=_text(out.get("reference"))
                 )
-            view.outputs[role] = _text(row.get("output"))
-            view.parsed[role] = _text(row.get("parsed_answer"))
-            if row.get("error"):
-                view.errors[role] = str(row["error"])
+            view.outputs[role] = _text(out.get("output"))
+            view.parsed[role] = _text(out.get("parsed_answer"))
+            if out.get("error"):
+                view.errors[role] = str(out["error"])
     return list(views.values())
 
 
@@ -130,8 +130,8 @@ def reject_reasons(samples: list[SampleView]) -> list[tuple[str, int]]:
 def results_table(results: EvalResults) -> tuple[list[str], list[list[Any]]]:
     """Metrics (rows) by role (columns) from the evaluation results: (roles, [[metric, v_role1, ...], ...])."""
     roles = [r for r in EVAL_ROLES_ORDER if r in results] + sorted(set(results) - set(EVAL_ROLES_ORDER))
-    metrics: list[str] = []
-    values: dict[tuple[str, str], Any] = {}
+    metrics: list[str | None] = []  # as stored: a row without a name shows as None, as before
+    values: dict[tuple[str | None, str], Any] = {}
     for role in roles:
         for metric in results[role].get("metrics") or []:
             name = metric.get("name")

@@ -52,7 +52,7 @@ def eval_command(
 
     from stillhouse.kernel.interfaces import EvaluateConfig
     from stillhouse.kernel.plugins import get_host
-    from stillhouse.plugins.eval_command.evaluate import ROLE, evaluate_model
+    from stillhouse.plugins.eval_command.evaluate import evaluate_model
     from stillhouse.plugins.reports.terminal import measurements_table
 
     evaluate = EvaluateConfig(

@@ -14,6 +14,7 @@ from typing import Any
 from stillhouse.kernel.errors import DataError, Location
 from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput, TaskType
 from stillhouse.kernel.lifecycle import RunLifecycle
+from stillhouse.kernel.run_folder import EvalResults
 from stillhouse.kernel.runs import Run, config_hash
 
 ROLE = "model"
@@ -96,7 +97,7 @@ def evaluate_model(
             finally:
                 chat.close()
             metrics = [_own_flag_hint(m) for m in metrics]
-            results = {ROLE: {"model": model_name, "info": info, "metrics": [vars(m) for m in metrics]}}
+            results: EvalResults = {ROLE: {"model": model_name, "info": info, "metrics": [vars(m) for m in metrics]}}
             run.folder.write_results(results)
             stage.summary = {"split": "test", "n": len(examples), "roles": {ROLE: _primary(metrics, task.primary_metric)}}
         report = ReportInput(run.id, run.dir, config, {ROLE: metrics}, task.primary_metric)

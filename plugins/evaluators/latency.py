@@ -56,10 +56,10 @@ class LatencyEvaluator(Evaluator[LatencyConfig]):
         # and on a GPU a shape's first call loads and selects kernels (seen on an H200: p50 210 ms
         # cold vs 38 ms warm for the same model).
         answers = []
-        for timed in (False, True):
+        for measure in (False, True):
             for prompt in prompts:
                 answer = subject.model.answer([prompt], max_new_tokens=max_new_tokens, batch_size=1)
-                if timed:
+                if measure:
                     answers.extend(answer)
         timed = [a.latency_ms for a in answered(answers)]
         return timed, "ms (batch size 1)", None if timed else f"every request failed: {first_error(answers)}"

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ def heap_in_use_bytes() -> int | None:
 _LIBC: list = []
 
 
-def _libc():  # type: ignore[no-untyped-def]
+def _libc() -> Any:  # the loaded C library (a ctypes.CDLL), or None where it cannot be loaded
     if not _LIBC:
         import ctypes
         import ctypes.util
@@ -84,12 +84,13 @@ def watch_memory(fn: Callable[[], T], *, gpu: bool = False, interval_s: float = 
     """Run ``fn`` and return its result with the peak RSS seen while it ran and, with ``gpu``, the
     peak CUDA allocation (live tensors: this model's weights plus its activations)."""
     torch = sys.modules.get("torch") if gpu else None
-    use_gpu = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+    # torch.cuda where the pass runs on a GPU (torch already imported, CUDA up), else None
+    cuda = torch.cuda if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized() else None
     gpu_before = 0
-    if use_gpu:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        gpu_before = int(torch.cuda.memory_allocated())
+    if cuda is not None:
+        cuda.synchronize()
+        cuda.reset_peak_memory_stats()
+        gpu_before = int(cuda.memory_allocated())
     peak = current_rss_bytes()
     heap_before = heap_in_use_bytes()
     heap_peak = heap_before
@@ -117,8 +118,8 @@ def watch_memory(fn: Callable[[], T], *, gpu: bool = False, interval_s: float = 
         peak = last
     gpu_peak = None
     working = heap_peak - heap_before if heap_peak is not None and heap_before is not None else None
-    if use_gpu:
-        torch.cuda.synchronize()
-        gpu_peak = int(torch.cuda.max_memory_allocated())
+    if cuda is not None:
+        cuda.synchronize()
+        gpu_peak = int(cuda.max_memory_allocated())
         working = gpu_peak - gpu_before
     return result, Watched(peak, gpu_peak, working)

@@ -37,17 +37,18 @@ class ThroughputEvaluator(Evaluator[ThroughputConfig]):
         token_reason = reason
         if reason is None and tokens == 0 and any(a.text for a in done):
             token_reason = "not measured: the model reported no completion token counts"
+        # where reason is None the wall time was recorded and is > 0; the `is not None` narrows it
         return [
             Metric(
                 "throughput_tokens_per_s",
-                tokens / wall if token_reason is None else None,
+                tokens / wall if token_reason is None and wall is not None else None,
                 n=len(done),
                 reason=token_reason,
                 unit=f"tok/s{at}",
             ),
             Metric(
                 "requests_per_s",
-                len(done) / wall if reason is None else None,
+                len(done) / wall if reason is None and wall is not None else None,
                 n=len(done),
                 reason=reason,
                 unit=f"req/s{at}",

@@ -31,7 +31,7 @@ def exporter_for(host: Any, fmt: str, options: dict[str, Any]) -> Exporter:
             else:
                 problems.append(f"{option} {error['input']!r}: {error['msg']}")
         raise UserError(f"cannot export as {fmt}: " + "; ".join(problems)) from None
-    return cls(config)  # type: ignore[return-value]
+    return cls(config)
 
 
 def check_destination(dest: Path, force: bool) -> None:

@@ -477,7 +477,10 @@ class TrainingSession:
             complete, _ = complete_checkpoints(job.checkpoint_dir)
             self.summary["interrupted"] = True
             return TrainOutcome(complete[-1] if complete else job.checkpoint_dir, state.global_step, self.summary)
-        check_finite_weights(trainer.model)
+        trained = trainer.model
+        if trained is None:  # transformers types it Optional (for model_init); this trainer was given one
+            raise RuntimeError("the trainer has no model after training")
+        check_finite_weights(trained)
         with quiet_progress_bars():
             model_dir = self.export(trainer, tokenizer)
         return TrainOutcome(model_dir, state.global_step, self.summary)

@@ -180,8 +180,8 @@ def model_fill(
             members = [samples[i] for i in group]
             batch = collator([s.as_item() for s in members])
             out = forward(model, batch)
-            top_ids, top_lps = topk_at_targets(out.logits, batch["target_ids"], k, vocab_size)
-            top_ids, top_lps = top_ids.cpu().numpy(), top_lps.cpu().numpy()
+            top_ids_t, top_lps_t = topk_at_targets(out.logits, batch["target_ids"], k, vocab_size)
+            top_ids, top_lps = top_ids_t.cpu().numpy(), top_lps_t.cpu().numpy()
             # Target rows come out row-major: rows in layout order, samples by cursor within a row.
             cursor = 0
             for row in collator.layout([len(s.input_ids) for s in members]):

@@ -38,8 +38,9 @@ class PromptedTask(TaskType[TaskConfigT]):
     """Default system prompt: what the task is. ``task_options.system_prompt`` replaces it."""
     answer_label: ClassVar[str] = "Answer"
     """The word that introduces the final answer ("Answer", "Summary", "Reply")."""
-    answer_format: ClassVar[str] = ""
-    """What a valid answer looks like, appended to the instructions."""
+    answer_format: str = ""
+    """What a valid answer looks like, appended to the instructions. Not a ClassVar: a task whose
+    answers depend on its options (nli, classification: the configured labels) sets it per instance."""
     answer_noun: ClassVar[str] = "answer"
     """How the instructions name the answer ("label", "number", "summary" ...)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from typing_extensions import TypeVar
@@ -101,9 +101,10 @@ NLIConfigT = TypeVar("NLIConfigT", bound=NLIConfig, default=NLIConfig)
 class NLITask(PromptedTask[NLIConfigT]):
     name = "nli"
     description = "Natural language inference (premise, hypothesis -> entailment / neutral / contradiction)."
-    Config = NLIConfig
+    # Typed as wide as the base's so that subclasses (classification) can set their own.
+    Config: ClassVar[type[NLIConfig]] = NLIConfig
     primary_metric = "accuracy"
-    fields = (
+    fields: ClassVar[tuple[FieldSpec, ...]] = (
         FieldSpec("premise", aliases=("sentence1", "sentence_1", "text_a", "context")),
         FieldSpec("hypothesis", aliases=("sentence2", "sentence_2", "text_b", "claim")),
         FieldSpec("label", aliases=("gold_label", "labels", "answer"), required=False, kind="any", reference=True),
@@ -114,7 +115,7 @@ class NLITask(PromptedTask[NLIConfigT]):
         "(it must be true), contradicts it (it cannot be true), or is neutral (it may or may not be true)."
     )
     answer_noun = "label"
-    id_fields = ("pairID", "pair_id", "idx")
+    id_fields: ClassVar[tuple[str, ...]] = ("pairID", "pair_id", "idx")
 
     def __init__(self, config: NLIConfigT | None = None) -> None:
         super().__init__(config)

@@ -212,8 +212,8 @@ class CompareScreen(ReportsWorkerErrors, Screen):
         for i, name in enumerate(names):
             config.add_column(name, key=f"run{i}")
         diff = config_diff([s.config for s in states], all_keys=self.all_keys)
-        for key, values in diff:
-            config.add_row(key, *differing_parts(values, 30))
+        for key, parts in diff:
+            config.add_row(key, *differing_parts(parts, 30))
         what = "all keys" if self.all_keys else "keys that differ"
         self.query_one("#compare-status", Static).update(
             f"{len(states)} runs · {len(diff)} config {what} (d toggles) · bold = best"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from stillhouse.kernel.events import Event
 from stillhouse.kernel.runs import runs_root
 from stillhouse.tui.runfiles import config_text
 from stillhouse.tui.screens.runs import confirm_cancel, start_resume
@@ -47,7 +48,7 @@ RELOAD_ON = {
 class RunPolled(Message):
     """New events were folded into the follower's state (``events`` may be empty)."""
 
-    def __init__(self, events: list[dict[str, Any]], config: str | None) -> None:
+    def __init__(self, events: list[Event], config: str | None) -> None:
         super().__init__()
         self.events = events
         self.config = config

@@ -73,7 +73,7 @@ def comparison_for(results: EvalResults, primary: str | None) -> Comparison | No
     if not results:
         return None
     metrics, _ = results_from_json(results)
-    roles = [r for r in ("teacher", "baseline", "student") if r in metrics] or list(metrics)
+    roles: list[str] = [r for r in ("teacher", "baseline", "student") if r in metrics] or list(metrics)
     return build_comparison(metrics, primary or "accuracy", roles=roles)
 
 

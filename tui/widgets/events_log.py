@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -30,7 +31,7 @@ TYPE_STYLES = {
 SKIP_KEYS = {"ts", "type", "run_id", "config"}
 
 
-def describe(event: dict[str, Any]) -> Text:
+def describe(event: Mapping[str, Any]) -> Text:
     ts = event.get("ts")
     stamp = time.strftime("%H:%M:%S", time.gmtime(ts)) if isinstance(ts, (int, float)) else "--:--:--"
     kind = str(event.get("type", "?"))
@@ -63,7 +64,7 @@ class EventsLog(Vertical):
         yield Static("", id="events-progress")
         yield RichLog(id="events-log", max_lines=MAX_LINES, wrap=False, auto_scroll=True, markup=False)
 
-    def add(self, events: list[dict[str, Any]]) -> None:
+    def add(self, events: Sequence[Mapping[str, Any]]) -> None:
         log = self.query_one(RichLog)
         shown = []
         for event in events:
