@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 
 from stillhouse.kernel.errors import ConfigError, Location, UnknownPluginError
 from stillhouse.kernel.interfaces import Reporter, ReportInput
+from stillhouse.kernel.run_folder import RunFolder
+from stillhouse.kernel.run_state import RunState, fold
 
 REPORT_FILES = ("report.md", "report.html", "student/README.md")
 """Files of a run folder a tracker keeps as artifacts, when the reporters wrote them (the last one
@@ -60,7 +62,7 @@ class TrackedRun:
             run_dir=report.run_dir,
             name=str(report.config.get("name") or report.run_id),
             params=dict(_flatten(report.config)),
-            steps=list(_step_metrics(report.run_dir / "events.jsonl")),
+            steps=_step_metrics(fold(RunFolder(report.run_dir).events(), report.run_id)),
             teacher=_teacher_numbers(report.teacher_summary, report.filter_summary),
             evaluation={
                 role: {m.name: value for m in metrics if (value := _number(m.value)) is not None}
@@ -109,7 +111,9 @@ def check_trackers(report_cfg: Any, host: Any, where: Callable[[tuple[str, ...]]
             raise ConfigError(
                 f"no tracker named '{name}'",
                 where=where(key),
-                hint=f"did you mean '{close[0]}'?" if close else f"trackers: {', '.join(known) or 'none installed'} (`still plugins` lists what is installed)",
+                hint=f"did you mean '{close[0]}'?"
+                if close
+                else f"trackers: {', '.join(known) or 'none installed'} (`still plugins` lists what is installed)",
             ) from None
         if not (isinstance(plugin, type) and issubclass(plugin, Tracker)):
             raise ConfigError(
@@ -120,7 +124,8 @@ def check_trackers(report_cfg: Any, host: Any, where: Callable[[tuple[str, ...]]
             raise ConfigError(
                 f"the {name} tracker needs {', '.join(missing)}, which is not installed",
                 where=where(key),
-                hint="pip install " + " ".join(f"'{spec}'" for spec in missing)
+                hint="pip install "
+                + " ".join(f"'{spec}'" for spec in missing)
                 + " (or pip install 'stillhouse[tracking]'), or remove it from report.trackers",
             )
     for name, options in report_cfg.options.items():
@@ -129,7 +134,7 @@ def check_trackers(report_cfg: Any, host: Any, where: Callable[[tuple[str, ...]]
             raise ConfigError(
                 f"options for tracker '{name}', which report.trackers does not list",
                 where=where(at),
-                hint=f"add \"{name}\" to report.trackers, or remove [report.options.{name}]",
+                hint=f'add "{name}" to report.trackers, or remove [report.options.{name}]',
             )
         try:
             host.get("reporter", name).Config.model_validate(options)
@@ -171,18 +176,9 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, s
             yield dotted, value if isinstance(value, str) else json.dumps(value)
 
 
-def _step_metrics(events_path: Path) -> Iterator[StepMetric]:
-    if not events_path.is_file():
-        return
-    with events_path.open(encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:  # a torn last line of a killed run
-                continue
-            value = _number(event.get("value"))
-            if event.get("type") == "metric" and value is not None:
-                yield StepMetric(str(event["key"]), int(event.get("step") or 0), value)
+def _step_metrics(state: RunState) -> list[StepMetric]:
+    """Every training metric point the run logged (the kernel's one fold of its events)."""
+    return [StepMetric(key, point.step or 0, point.value) for key, points in state.metrics.items() for point in points]
 
 
 def _teacher_numbers(generate: Mapping[str, Any], filtered: Mapping[str, Any]) -> dict[str, float]:

@@ -23,14 +23,12 @@ SFTTrainer picks prompt-completion when both layouts are present; drop ``prompt`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from stillhouse.kernel.errors import UserError
 from stillhouse.kernel.interfaces import Exporter, Message
-
-SAMPLES = "samples.jsonl"
+from stillhouse.kernel.run_folder import RunFolder, SampleRecord
 
 
 class DatasetExporter(Exporter):
@@ -41,27 +39,33 @@ class DatasetExporter(Exporter):
     def export(self, source: Path, dest: Path) -> list[Path]:
         import datasets
 
-        samples_path = source / SAMPLES
-        if not samples_path.is_file():
+        folder = RunFolder(source)
+        if not folder.samples_path.is_file():
             raise UserError(
-                f"run {source.name} has no filtered samples ({SAMPLES})",
+                f"run {source.name} has no filtered samples ({RunFolder.SAMPLES})",
                 hint=f"run its generate and filter stages: still run --resume {source.name} --stage filter",
             )
-        config = json.loads((source / "config.json").read_text()) if (source / "config.json").is_file() else {}
+        config = folder.read_config()
         teacher_model = str(config.get("teacher", {}).get("model", ""))
-        calls = _teacher_calls(source / "events.jsonl")
+        calls = _teacher_calls(folder)
         splits: dict[str, list[dict[str, Any]]] = {}
-        for sample in _read_jsonl(samples_path):
+        for sample in folder.samples():
             meta = _metadata(sample, calls.get(str(sample["sample_id"]), {}), teacher_model)
             if sample.get("accepted"):
                 for target in sample.get("targets") or []:
-                    row = _row(target["messages"], target["target"], {**meta, "weight": float(target.get("weight", 1.0))})
+                    row = _row(
+                        target["messages"], target["target"], {**meta, "weight": float(target.get("weight", 1.0))}
+                    )
                     splits.setdefault(str(sample["split"]), []).append(row)
-            elif sample.get("teacher_output") is not None:
-                splits.setdefault("rejected", []).append(_row(sample["prompt"], sample["teacher_output"], {**meta, "weight": 0.0}))
+            elif (output := sample.get("teacher_output")) is not None:
+                splits.setdefault("rejected", []).append(_row(sample["prompt"], output, {**meta, "weight": 0.0}))
         if not any(name != "rejected" for name in splits):
-            raise UserError(f"run {source.name} has no accepted samples to export", hint="see its report for the filter's reasons")
-        datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in splits.items()}).save_to_disk(str(dest))
+            raise UserError(
+                f"run {source.name} has no accepted samples to export", hint="see its report for the filter's reasons"
+            )
+        datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in splits.items()}).save_to_disk(
+            str(dest)
+        )
         return sorted(p for p in dest.rglob("*") if p.is_file())
 
 
@@ -70,7 +74,7 @@ def _row(prompt: list[Message], answer: str, meta: dict[str, Any]) -> dict[str, 
     return {"messages": [*prompt, *completion], "prompt": prompt, "completion": completion, **meta}
 
 
-def _metadata(sample: dict[str, Any], call: dict[str, Any], teacher_model: str) -> dict[str, Any]:
+def _metadata(sample: SampleRecord, call: dict[str, Any], teacher_model: str) -> dict[str, Any]:
     return {
         "sample_id": str(sample["sample_id"]),
         "source_split": str(sample["split"]),
@@ -79,27 +83,17 @@ def _metadata(sample: dict[str, Any], call: dict[str, Any], teacher_model: str) 
         "completion_tokens": int(call.get("completion_tokens") or 0),
         "cost_usd": call.get("cost_usd"),
         "finish_reason": sample.get("finish_reason"),
-        "confidence": None if sample.get("confidence") is None else float(sample["confidence"]),
+        "confidence": None if (confidence := sample.get("confidence")) is None else float(confidence),
         "reason": str(sample.get("reason") or ""),
         "reference": json.dumps(sample.get("reference"), ensure_ascii=False),
         "parsed_answer": json.dumps(sample.get("parsed_answer"), ensure_ascii=False),
     }
 
 
-def _teacher_calls(events_path: Path) -> dict[str, dict[str, Any]]:
+def _teacher_calls(folder: RunFolder) -> dict[str, dict[str, Any]]:
     """The last successful teacher call per sample (a resume may have retried a failed one)."""
     calls: dict[str, dict[str, Any]] = {}
-    if events_path.is_file():
-        for event in _read_jsonl(events_path):
-            if event.get("type") == "teacher_call" and not event.get("error"):
-                calls[str(event.get("sample_id"))] = event
+    for event in folder.events():
+        if event.get("type") == "teacher_call" and not event.get("error"):
+            calls[str(event.get("sample_id"))] = dict(event)
     return calls
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                yield json.loads(line)
-            except ValueError:  # a torn last line of a killed run
-                continue
