@@ -24,6 +24,11 @@ RUNS = {s.name: s for s in standard_runs()}
 async def settle(pilot) -> None:
     for widget in pilot.app.screen.query("Input, TextArea"):
         widget.cursor_blink = False
+    await pilot.pause(0.1)
+    # Repaint whole widgets: a line cached while the cursor was in its hidden blink phase would
+    # otherwise keep drawing it hidden (the snapshot then differs by the cursor cell alone).
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        widget.refresh()
     await pilot.pause(0.3)
 
 
