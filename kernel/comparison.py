@@ -251,10 +251,13 @@ def _ratio_cell(column: Column, kind: str, distilled: Cell, reference: Cell, ref
             MISSING,
             f"not comparable: {ref_label} {reference.metric} vs {dist_label} {distilled.metric}",
         )
-    d, r = float(distilled.value), float(reference.value)  # type: ignore[arg-type]
+    d, r = distilled.value, reference.value
+    assert d is not None and r is not None  # neither is missing (checked above)
+    d, r = float(d), float(r)
     n = min(distilled.n or 0, reference.n or 0) or None
-    if kind == "reduction" and None not in (d_low := distilled.low, d_high := distilled.high, reference.low, reference.high):
-        return _speed_cell((float(d_low), float(d_high)), (float(reference.low), float(reference.high)), d, r, n)  # type: ignore[arg-type]
+    d_low, d_high, r_low, r_high = distilled.low, distilled.high, reference.low, reference.high
+    if kind == "reduction" and d_low is not None and d_high is not None and r_low is not None and r_high is not None:
+        return _speed_cell((float(d_low), float(d_high)), (float(r_low), float(r_high)), d, r, n)
     if kind == "delta":
         value = d - r
         return Cell(value, f"{value * 100:+.1f} pts", None, n, distilled.metric)

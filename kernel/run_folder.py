@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from stillhouse.kernel.comparison import metric_from_dict
 from stillhouse.kernel.events import Event, EventReader, read_events
@@ -277,7 +277,7 @@ class RunFolder:
 
     def samples(self) -> Iterator[SampleRecord]:
         for record in read_jsonl(self.samples_path):
-            yield SampleRecord(**record)  # type: ignore[typeddict-item]  # a stored line, keys as written
+            yield cast(SampleRecord, record)  # a stored line, keys as written by write_samples
 
     # -- evaluation ----------------------------------------------------------------------------
 
