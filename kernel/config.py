@@ -334,16 +334,50 @@ def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def teacher_config_model(
+    host: PluginHost, teacher: dict[str, Any], *, source: str = "<config>", text: str = "", loc: tuple[str | int, ...] = ("teacher",)
+) -> type[TeacherConfig]:
+    """The model a teacher table is validated against: the ``Config`` of the backend it names
+    (``backend``, default litellm). The kernel's :class:`TeacherConfig` holds only what every
+    teacher means the same way; each backend's ``Config`` adds its own options (the call engine's
+    in :class:`~stillhouse.kernel.teaching.CallTeacherConfig`, litellm's endpoint and local-model
+    options), so an option of another backend is an unknown key. ``loc`` is where the table sits in
+    the file (``("teacher",)``; e.g. ``("teachers", 0)`` for an entry of a list)."""
+    backend = teacher.get("backend", "litellm")
+    where = (*(str(p) for p in loc), "backend")
+    if not isinstance(backend, str):
+        raise ConfigError(f"'{'.'.join(where)}' must be a teacher plugin name", where=Location(source, find_line(text, where), ".".join(where)))
+    config: type[TeacherConfig] = _plugin_class(host, Teacher, backend, source, text, where).Config
+    return config
+
+
+def validate_teacher(
+    teacher: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", loc: tuple[str | int, ...] = ("teacher",)
+) -> TeacherConfig:
+    """One teacher table validated against its backend's ``Config`` (:func:`teacher_config_model`),
+    errors located at ``loc`` in the file."""
+    model = teacher_config_model(host, teacher, source=source, text=text, loc=loc)
+    try:
+        return model.model_validate(teacher)
+    except ValidationError as exc:
+        raise _errors_to_config_error(exc, model, source, text, root=loc) from None
+
+
+def config_model(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "") -> type[PipelineBase]:
+    """The model a raw config is validated against, for the plugins it names: the task's options,
+    the teacher backend's ``Config``, the student trainer's ``Config`` and its ``Train``."""
+    task = raw.get("task")
+    student = _table(raw, "student")
+    task_cfg = _plugin_config(host, TaskType, task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
+    teacher_cfg = teacher_config_model(host, _table(raw, "teacher"), source=source, text=text)
+    trainer = _plugin_class(host, StudentTrainer, student.get("trainer", "hf"), source, text, ("student", "trainer"))
+    return pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
+
+
 def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
     """Validate a raw config mapping against the kernel and plugin models."""
     _check_secrets(raw, source, text)
-    task = raw.get("task")
-    teacher = _table(raw, "teacher")
-    student = _table(raw, "student")
-    task_cfg = _plugin_config(host, TaskType, task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
-    teacher_cfg = _plugin_config(host, Teacher, teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
-    trainer = _plugin_class(host, StudentTrainer, student.get("trainer", "hf"), source, text, ("student", "trainer"))
-    model = pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
+    model = config_model(raw, host, source=source, text=text)
     try:
         pipeline = model.model_validate(raw)
     except ValidationError as exc:

@@ -44,6 +44,7 @@ from stillhouse.kernel.runs import (
     stillhouse_home,
 )
 from stillhouse.kernel.secrets import remember_env
+from stillhouse.kernel.teaching.config import CallTeacherConfig
 from stillhouse.kernel.tracking import run_trackers
 
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
@@ -280,7 +281,7 @@ class Pipeline:
 
     def stage_generate(self) -> dict[str, Any]:
         requests, split_of, _ = self._generation_requests()
-        budget = self.cfg.teacher.budget_usd
+        budget = self.cfg.teacher.budget_usd if isinstance(self.cfg.teacher, CallTeacherConfig) else None
         if budget is not None:  # a resumed run may spend only what earlier attempts left
             spent = sum(r.cost_usd or 0.0 for r in self.run.folder.teacher_results() if not r.cache_hit)
             teacher = self._teacher(budget_usd=max(0.0, budget - spent))
