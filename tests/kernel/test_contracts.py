@@ -296,3 +296,11 @@ def test_an_old_style_full_config_still_loads(make_host, pipeline_config):
     again = validate_config(loaded.to_dict(), host, base_dir=path.parent)
     assert again.to_dict() == loaded.to_dict()
     assert load_config(path, host, ["teacher.concurrency=8"]).pipeline.teacher.concurrency == 8
+
+
+def test_the_options_a_resume_may_change_are_options_of_the_models():
+    """kernel/resume.py names options by string; they must stay options where they moved to."""
+    from stillhouse.kernel.resume import TEACHER_OPERATIONAL, TRAIN_AFTER_CHECKPOINT
+
+    assert TEACHER_OPERATIONAL <= set(LiteLLMTeacherConfig.model_fields)
+    assert TRAIN_AFTER_CHECKPOINT <= set(TrainConfig.model_fields)
