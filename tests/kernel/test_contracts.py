@@ -304,3 +304,25 @@ def test_the_options_a_resume_may_change_are_options_of_the_models():
 
     assert TEACHER_OPERATIONAL <= set(LiteLLMTeacherConfig.model_fields)
     assert TRAIN_AFTER_CHECKPOINT <= set(TrainConfig.model_fields)
+
+
+def test_a_jobs_hyperparameters_go_to_the_chosen_plugins_sections(make_host, pipeline_config):
+    """DistillationJob sorts hyperparameters by the options of the chosen trainer and teacher."""
+    from stillhouse.kernel.job import DistillationJob
+
+    make_host(fakes)  # sets the process host the job uses: the installed litellm teacher and hf trainer
+    train_file = pipeline_config().parent / "data" / "train.jsonl"
+    options = {"packing": False, "learning_rate": 1e-4, "concurrency": 2, "temperature": 0.1}
+    job = DistillationJob(
+        teacher_model="openai/gpt-4o-mini", student_model="some/student", training_data=train_file,
+        task_type="echo", hyperparameters=options,
+    )
+    assert job.raw["train"] == {"packing": False, "learning_rate": 1e-4}
+    assert (job.raw["teacher"]["concurrency"], job.raw["teacher"]["temperature"]) == (2, 0.1)
+    pipeline = job.config().pipeline
+    assert isinstance(pipeline.train, HfTrainConfig) and pipeline.train.packing is False
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'packingg'"):
+        DistillationJob(
+            teacher_model="m", student_model="s", training_data=train_file, task_type="echo",
+            hyperparameters={"packingg": True},
+        )
