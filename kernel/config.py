@@ -45,6 +45,25 @@ from stillhouse.kernel.tracking import check_trackers
 P = TypeVar("P", bound=Plugin[Any])
 
 
+class DedupConfig(StrictModel):
+    """``data.dedup``: duplicate prompts of the train and validation splits, removed before any teacher call."""
+
+    exact: bool = Field(True, description="Drop rows whose inputs equal an earlier row's (case and spacing ignored).")
+    near: bool = Field(True, description="Drop rows whose inputs nearly equal an earlier row's (MinHash/LSH).")
+    threshold: float = Field(
+        0.9, gt=0, le=1, description="Least Jaccard similarity of character 5-grams, in every input field, for a near duplicate."
+    )
+
+
+class ContaminationConfig(StrictModel):
+    """``data.contamination``: training rows whose prompt nearly matches an evaluation (test or validation) row."""
+
+    mode: Literal["drop", "report", "off"] = Field(
+        "drop", description="drop: remove such training rows; report: count them only; off: no check."
+    )
+    threshold: float = Field(0.9, gt=0, le=1, description="Least Jaccard similarity (as for dedup) that counts as a match.")
+
+
 class DataConfig(StrictModel):
     """The ``[data]`` section. Relative paths are resolved against the config file's folder."""
 
@@ -54,6 +73,24 @@ class DataConfig(StrictModel):
     limit: int | None = Field(None, gt=0, description="Use only the first N rows of each split.")
     fields: dict[str, str] = Field(default_factory=dict, description="Task field -> column name in the files.")
     on_bad_rows: Literal["error", "skip"] = Field("error", description="error: stop at the first bad row; skip: count and report.")
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="Duplicate prompts removed before teacher calls.")
+    contamination: ContaminationConfig = Field(
+        default_factory=ContaminationConfig, description="Training rows that leak an evaluation row."
+    )
+    balance: Literal["none", "downsample", "upsample", "weights"] = Field(
+        "none",
+        description="Balance the training set by label (or by balance_by): downsample, upsample, or class weights in the loss.",
+    )
+    balance_by: str | None = Field(
+        None, description="Balance by this field or column (topic, source) instead of the task's label."
+    )
+    validation_fraction: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Share of train carved out, stratified by label, as the validation split when data.validation is "
+        "not given. Default: 0.1 when train.early_stopping_patience is set, else none.",
+    )
 
 
 class ReportConfig(StrictModel):
@@ -435,6 +472,13 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
         return Location(source, line, f"data.fields.{key}")
 
     check_field_mapping(host.get(TaskType, pipeline.task).fields, pipeline.data.fields, fields_at)
+    from stillhouse.kernel.curation import check_curation
+
+    check_curation(
+        pipeline,
+        lambda: host.get(TaskType, pipeline.task)(pipeline.task_options),
+        lambda key: Location(source, find_line(text, ("data", key)), f"data.{key}"),
+    )
     return loaded
 
 

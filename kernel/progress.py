@@ -83,6 +83,12 @@ class ProgressPrinter:
             from rich.markup import escape
 
             self.console.print(f"  [dim]{escape(visible(str(event.get('message'))))}[/dim]")
+        elif kind == "curation":
+            from rich.markup import escape
+
+            from stillhouse.kernel.curation import describe
+
+            self.console.print(f"  [dim]curation:[/dim] {escape(visible(describe(event)))}")
         elif kind == "metric" and event.get("key") == "eval/loss":
             self.console.print(f"  validation loss {event['value']:.4f} at step {event.get('step')}")
 
