@@ -25,6 +25,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from stillhouse.kernel.errors import ConfigError, DataError, Location
@@ -60,10 +61,23 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def prompt_fields(example: Example) -> dict[str, str]:
-    """The normalised text of each input field: what the teacher is asked about, without the task's
-    instructions (shared by every prompt, they would make all prompts look alike)."""
-    return {name: normalise(_as_text(value)) for name, value in sorted(example.inputs.items())}
+def prompt_fields(example: Example, task: TaskType | None = None) -> dict[str, str]:
+    """The normalised text of each input field the prompt shows: what the teacher is asked about,
+    without the task's instructions (shared by every prompt, they would make all prompts look
+    alike). With ``task``, a text field its student prompt does not show (NLI's explanation, used
+    only in few-shot demos) is left out."""
+    fields = {name: _as_text(value) for name, value in sorted(example.inputs.items())}
+    if task is not None:
+        shown = "\n".join(str(m.get("content", "")) for m in task.student_messages(example))
+        asked = {name: text for name, text in fields.items() if not isinstance(example.inputs[name], str) or text in shown}
+        fields = asked or fields
+    return {name: normalise(text) for name, text in fields.items()}
+
+
+FieldsOf = Callable[["Example"], dict[str, str]]
+"""The prompt fields of an example (:func:`prompt_fields`, with or without the task)."""
+Sketch = tuple[dict[str, frozenset[str]], "MinHash"]
+"""An example's shingles per field and its MinHash signature."""
 
 
 def shingles(text: str, n: int = SHINGLE) -> frozenset[str]:
@@ -85,8 +99,8 @@ def similarity(a: Mapping[str, frozenset[str]], b: Mapping[str, frozenset[str]])
     return least
 
 
-def _preview(example: Example, limit: int = 120) -> str:
-    text = " | ".join(_as_text(v) for _, v in sorted(example.inputs.items()))
+def _preview(example: Example, names: Iterable[str], limit: int = 120) -> str:
+    text = " | ".join(_as_text(example.inputs[name]) for name in names)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -95,76 +109,88 @@ class NearIndex:
     """Examples' shingles in a datasketch MinHash LSH index, queried for the closest match at or
     above ``threshold`` (LSH proposes, the exact per-field Jaccard decides)."""
 
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, fields_of: FieldsOf = prompt_fields) -> None:
         from datasketch import MinHashLSH
 
         self.threshold = threshold
+        self.fields_of = fields_of
         # The index runs at a lower threshold than asked: it misses fewer true matches, and the
         # exact check below removes the extra candidates it proposes.
         self.lsh = MinHashLSH(threshold=max(0.05, threshold - 0.15), num_perm=NUM_PERM)
         self.items: dict[str, tuple[Example, dict[str, frozenset[str]]]] = {}
 
-    @staticmethod
-    def sketch(example: Example) -> tuple[dict[str, frozenset[str]], MinHash]:
+    def sketch_all(self, examples: Sequence[Example]) -> list[Sketch]:
+        """Each example's shingles per field and MinHash signature (computed in bulk: one set of
+        permutations for all, so signatures of every index compare)."""
         from datasketch import MinHash
 
-        fields = {name: shingles(text) for name, text in prompt_fields(example).items()}
-        signature = MinHash(num_perm=NUM_PERM)
+        fields = [{name: shingles(text) for name, text in self.fields_of(e).items()} for e in examples]
         # Field-tagged shingles: the same words in another field are not the same prompt.
-        signature.update_batch([f"{name}\x1f{s}".encode() for name, grams in fields.items() for s in sorted(grams)])
-        return fields, signature
+        tokens = [[f"{name}\x1f{s}".encode() for name, grams in f.items() for s in sorted(grams)] for f in fields]
+        return list(zip(fields, MinHash.bulk(tokens, num_perm=NUM_PERM), strict=True))
 
-    def add(self, example: Example, sketched: tuple[dict[str, frozenset[str]], MinHash] | None = None) -> None:
-        fields, signature = sketched or self.sketch(example)
+    def add(self, example: Example, sketched: Sketch) -> None:
+        fields, signature = sketched
         key = str(len(self.items))
         self.items[key] = (example, fields)
         self.lsh.insert(key, signature)
 
-    def match(self, sketched: tuple[dict[str, frozenset[str]], MinHash]) -> tuple[Example, float] | None:
+    def match(self, sketched: Sketch, accept: Callable[[Example], bool] = lambda _other: True) -> tuple[Example, float] | None:
+        """The most similar indexed example at or above the threshold that ``accept`` allows."""
         fields, signature = sketched
         best: tuple[Example, float] | None = None
         for key in sorted(self.lsh.query(signature), key=int):
             other, other_fields = self.items[key]
             score = similarity(fields, other_fields)
-            if score >= self.threshold and (best is None or score > best[1]):
+            if score >= self.threshold and (best is None or score > best[1]) and accept(other):
                 best = (other, score)
         return best
 
 
-def _exact_key(example: Example) -> tuple[tuple[str, str], ...]:
-    return tuple(prompt_fields(example).items())
+def same_answer(example: Example, other: Example) -> bool:
+    """Whether two near-identical prompts may be one sample: not when both have a reference and
+    the references differ (NLI's minimal pairs: "a man ..." / "a woman ...", entailment /
+    contradiction, are two questions)."""
+    return example.reference is None or other.reference is None or example.reference == other.reference
+
+
+def _exact_key(example: Example, fields_of: FieldsOf) -> tuple[tuple[str, str], ...]:
+    return tuple(fields_of(example).items())
 
 
 # -- duplicates ---------------------------------------------------------------------------------
 
 
-def deduplicate(examples: Sequence[Example], config: DedupConfig, split: str) -> tuple[list[Example], dict[str, Any]]:
+def deduplicate(
+    examples: Sequence[Example], config: DedupConfig, split: str, fields_of: FieldsOf = prompt_fields
+) -> tuple[list[Example], dict[str, Any]]:
     """The examples without exact and near duplicates of an earlier example (the first is kept),
     and a ``curation`` report of what went."""
     kept: list[Example] = []
     seen: dict[tuple[tuple[str, str], ...], Example] = {}
-    index = NearIndex(config.threshold) if config.near else None
+    index = NearIndex(config.threshold, fields_of) if config.near else None
     removed = Counter[str]()
     shown: list[dict[str, Any]] = []
-    for example in examples:
-        key = _exact_key(example)
+    sketches = index.sketch_all(examples) if index is not None else []
+    for i, example in enumerate(examples):
+        key = _exact_key(example, fields_of)
         found: tuple[Example, float] | None = None
         kind = "exact"
         if config.exact and key in seen:
             found = (seen[key], 1.0)
-        sketched = None
         if found is None and index is not None:
-            sketched = index.sketch(example)
-            found = index.match(sketched)
+            found = index.match(sketches[i], partial(same_answer, example))
             kind = "near"
+            if found is None and index.match(sketches[i]) is not None:
+                removed["kept_other_reference"] += 1
         if found is not None:
             removed[kind] += 1
             if len(shown) < EXAMPLES_KEPT:
-                shown.append(_shown(example, found, kept_as="kept"))
+                shown.append(_shown(example, found, fields_of, kept_as="kept"))
             continue
         seen.setdefault(key, example)
         if index is not None:
-            index.add(example, sketched)
+            index.add(example, sketches[i])
         kept.append(example)
     report = {
         "step": "dedup",
@@ -172,52 +198,57 @@ def deduplicate(examples: Sequence[Example], config: DedupConfig, split: str) ->
         "before": len(examples),
         "after": len(kept),
         "removed": {"exact": removed["exact"], "near": removed["near"]},
+        # near-identical prompts kept because their references differ (see same_answer)
+        "kept_other_reference": removed["kept_other_reference"],
         "threshold": config.threshold,
         "examples": shown,
     }
     return kept, report
 
 
-def _shown(example: Example, found: tuple[Example, float], *, kept_as: str) -> dict[str, Any]:
+def _shown(example: Example, found: tuple[Example, float], fields_of: FieldsOf, *, kept_as: str) -> dict[str, Any]:
     other, score = found
-    return {"id": example.id, kept_as: other.id, "similarity": round(score, 3), "text": _preview(example), "source": example.source}
+    text = _preview(example, fields_of(example))
+    return {"id": example.id, kept_as: other.id, "similarity": round(score, 3), "text": text, "source": example.source}
 
 
 # -- contamination ------------------------------------------------------------------------------
 
 
 def decontaminate(
-    train: Sequence[Example], evaluation: Mapping[str, Sequence[Example]], config: ContaminationConfig
+    train: Sequence[Example],
+    evaluation: Mapping[str, Sequence[Example]],
+    config: ContaminationConfig,
+    fields_of: FieldsOf = prompt_fields,
 ) -> tuple[list[Example], dict[str, Any]]:
     """Training examples whose prompt nearly matches a row of an evaluation split, counted per
     split; dropped when ``config.mode`` is "drop"."""
     indexes: dict[str, tuple[dict[tuple[tuple[str, str], ...], Example], NearIndex]] = {}
     for name, rows in evaluation.items():
         exact: dict[tuple[tuple[str, str], ...], Example] = {}
-        index = NearIndex(config.threshold)
-        for row in rows:
-            exact.setdefault(_exact_key(row), row)
-            index.add(row)
+        index = NearIndex(config.threshold, fields_of)
+        for row, sketched in zip(rows, index.sketch_all(rows), strict=True):
+            exact.setdefault(_exact_key(row, fields_of), row)
+            index.add(row, sketched)
         indexes[name] = (exact, index)
     kept: list[Example] = []
     matches = Counter[str]()
     shown: list[dict[str, Any]] = []
     leaked = 0
-    for example in train:
-        sketched = None
+    sketches = NearIndex(config.threshold, fields_of).sketch_all(train) if indexes else []
+    for i, example in enumerate(train):
         hit = False
         for name, (exact, index) in indexes.items():
             found: tuple[Example, float] | None = None
-            if (same := exact.get(_exact_key(example))) is not None:
+            if (same := exact.get(_exact_key(example, fields_of))) is not None:
                 found = (same, 1.0)
             else:
-                sketched = sketched or index.sketch(example)
-                found = index.match(sketched)
+                found = index.match(sketches[i])
             if found is not None:
                 hit = True
                 matches[name] += 1
                 if len(shown) < EXAMPLES_KEPT:
-                    shown.append({**_shown(example, found, kept_as="matches"), "split": name})
+                    shown.append({**_shown(example, found, fields_of, kept_as="matches"), "split": name})
         leaked += hit
         if not (hit and config.mode == "drop"):
             kept.append(example)
@@ -289,16 +320,20 @@ def curate_splits(
 
     data = cfg.data
     reports: list[dict[str, Any]] = []
+
+    def fields_of(example: Example) -> dict[str, str]:
+        return prompt_fields(example, task)
+
     if "train" in splits and data.balance_by:
         _check_balance_field(splits["train"], data.balance_by)
     if data.dedup.exact or data.dedup.near:
         for name in ("train", "validation"):
             if name in splits:
-                splits[name].examples, report = deduplicate(splits[name].examples, data.dedup, name)
+                splits[name].examples, report = deduplicate(splits[name].examples, data.dedup, name, fields_of)
                 reports.append(report)
-    evaluation = {name: splits[name].examples for name in ("test", "validation") if name in splits}
+    evaluation: dict[str, list[Example]] = {name: splits[name].examples for name in ("test", "validation") if name in splits}
     if data.contamination.mode != "off" and "train" in splits and evaluation:
-        kept, report = decontaminate(splits["train"].examples, evaluation, data.contamination)
+        kept, report = decontaminate(splits["train"].examples, evaluation, data.contamination, fields_of)
         reports.append(report)
         if not kept:
             raise DataError(
@@ -434,7 +469,7 @@ def balance_training(
         copies, weight = plan.get(pair.sample_id, (1, 1.0))
         balanced.extend([replace(pair, weight=pair.weight * weight) if weight != 1.0 else pair] * copies)
     training = Counter[str]()
-    mass = Counter[str]()
+    mass: dict[str, float] = defaultdict(float)
     for sample_id, label in accepted.items():
         copies, weight = plan[sample_id]
         training[label] += copies
@@ -512,6 +547,10 @@ def describe(event: Mapping[str, Any]) -> str:
         return (
             f"dedup {event.get('split')}: {event.get('before')} -> {event.get('after')} rows "
             f"({removed.get('exact', 0)} exact, {removed.get('near', 0)} near duplicates removed before teacher calls)"
+        ) + (
+            f"; {event['kept_other_reference']} near-identical prompts kept: their references differ"
+            if event.get("kept_other_reference")
+            else ""
         )
     if step == "contamination":
         per_split = ", ".join(f"{n} like {name}" for name, n in (event.get("matches") or {}).items())

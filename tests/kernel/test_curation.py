@@ -56,13 +56,16 @@ def near_copy(row: dict[str, Any], new_id: str) -> dict[str, Any]:
 def test_planted_exact_and_near_duplicates_are_removed_and_counted(tmp_path: Path) -> None:
     rows = snli_rows()
     same_premise = {**rows[0], "id": "other-hypothesis", "hypothesis": "A woman is doing a cartwheel .", "label": "entailment"}
-    planted = [*rows, {**rows[3], "id": "exact-copy"}, near_copy(rows[5], "near-copy"), same_premise]
+    other_label = next(label for label in ("entailment", "neutral", "contradiction") if label != rows[6]["label"])
+    minimal_pair = {**near_copy(rows[6], "minimal-pair"), "label": other_label}
+    planted = [*rows, {**rows[3], "id": "exact-copy"}, near_copy(rows[5], "near-copy"), same_premise, minimal_pair]
     kept, report = deduplicate(examples(tmp_path, planted), DedupConfig(), "train")
 
     ids = [e.id for e in kept]
     assert "exact-copy" not in ids and "near-copy" not in ids
     assert "other-hypothesis" in ids  # one premise, another hypothesis: another question
-    assert report["before"] == len(rows) + 3 and report["after"] == len(rows) + 1
+    assert "minimal-pair" in ids and report["kept_other_reference"] == 1  # near-identical, another gold label
+    assert report["before"] == len(rows) + 4 and report["after"] == len(rows) + 2
     assert report["removed"] == {"exact": 1, "near": 1}
     by_id = {e["id"]: e for e in report["examples"]}
     assert by_id["exact-copy"]["kept"] == rows[3]["id"] and by_id["exact-copy"]["similarity"] == 1.0
