@@ -321,3 +321,11 @@ model = "unused"
     assert RecordingStudent.validation  # the carved split reached the trainer as validation pairs
     on_disk = [e for e in pipeline.run.events() if e["type"] == "curation"]
     assert [e["step"] for e in on_disk] == ["dedup", "contamination", "validation_split", "balance"]
+
+    from stillhouse.plugins.reports.content import build_view, load_report_input
+    from stillhouse.plugins.reports.markdown import render_markdown
+
+    view = build_view(load_report_input(pipeline.run.dir))
+    assert view.curation[0].startswith("dedup train: 23 -> 20 rows (2 exact, 1 near")
+    assert "balance by label (downsample)" in view.curation[-1]
+    assert "## Data curation" in render_markdown(view)
