@@ -553,6 +553,9 @@ def describe(event: Mapping[str, Any]) -> str:
             else ""
         )
     if step == "contamination":
+        if not event.get("leaked"):
+            checked = " and ".join(event.get("matches") or {}) or "no"
+            return f"contamination: no training row matches a row of the {checked} split (threshold {event.get('threshold')})"
         per_split = ", ".join(f"{n} like {name}" for name, n in (event.get("matches") or {}).items())
         action = "dropped" if event.get("mode") == "drop" else "kept (mode report)"
         line = f"contamination: {event.get('leaked', 0)} training rows match an evaluation row ({per_split}): {action}"

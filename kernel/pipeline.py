@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.config import LoadedConfig, to_toml
-from stillhouse.kernel.curation import balance_training, curate_splits, curation_counts
+from stillhouse.kernel.curation import balance_training, curate_splits, curation_counts, describe
 from stillhouse.kernel.data import LoadedSplit, load_split
 from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
@@ -276,6 +276,7 @@ class Pipeline:
             "already_answered": len(requests) - len(pending),
             **asdict(estimate),
             "warnings": warnings,
+            "curation": [describe(report) for report in self._curation or []],
         }
         if self.on_event:
             self.on_event({"type": "dry_run", **summary})

@@ -128,6 +128,8 @@ class ProgressPrinter:
             self._progress = None
 
     def _print_dry_run(self, event: dict[str, Any]) -> None:
+        from rich.markup import escape
+
         cost = event.get("cost_usd")
         self.console.print(
             f"dry run: {event['requests']} prompts, {event['already_answered']} already answered, "
@@ -137,6 +139,8 @@ class ProgressPrinter:
         )
         if event.get("note"):
             self.console.print(f"  [dim]{event['note']}[/dim]")
+        for line in event.get("curation") or []:
+            self.console.print(f"  [dim]curation:[/dim] {escape(visible(line))}")
         for warning in event.get("warnings") or []:
             self.console.print(f"  [yellow]warning:[/yellow] {warning}")
 
