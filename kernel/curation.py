@@ -335,13 +335,6 @@ def curate_splits(
     if data.contamination.mode != "off" and "train" in splits and evaluation:
         kept, report = decontaminate(splits["train"].examples, evaluation, data.contamination, fields_of)
         reports.append(report)
-        if not kept:
-            raise DataError(
-                f"every training row nearly matches a row of the {' or '.join(evaluation)} split, so nothing is left to train on",
-                where=Location(field="data.contamination"),
-                details=[f"{e['id']} ~ {e['split']} {e['matches']}: {e['text']}" for e in report["examples"]],
-                hint="use held-out rows for evaluation; if the overlap is intended, set data.contamination = { mode = \"report\" }",
-            )
         splits["train"].examples = kept
     fraction = validation_fraction(cfg)
     if fraction and "train" in splits:
@@ -376,6 +369,21 @@ def curate_splits(
             }
         )
     return reports
+
+
+def require_training_rows(train: LoadedSplit, reports: Iterable[Mapping[str, Any]]) -> None:
+    """Stop before the teacher is asked when the contamination check left no training row (the
+    evaluate stage alone may still run: it reads only the evaluation split)."""
+    if train.examples:
+        return
+    for report in reports:
+        if report.get("step") == "contamination" and report.get("before") and not report.get("after"):
+            raise DataError(
+                f"every training row nearly matches a row of the {' or '.join(report['matches'])} split, so nothing is left to train on",
+                where=Location(field="data.contamination"),
+                details=[f"{e['id']} ~ {e['split']} {e['matches']}: {e['text']}" for e in report.get("examples") or []],
+                hint="use held-out rows for evaluation; if the overlap is intended, set data.contamination = { mode = \"report\" }",
+            )
 
 
 def _check_balance_field(train: LoadedSplit, name: str) -> None:
@@ -592,6 +600,7 @@ __all__ = [
     "deduplicate",
     "describe",
     "normalise",
+    "require_training_rows",
     "shingles",
     "similarity",
     "stratified_split",

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.config import LoadedConfig, to_toml
-from stillhouse.kernel.curation import balance_training, curate_splits, curation_counts, describe
+from stillhouse.kernel.curation import (
+    balance_training,
+    curate_splits,
+    curation_counts,
+    describe,
+    require_training_rows,
+)
 from stillhouse.kernel.data import LoadedSplit, load_split
 from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
@@ -242,6 +248,7 @@ class Pipeline:
     def _generation_requests(self) -> tuple[list[TeacherRequest], dict[str, str], LoadedSplit]:
         train = self.split("train")
         assert train is not None  # data.train is required by the config model
+        require_training_rows(train, self._curation or [])
         few_shot: list[Example] = []
         if self.task.config.few_shot:
             few_shot = [e for e in train.examples if e.reference is not None][: self.task.config.few_shot]

@@ -239,6 +239,37 @@ def test_balance_by_a_column_no_row_has_exits_2(tmp_path: Path, make_host: Any, 
     assert "data.balance_by" in result.output and "'topic'" in result.output
 
 
+def test_train_equal_to_test_stops_before_the_teacher_naming_the_option(
+    tmp_path: Path, make_host: Any, run_still: Any, stillhouse_home: Path
+) -> None:
+    make_host()
+    config = write_config(tmp_path, 'test = "train.jsonl"')
+    result = run_still("run", str(config), "--stage", "generate")
+    assert result.exit_code == 2, result.output
+    assert "every training row nearly matches a row of the test split" in result.output
+    assert "data.contamination" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("data", "train", "expected"),
+    [
+        ({}, {}, 0.0),  # nothing uses a validation split: no teacher calls spent on one
+        ({}, {"early_stopping_patience": 2}, 0.1),  # early stopping needs a validation metric
+        ({"validation_fraction": 0.0}, {"early_stopping_patience": 2}, 0.0),
+        ({"validation_fraction": 0.2}, {}, 0.2),
+        ({"validation": "val.jsonl"}, {"early_stopping_patience": 2}, 0.0),  # a given split wins
+    ],
+)
+def test_the_validation_fraction_default(data: dict[str, Any], train: dict[str, Any], expected: float) -> None:
+    from stillhouse.kernel.config import pipeline_model
+    from stillhouse.kernel.curation import validation_fraction
+
+    cfg = pipeline_model().model_validate(
+        {"task": "nli", "data": {"train": "t.jsonl", **data}, "teacher": {"model": "m"}, "student": {"model": "s"}, "train": train}
+    )
+    assert validation_fraction(cfg) == expected
+
+
 # -- end to end: fewer teacher calls, counted at the server --------------------------------------
 
 
