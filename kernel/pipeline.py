@@ -248,7 +248,6 @@ class Pipeline:
     def _generation_requests(self) -> tuple[list[TeacherRequest], dict[str, str], LoadedSplit]:
         train = self.split("train")
         assert train is not None  # data.train is required by the config model
-        require_training_rows(train, self._curation or [])
         few_shot: list[Example] = []
         if self.task.config.few_shot:
             few_shot = [e for e in train.examples if e.reference is not None][: self.task.config.few_shot]
@@ -268,7 +267,8 @@ class Pipeline:
         return requests, split_of, train
 
     def dry_run(self) -> dict[str, Any]:
-        requests, _, _ = self._generation_requests()
+        requests, _, train = self._generation_requests()
+        require_training_rows(train, self._curation or [])
         teacher = self._teacher()
         warnings = []
         try:
@@ -297,7 +297,7 @@ class Pipeline:
         return {sid for sid, r in self.run.folder.latest_teacher_results().items() if r.ok}
 
     def stage_generate(self) -> dict[str, Any]:
-        requests, split_of, _ = self._generation_requests()
+        requests, split_of, train = self._generation_requests()
         for report in self._curation or []:
             self.emit("curation", **report)
         budget = self.cfg.teacher.budget_usd if isinstance(self.cfg.teacher, CallTeacherConfig) else None
@@ -307,6 +307,7 @@ class Pipeline:
         else:
             teacher = self._teacher()
         teacher.check()
+        require_training_rows(train, self._curation or [])
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
         total, counts = len(requests), Counter[str]()

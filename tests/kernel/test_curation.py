@@ -244,7 +244,7 @@ def test_train_equal_to_test_stops_before_the_teacher_naming_the_option(
 ) -> None:
     make_host()
     config = write_config(tmp_path, 'test = "train.jsonl"')
-    result = run_still("run", str(config), "--stage", "generate")
+    result = run_still("run", str(config), "--stage", "generate", env={"OPENAI_API_KEY": "unused"})
     assert result.exit_code == 2, result.output
     assert "every training row nearly matches a row of the test split" in result.output
     assert "data.contamination" in result.output and "Traceback" not in result.output
