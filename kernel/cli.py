@@ -8,6 +8,7 @@ imported until a command needs it, so ``still --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -109,7 +110,10 @@ def run(
     printer.started(pipeline.run)
     restore = install_sigint(pipeline)
     try:
-        status = pipeline.execute(list(stages) or None, resume=bool(resume_id))
+        # --json: stdout carries the result alone; what plugins print meanwhile (the terminal
+        # reporter's table, a library's chatter) goes to stderr with the progress.
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            status = pipeline.execute(list(stages) or None, resume=bool(resume_id))
     except BaseException:
         if as_json and pipeline.life.ending is not None:  # failed: scripts still get the result
             click.echo(json.dumps(run_result(pipeline.run, pipeline.life.ending.exit_code, pipeline.life.ending.error)))

@@ -26,6 +26,20 @@ def test_run_json_prints_one_result_on_stdout_and_progress_on_stderr(fake_host, 
     assert out["artifacts"] and all(a["path"] for a in out["artifacts"].values())
 
 
+def test_run_json_keeps_what_reporters_print_off_stdout(make_host, pipeline_config):
+    import stillhouse.plugins.reports as reports
+    from tests.kernel import fakes
+
+    fakes.reset()
+    host = make_host(fakes, reports, entry_points=False)
+    config = pipeline_config()
+    config.write_text(config.read_text().replace('reporters = ["text"]', 'reporters = ["text", "terminal"]'))
+    result = run_cli(host, "run", str(config), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert "Teacher vs" in result.stderr  # the terminal reporter's comparison table
+
+
 def test_run_json_reports_a_failed_run_with_its_exit_code(fake_host, pipeline_config):
     result = run_cli(fake_host, "run", str(pipeline_config()), "--stage", "train", "--json")
     assert result.exit_code == 1
