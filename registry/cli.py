@@ -151,7 +151,6 @@ def runs_list(task: str | None, status: str | None, limit: int, fmt: str | None,
     A narrow terminal shortens names and drops the rightmost columns; the run id is always whole.
     """
     from stillhouse.registry.queries import run_list
-
     from stillhouse.registry.render import terminal_width
 
     # A task name is short and says what a run is: only a narrow terminal cuts it (at 160 columns
