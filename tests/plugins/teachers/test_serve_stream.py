@@ -56,11 +56,23 @@ def test_streamed_answer_matches_the_plain_one(server):
     )
     assert {c.object for c in chunks} == {"chat.completion.chunk"}
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == plain.choices[0].message.content  # greedy: the same answer, delivered in chunks
+    assert text and text == plain.choices[0].message.content  # greedy: the same answer, delivered in chunks
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == plain.choices[0].finish_reason
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
     logged = [line for line in lines if '"POST /v1/chat/completions" 200' in line]
     assert len(logged) >= 2 and f"completion={plain.usage.completion_tokens}" in logged[-1]
+
+
+def test_litellm_streams_from_still_serve(server):
+    """The way a Stillhouse teacher or `still eval` calls an OpenAI-compatible server: litellm, openai/<name>."""
+    import litellm
+
+    api_base, _ = server
+    messages = [{"role": "user", "content": "tell me"}]
+    kwargs = {"model": "openai/tiny", "api_base": api_base, "api_key": KEY, "messages": messages, "max_tokens": 5, "temperature": 0}
+    plain = litellm.completion(**kwargs)
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in litellm.completion(**kwargs, stream=True))
+    assert streamed and streamed == plain.choices[0].message.content
 
 
 def test_the_api_key_is_required_on_v1_only(server):
