@@ -56,7 +56,7 @@ def test_streamed_answer_matches_the_plain_one(server):
     )
     assert {c.object for c in chunks} == {"chat.completion.chunk"}
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text and text == plain.choices[0].message.content  # greedy: the same answer, delivered in chunks
+    assert text == plain.choices[0].message.content  # greedy (the tiny random model's text may be blank): the same answer, delivered in chunks
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == plain.choices[0].finish_reason
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
     logged = [line for line in lines if '"POST /v1/chat/completions" 200' in line]
@@ -71,8 +71,10 @@ def test_litellm_streams_from_still_serve(server):
     messages = [{"role": "user", "content": "tell me"}]
     kwargs = {"model": "openai/tiny", "api_base": api_base, "api_key": KEY, "messages": messages, "max_tokens": 5, "temperature": 0}
     plain = litellm.completion(**kwargs)
-    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in litellm.completion(**kwargs, stream=True))
-    assert streamed and streamed == plain.choices[0].message.content
+    chunks = list(litellm.completion(**kwargs, stream=True))
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert streamed == plain.choices[0].message.content and plain.usage.completion_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [plain.choices[0].finish_reason]
 
 
 def test_the_api_key_is_required_on_v1_only(server):
@@ -100,3 +102,14 @@ def test_api_key_env_must_be_set(make_host, monkeypatch, tiny_model_dir):
     monkeypatch.delenv("STILL_TEST_KEY", raising=False)
     result = CliRunner().invoke(build_cli(make_host()), ["serve", str(tiny_model_dir), "--api-key-env", "STILL_TEST_KEY"])
     assert result.exit_code == 2 and "STILL_TEST_KEY" in result.output
+
+
+def test_chunks_carry_each_choice_text_then_its_finish_and_the_usage():
+    from stillhouse.plugins.teachers.openai_format import ChoiceOut, chat_chunks
+
+    chunks = chat_chunks("m", [ChoiceOut("Hello there.", "stop"), ChoiceOut("Hi", "length")], 7, 5, include_usage=True)
+    per_choice = {i: [c["choices"][0] for c in chunks if c["choices"] and c["choices"][0]["index"] == i] for i in (0, 1)}
+    assert "".join(d["delta"].get("content", "") for d in per_choice[0]) == "Hello there."
+    assert per_choice[0][0]["delta"]["role"] == "assistant" and per_choice[1][-1]["finish_reason"] == "length"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
+    assert len({c["id"] for c in chunks}) == 1 and {c["object"] for c in chunks} == {"chat.completion.chunk"}
