@@ -104,7 +104,16 @@ def run(
             raise UserError("give a CONFIG file, or --resume RUN_ID", hint="e.g. still run examples/nli.toml")
         loaded = load_config(config, host, list(overrides))
         if dry_run:
-            Pipeline(loaded, host, Run("dry-run", Path("."), loaded.to_dict()), on_event=printer).dry_run()
+            estimates: list[dict[str, Any]] = []
+
+            def on_event(event: dict[str, Any]) -> None:
+                estimates.append(event)
+                printer(event)
+
+            Pipeline(loaded, host, Run("dry-run", Path("."), loaded.to_dict()), on_event=on_event).dry_run()
+            if as_json:  # the estimate: prompts, calls, tokens, cost_usd (null: no price known)
+                estimate = next((e for e in estimates if e.get("type") == "dry_run"), {})
+                click.echo(json.dumps({k: v for k, v in estimate.items() if k != "type"}))
             return
         pipeline = Pipeline.create(loaded, host, on_event=printer)
     printer.started(pipeline.run)

@@ -64,3 +64,11 @@ def test_completion_script_and_the_env_var_protocol(tmp_path):
     assert "plain,run" in done.stdout.splitlines() and "plain,runs" in done.stdout.splitlines()  # `runs` comes from the registry plugin
     env.update(COMP_WORDS="still run x --stage ev", COMP_CWORD="4")
     assert subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120).stdout.splitlines() == ["plain,evaluate"]
+
+
+def test_dry_run_json_prints_the_estimate(fake_host, pipeline_config, stillhouse_home):
+    result = run_cli(fake_host, "run", str(pipeline_config(teacher_extra="price_per_call = 0.5")), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)
+    assert estimate["requests"] == 7 and estimate["cost_usd"] == 3.5 and "dry run" in result.stderr
+    assert not (stillhouse_home / "runs").exists()
