@@ -8,6 +8,7 @@ imported until a command needs it, so ``still --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -23,7 +24,7 @@ from stillhouse.kernel.errors import StillhouseError, UserError
 # failed and `--resume` retries it), 130 interrupted; the run's lifecycle classifies them.
 from stillhouse.kernel.lifecycle import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from stillhouse.kernel.plugins import PluginHost, get_host
-from stillhouse.kernel.runs import STAGES
+from stillhouse.kernel.runs import STAGES, Run
 from stillhouse.kernel.secrets import redact_text
 from stillhouse.kernel.text import visible
 
@@ -69,17 +70,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.num_epochs=1.")
 @click.option("--dry-run", is_flag=True, help="Estimate teacher calls, tokens and cost; call nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the run id and the final status.")
-def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, overrides: tuple[str, ...], dry_run: bool, quiet: bool) -> None:
-    """Run a distillation pipeline from CONFIG (TOML or YAML)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object on stdout (progress goes to stderr).")
+def run(
+    config: str | None, stages: tuple[str, ...], resume_id: str | None, overrides: tuple[str, ...], dry_run: bool, quiet: bool, as_json: bool
+) -> None:
+    """Run a distillation pipeline from CONFIG (TOML or YAML).
+
+    Exit status: 0 completed, 1 crashed, 2 bad input, 3 incomplete (resume retries), 130 interrupted."""
     from stillhouse.kernel.config import load_config, validate_config
     from stillhouse.kernel.lifecycle import install_sigint
     from stillhouse.kernel.pipeline import Pipeline
     from stillhouse.kernel.progress import ProgressPrinter, quiet_third_party_progress
-    from stillhouse.kernel.runs import Run
 
     quiet_third_party_progress()  # before any model library is imported: our bars only
     host = get_host()
-    printer = ProgressPrinter(quiet=quiet)
+    printer = ProgressPrinter(quiet=quiet, stderr=as_json)
     if resume_id is not None:  # "" (an unset shell variable) must be refused, not ignored
         run_ = Run.open(resume_id)
         if config:
@@ -90,7 +95,7 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
             updated = apply_resume_overrides(run_, list(overrides))
             loaded = validate_config(updated, host, source="--set", base_dir=run_.dir)
             save_config(run_, loaded.to_dict())
-            click.echo(f"applied to run {run_.id}: " + ", ".join(overrides))
+            click.echo(f"applied to run {run_.id}: " + ", ".join(overrides), err=as_json)
         else:
             loaded = validate_config(dict(run_.config), host, source=str(run_.path("config.json")), base_dir=run_.dir)
         pipeline = Pipeline(loaded, host, run_, on_event=printer)
@@ -99,16 +104,35 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
             raise UserError("give a CONFIG file, or --resume RUN_ID", hint="e.g. still run examples/nli.toml")
         loaded = load_config(config, host, list(overrides))
         if dry_run:
-            Pipeline(loaded, host, Run("dry-run", Path("."), loaded.to_dict()), on_event=printer).dry_run()
+            estimates: list[dict[str, Any]] = []
+
+            def on_event(event: dict[str, Any]) -> None:
+                estimates.append(event)
+                printer(event)
+
+            Pipeline(loaded, host, Run("dry-run", Path("."), loaded.to_dict()), on_event=on_event).dry_run()
+            if as_json:  # the estimate: prompts, calls, tokens, cost_usd (null: no price known)
+                estimate = next((e for e in estimates if e.get("type") == "dry_run"), {})
+                click.echo(json.dumps({k: v for k, v in estimate.items() if k != "type"}))
             return
         pipeline = Pipeline.create(loaded, host, on_event=printer)
     printer.started(pipeline.run)
     restore = install_sigint(pipeline)
     try:
-        status = pipeline.execute(list(stages) or None, resume=bool(resume_id))
+        # --json: stdout carries the result alone; what plugins print meanwhile (the terminal
+        # reporter's table, a library's chatter) goes to stderr with the progress.
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            status = pipeline.execute(list(stages) or None, resume=bool(resume_id))
+    except BaseException:
+        if as_json and pipeline.life.ending is not None:  # failed: scripts still get the result
+            click.echo(json.dumps(run_result(pipeline.run, pipeline.life.ending.exit_code, pipeline.life.ending.error)))
+        raise
     finally:
         restore()
     printer.finished(pipeline.run, status)
+    if as_json:
+        ending = pipeline.life.ending
+        click.echo(json.dumps(run_result(pipeline.run, ending.exit_code if ending else 0, ending.error if ending else None)))
     if status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     if status == "incomplete":
@@ -116,6 +140,26 @@ def run(config: str | None, stages: tuple[str, ...], resume_id: str | None, over
         why = "; ".join(f"{stage}: {reason}" for stage, reason in pipeline.incomplete.items())
         click.echo(f"incomplete: {why}\n  resume with: still run --resume {pipeline.run.id}", err=True)
         sys.exit(EXIT_INCOMPLETE)
+
+
+def run_result(run_: Run, exit_code: int, error: str | None) -> dict[str, Any]:
+    """What ``still run --json`` prints: the run's id, how it ended, its metrics per role
+    (teacher, baseline, student = the distilled model), retention and artifact paths."""
+    state = run_.state()
+    artifacts = {str(a["name"]): {"path": a.get("path"), "bytes": a.get("bytes")} for a in state.artifacts}
+    return {
+        "run_id": run_.id,
+        "status": state.status,
+        "exit_code": exit_code,
+        "error": error,
+        "folder": str(run_.dir),
+        "primary_metric": state.primary_metric,
+        "metrics": state.evals,
+        "retention_pct": None if state.retention is None else round(100 * state.retention, 2),
+        "cost_usd": state.cost_usd,
+        "stages": {name: stage.status for name, stage in state.stages.items()},
+        "artifacts": artifacts,
+    }
 
 
 # -- still config -------------------------------------------------------------------------------
@@ -178,6 +222,28 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{'':<14} hooks: {', '.join(row['hooks']) or '-'}")
     for failure in failures:
         click.echo(f"BROKEN {visible(failure['name'])} ({failure['package']}): {visible(failure['error'])}", err=True)
+
+
+# -- still completion ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash:  eval "$(still completion bash)"      (in ~/.bashrc)
+    zsh:   eval "$(still completion zsh)"       (in ~/.zshrc)
+    fish:  still completion fish > ~/.config/fish/completions/still.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click ships bash, zsh and fish
+    root = ctx.find_root().command
+    click.echo(completer(root, {}, "still", "_STILL_COMPLETE").source())
 
 
 # -- entry point --------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ class Verdict:
     accepted: bool
     reason: str = "ok"
     confidence: float | None = None
+    detail: str | None = None  # what was measured against what limit, e.g. "132 words > max_words 120"
 
 
 @dataclass

@@ -413,7 +413,8 @@ class Pipeline:
             example = next(r for r in rejected if r["reason"] == reason)
             text = " ".join(str(example.get("teacher_output") or example.get("detail") or "").split())
             text = text if len(text) <= 160 else text[:160] + "..."
-            details.append(f'{reason} ({count} of {total}), e.g. {example["sample_id"]}: "{text}"')
+            measured = f" ({example['detail']})" if example.get("detail") not in (None, reason) and example.get("teacher_output") else ""
+            details.append(f'{reason} ({count} of {total}), e.g. {example["sample_id"]}{measured}: "{text}"')
         fixes = list(dict.fromkeys(self._fix_for(reason) for reason, _ in top))
         if accepted == 0:
             raise StageError(
@@ -461,6 +462,7 @@ class Pipeline:
         texts = [c.text for c in completions]
         parsed: Parsed | None = None
         confidence = None
+        checked: str | None = None  # the verdict's measured-vs-limit detail
         if result.error or not completions:
             reason = "teacher_error"
             accepted = False
@@ -479,7 +481,7 @@ class Pipeline:
                 verdict = task.verify(example, parsed)
                 override = self.host.hook.filter_sample(example=example, parsed=parsed, verdict=verdict, task=task)
                 verdict = override or verdict
-                accepted, reason = verdict.accepted, verdict.reason
+                accepted, reason, checked = verdict.accepted, verdict.reason, verdict.detail
                 confidence = verdict.confidence if verdict.confidence is not None else confidence
         targets = task.student_targets(example, parsed) if accepted and parsed is not None else []
         return {
@@ -489,7 +491,7 @@ class Pipeline:
             "reason": reason if not accepted else "ok",
             "detail": result.error
             if reason == "teacher_error"
-            else (parsed.error if parsed and not parsed.ok else None),
+            else (parsed.error if parsed and not parsed.ok else checked),
             "finish_reason": completions[0].finish_reason if completions else None,
             "confidence": confidence,
             "prompt": task.student_messages(example),

@@ -36,10 +36,11 @@ def quiet_third_party_progress() -> None:
 class ProgressPrinter:
     """An ``on_event`` callback for Pipeline that renders events as they happen."""
 
-    def __init__(self, *, quiet: bool = False) -> None:
+    def __init__(self, *, quiet: bool = False, stderr: bool = False) -> None:
         from rich.console import Console
 
-        self.console = Console(stderr=False, highlight=False)
+        # stderr: stdout carries a machine-readable result (`still run --json`)
+        self.console = Console(stderr=stderr, highlight=False)
         self.quiet = quiet
         self._progress: Any = None
         self._task_id: Any = None

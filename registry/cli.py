@@ -151,12 +151,17 @@ def runs_list(task: str | None, status: str | None, limit: int, fmt: str | None,
     A narrow terminal shortens names and drops the rightmost columns; the run id is always whole.
     """
     from stillhouse.registry.queries import run_list
+    from stillhouse.registry.render import terminal_width
 
-    _print(run_list(task=task, status=status, limit=limit), fmt, columns=_column_list(columns), shrink=RUNS_LIST_SHRINK)
+    # A task name is short and says what a run is: only a narrow terminal cuts it (at 160 columns
+    # "summar…" was cut to fit one more column on the right).
+    shrink = RUNS_LIST_SHRINK if terminal_width() < WHOLE_TASK_FROM else {k: v for k, v in RUNS_LIST_SHRINK.items() if k != "task"}
+    _print(run_list(task=task, status=status, limit=limit), fmt, columns=_column_list(columns), shrink=shrink)
 
 
 # How narrow `still runs list` may cut these columns before it drops any.
 RUNS_LIST_SHRINK = {"name": 10, "task": 6, "teacher_model": 12, "student_model": 12}
+WHOLE_TASK_FROM = 100  # terminal columns
 
 
 def resolve_run_id(run_id: str, *, ingest: bool = True) -> str:
@@ -195,7 +200,7 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from stillhouse.registry.render import cell, drop_empty_columns, print_table
+    from stillhouse.registry.render import FOR_PEOPLE, cell, drop_empty_columns, for_people, print_table
 
     console = Console(soft_wrap=False)
     summary = sections[0][1].dicts()[0]
@@ -204,11 +209,11 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
     card.add_column("value", overflow="fold")
     for key, value in summary.items():
         if value is not None and key != "run_id":
-            card.add_row(key, Text(cell(value)))
+            card.add_row(FOR_PEOPLE.get(key, key), Text(cell(value)))
     console.print(card)
     for name, result in sections[1:]:
         if len(result):
-            print_table(drop_empty_columns(result), RUN_SECTION_TITLES[name], footer=False)
+            print_table(for_people(drop_empty_columns(result)), RUN_SECTION_TITLES[name], footer=False)
 
 
 # The titles `still runs show` prints above each aspect of a run (queries.RunDetails).
@@ -257,7 +262,7 @@ def runs_compare(run_a: str, run_b: str, fmt: str | None) -> None:
         return
     from rich.console import Console
 
-    from stillhouse.registry.render import print_table, rounded_text
+    from stillhouse.registry.render import for_people, print_table, rounded_text
 
     console = Console(soft_wrap=False)
     console.print(f"[bold]a[/bold] = {a}\n[bold]b[/bold] = {b}", highlight=False)
@@ -265,7 +270,7 @@ def runs_compare(run_a: str, run_b: str, fmt: str | None) -> None:
         print_table(config, "Config differences", footer=False)
     else:
         console.print("[dim]The configs are identical.[/dim]")
-    print_table(rounded_text(metrics, ("a", "b")), "Metrics", footer=False)
+    print_table(for_people(rounded_text(metrics, ("a", "b"))), "Metrics", footer=False)
 
 
 @runs_group.command("rm")

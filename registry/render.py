@@ -335,3 +335,34 @@ def rounded_text(result: QueryResult, names: Sequence[str]) -> QueryResult:
 
     rows = [tuple(tidy(v) if i in index else v for i, v in enumerate(row)) for row in result.rows]
     return QueryResult(list(result.columns), rows, list(result.types))
+
+
+# Words for people: the trained student is "distilled" in the report and the TUI; the SQL (and
+# --format json) keep the registry's column and role names, which scripts rely on.
+FOR_PEOPLE = {
+    "student": "distilled",
+    "student_score": "distilled_score",
+    "student_vs_teacher_pct": "distilled_vs_teacher_pct",
+    "bytes": "size",
+}
+
+
+def for_people(result: QueryResult) -> QueryResult:
+    """``result`` as a table shows it: "student" columns and roles named "distilled", byte counts
+    as sizes ("246.4 MB")."""
+    from stillhouse.kernel.housekeeping import human_bytes
+
+    columns = [FOR_PEOPLE.get(c, c) for c in result.columns]
+    types = list(result.types)
+
+    def shown(column: str, value: Any) -> Any:
+        if column == "bytes" and isinstance(value, int | float):
+            return human_bytes(value)
+        if (column == "role" and value == "student") or (column == "metric" and value == "student_score"):
+            return FOR_PEOPLE[value]
+        return value
+
+    rows = [tuple(shown(c, v) for c, v in zip(result.columns, row, strict=True)) for row in result.rows]
+    if "bytes" in result.columns and types:
+        types[result.columns.index("bytes")] = "VARCHAR"
+    return QueryResult(columns, rows, types)

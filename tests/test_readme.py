@@ -44,6 +44,8 @@ COVERED_ELSEWHERE = {
     "torchrun --nproc_per_node 4 -m stillhouse.kernel.cli run --resume RUN_ID --stage train": "tests/integration/test_distributed_train.py::test_torchrun_trains_the_student_of_a_run",
     "still plugin new my-task --kind task --dir ./my-task": "tests/plugins/scaffold/test_scaffold.py",
     "pip install -e ./my-task/stillhouse-my-task && still plugins": "tests/plugins/scaffold/test_scaffold.py",
+    'eval "$(still completion bash)"': "tests/kernel/test_cli_scripting.py::test_completion_script_and_the_env_var_protocol",
+    "still completion fish > ~/.config/fish/completions/still.fish": "tests/kernel/test_cli_scripting.py::test_completion_script_and_the_env_var_protocol",
     "make demo": "tests/integration/test_demo.py::test_still_demo_runs_end_to_end",
     "make test": ".ci/run (CI runs it)",
     "make test-fast": ".ci/run (the same suite without the slow marker)",
@@ -94,3 +96,22 @@ def test_readme_command_runs_as_written(command: str, tmp_path: Path) -> None:
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_exit_code_table_matches_the_lifecycle() -> None:
+    """The README's exit-code table holds exactly the codes the run lifecycle returns, each with its meaning."""
+    from stillhouse.kernel.errors import UserError
+    from stillhouse.kernel.lifecycle import classify_ending
+
+    section = README.read_text().split("### Scripting: exit codes", 1)[1].split("\n#", 1)[0]
+    rows = {int(code): meaning for code, meaning in re.findall(r"^\| (\d+) \| (.+) \|$", section, flags=re.M)}
+    endings = {
+        "completed": classify_ending(None, {}, "r"),
+        "incomplete": classify_ending(None, {"generate": "2 teacher call(s) failed"}, "r"),
+        "interrupted": classify_ending(KeyboardInterrupt(), {}, "r"),
+        "bad input": classify_ending(UserError("bad"), {}, "r"),
+        "crash": classify_ending(RuntimeError("boom"), {}, "r"),
+    }
+    assert set(rows) == {ending.exit_code for ending in endings.values()}
+    for word, ending in endings.items():
+        assert rows[ending.exit_code].startswith(word) or word in rows[ending.exit_code], (word, ending)

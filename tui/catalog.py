@@ -101,6 +101,21 @@ SORT_KEYS: dict[str, Callable[[RunRow], Any]] = {
 }
 
 
+def short_ids(run_ids: Iterable[str], shortest: int = 4) -> dict[str, str]:
+    """The shortest tail of each run id (``shortest`` characters at least) that no other id
+    contains: what ``still runs show`` and ``--resume`` take, since a user-given id names the one
+    run whose name contains it. A tail never starts with "-" (a shell would pass it as an option)."""
+    ids = list(run_ids)
+    joined = "\n".join(ids)
+    found = {}
+    for run_id in ids:
+        size = min(shortest, len(run_id))
+        while size < len(run_id) and (run_id[-size] == "-" or joined.count(run_id[-size:]) > 1):
+            size += 1
+        found[run_id] = run_id[-size:]
+    return found
+
+
 def filter_rows(rows: Iterable[RunRow], text: str) -> list[RunRow]:
     """Rows matching every word of ``text``; ``status:running`` / ``task:nli`` match one field."""
     words = text.lower().split()

@@ -25,6 +25,7 @@ class SampleView:
     reference: str = ""
     accepted: bool | None = None
     reason: str = ""
+    detail: str = ""  # what the filter measured against what limit ("132 words > max_words 120")
     confidence: float | None = None
     teacher_output: str = ""
     parsed_answer: str = ""
@@ -37,10 +38,12 @@ class SampleView:
     def verdict(self) -> str:
         if self.accepted is None:
             return "eval"
-        return "accepted" if self.accepted else f"rejected: {self.reason}"
+        if self.accepted:
+            return "accepted"
+        return f"rejected: {self.reason}" + (f" ({self.detail})" if self.detail and self.detail != self.reason else "")
 
     def haystack(self) -> str:
-        parts = [self.sample_id, self.prompt, self.reference, self.teacher_output, self.parsed_answer, self.reason]
+        parts = [self.sample_id, self.prompt, self.reference, self.teacher_output, self.parsed_answer, self.reason, self.detail]
         return " ".join(" ".join([*parts, *self.outputs.values()]).lower().split())
 
 
@@ -72,6 +75,7 @@ def load_samples(run_dir: Path) -> list[SampleView]:
             reference=_text(row.get("reference")),
             accepted=bool(row.get("accepted")),
             reason=str(row.get("reason") or ("ok" if row.get("accepted") else "")),
+            detail=_text(row.get("detail")),
             confidence=row.get("confidence"),
             teacher_output=_text(row.get("teacher_output")),
             parsed_answer=_text(row.get("parsed_answer")),

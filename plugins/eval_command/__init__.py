@@ -24,7 +24,10 @@ def _field_mapping(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--model", "model", required=True, help='litellm model string, or "hf/<hub id | folder | file.gguf>".')
 @click.option("--task", "task", required=True, help="Task type: nli, qa, math, summarization, conversation ...")
 @click.option(
-    "--data", "data", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSONL, CSV or Parquet."
+    "--data",
+    "data",
+    required=True,
+    help="JSONL, CSV or Parquet file; a save_to_disk folder; or hf:owner/name[?split=test&subset=C&revision=R].",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N rows.")
 @click.option("--api-base", help="OpenAI-compatible endpoint for an API model.")
@@ -37,7 +40,7 @@ def _field_mapping(values: tuple[str, ...]) -> dict[str, str]:
 def eval_command(
     model: str,
     task: str,
-    data: Path,
+    data: str,
     limit: int | None,
     api_base: str | None,
     api_key_env: str | None,
@@ -50,6 +53,7 @@ def eval_command(
     """Evaluate one model on a task's data and record it in the registry as an evaluation run."""
     from rich.console import Console
 
+    from stillhouse.kernel.data_hf import HF_PREFIX, resolve_source
     from stillhouse.kernel.interfaces import EvaluateConfig
     from stillhouse.kernel.plugins import get_host
     from stillhouse.plugins.eval_command.evaluate import evaluate_model
@@ -62,7 +66,8 @@ def eval_command(
         get_host(),
         model=model,
         task_name=task,
-        data=data,
+        # hf: values as in a pipeline's [data]: a local folder named after hf: is made absolute
+        data=resolve_source(data, Path.cwd()) if data.startswith(HF_PREFIX) else Path(data),
         limit=limit,
         api_base=api_base,
         api_key_env=api_key_env,

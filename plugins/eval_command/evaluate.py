@@ -41,6 +41,7 @@ def evaluate_model(
 ) -> tuple[Run, list[Metric], str]:
     """Evaluate ``model`` on ``data``; return the run, its metrics and the task's primary metric."""
     from stillhouse.kernel.data import load_split
+    from stillhouse.kernel.data_hf import is_dataset_source
     from stillhouse.kernel.evaluation import chat_model_for, evaluate_role
     from stillhouse.plugins.exporters.artifacts import resolve_exported
     from stillhouse.plugins.reports.markdown import MarkdownReporter
@@ -48,11 +49,11 @@ def evaluate_model(
     model = resolve_exported(model)
     task_cls = host.get(TaskType, task_name)
     task = task_cls(task_cls.Config())
-    if not data.exists():
+    if not is_dataset_source(data) and not data.is_file():
         raise DataError(
             f"data file not found: {data}",
             where=Location(file=str(data)),
-            hint="--data takes a JSONL, CSV or Parquet file",
+            hint="--data takes a JSONL, CSV or Parquet file, a save_to_disk folder or hf:owner/name",
         )
     evaluate = evaluate or EvaluateConfig(limit=limit)  # roles are the pipeline's; one model here
     examples = load_split(task, data, "test", limit=limit, mapping=fields or {}).examples
@@ -65,7 +66,7 @@ def evaluate_model(
         "model": model,
         "api_base": api_base,
         "api_key_env": api_key_env,  # the variable's name, never its value
-        "data": {"test": str(data.resolve()), "limit": limit, "fields": fields or {}},
+        "data": {"test": str(data) if is_dataset_source(data) else str(data.resolve()), "limit": limit, "fields": fields or {}},
         "evaluate": evaluate.model_dump(mode="json"),
     }
     run = Run.create(name or f"eval-{Path(model).name}", config, home)

@@ -63,7 +63,7 @@ def render_html(view: ReportView) -> str:
     sections = [
         f"<h1>{view.title}: {escape(view.run_id)}</h1>",
         f"<p>{escape(view.headline.replace('**', '').replace('`', ''))}</p>",
-        "<h2>Teacher vs student</h2>" if view.comparison.ratios else "<h2>Summary</h2>",
+        "<h2>Teacher vs distilled student</h2>" if view.comparison.ratios else "<h2>Summary</h2>",
         _comparison(view),
         "<h2>Task metrics</h2>",
         f"<figure>{_metrics_chart(view)}</figure>",

@@ -55,7 +55,7 @@ def render_markdown(view: ReportView) -> str:
     parts = [
         f"# {view.title}: {view.run_id}",
         view.headline,
-        "## Teacher vs student" if view.comparison.ratios else "## Summary",
+        "## Teacher vs distilled student" if view.comparison.ratios else "## Summary",
         comparison_markdown(view.comparison),
         "## All measurements",
         "Each value states the number of requests or examples it was measured on (n).",

@@ -23,7 +23,7 @@ def comparison_table(
     from rich.table import Table
 
     comparison = build_comparison(results, primary_metric, roles=roles)
-    table = Table(title=title or "Teacher vs student", title_justify="left")
+    table = Table(title=title or "Teacher vs distilled student", title_justify="left")
     table.add_column("")
     for column in comparison.columns:
         table.add_column(column.title, justify="right")

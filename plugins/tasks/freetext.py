@@ -103,15 +103,17 @@ class FreeTextTask(PromptedTask[FreeTextConfigT]):
             return rejected
         answer = words(str(parsed.answer))
         if len(answer) < self.config.min_words:
-            return Verdict(False, "too_short")
+            return Verdict(False, "too_short", detail=f"{len(answer)} words < min_words {self.config.min_words}")
         if len(answer) > self.config.max_words:
-            return Verdict(False, "too_long")
+            return Verdict(False, "too_long", detail=f"{len(answer)} words > max_words {self.config.max_words}")
         limit = self.config.max_copied_words
-        if limit is not None and longest_common_run(answer, source) >= limit:
-            return Verdict(False, "copied_context")
+        copied = longest_common_run(answer, source) if limit is not None else 0
+        if limit is not None and copied >= limit:
+            return Verdict(False, "copied_context", detail=f"{copied} words copied in a row >= max_copied_words {limit}")
         limit_repeats = self.config.max_repetition
-        if limit_repeats is not None and repeated_ngram_share(answer) > limit_repeats:
-            return Verdict(False, "repetitive")
+        share = repeated_ngram_share(answer) if limit_repeats is not None else 0.0
+        if limit_repeats is not None and share > limit_repeats:
+            return Verdict(False, "repetitive", detail=f"{share:.0%} repeated n-grams > max_repetition {limit_repeats:.0%}")
         if self.config.require_complete and not str(parsed.answer).rstrip().endswith(_SENTENCE_ENDINGS):
             return Verdict(False, "truncated")
         return None

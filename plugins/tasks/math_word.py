@@ -93,7 +93,7 @@ class MathTask(PromptedTask[MathConfig]):
         if rejected is not None:
             return rejected
         if example.reference is not None and not numbers.equal(parsed.answer, example.reference, self.config.tolerance):
-            return Verdict(False, "answer_mismatch")
+            return Verdict(False, "answer_mismatch", detail=f"teacher answered {parsed.answer}, reference is {example.reference}")
         return Verdict(True, "ok")
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:

@@ -226,7 +226,7 @@ class NLITask(PromptedTask[NLIConfigT]):
         if rejected is not None:
             return rejected
         if example.reference is not None and parsed.answer != example.reference:
-            return Verdict(False, "label_mismatch")
+            return Verdict(False, "label_mismatch", detail=f"teacher said {parsed.answer}, reference is {example.reference}")
         return Verdict(True, "ok")
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:

@@ -112,7 +112,7 @@ class QATask(PromptedTask[QAConfig]):
             return rejected
         answer = str(parsed.answer)
         if len(words(answer)) > self.config.max_answer_words:
-            return Verdict(False, "too_long")
+            return Verdict(False, "too_long", detail=f"{len(words(answer))} words > max_answer_words {self.config.max_answer_words}")
         if self.config.require_span:
             span = metrics.squad_normalize(answer)
             if not span or span not in metrics.squad_normalize(str(example.inputs["context"])):
@@ -120,7 +120,7 @@ class QATask(PromptedTask[QAConfig]):
         if example.reference is not None:
             f1 = metrics.best_over_golds(metrics.squad_f1, answer, example.reference)
             if f1 < self.config.f1_threshold:
-                return Verdict(False, "low_f1")
+                return Verdict(False, "low_f1", detail=f"F1 {f1:.2f} < f1_threshold {self.config.f1_threshold:g}")
         return Verdict(True, "ok")
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:

@@ -101,14 +101,16 @@ class SummarizationTask(FreeTextTask[SummarizationConfig]):
         rejected = self.check_text(parsed, source)
         if rejected is not None:
             return rejected
-        if len(words(str(parsed.answer))) > self.config.max_compression * len(source):
-            return Verdict(False, "too_long")
+        length, limit = len(words(str(parsed.answer))), self.config.max_compression * len(source)
+        if length > limit:
+            detail = f"{length} words > max_compression {self.config.max_compression:g} × {len(source)} source words = {limit:.0f}"
+            return Verdict(False, "too_long", detail=detail)
         if _speaker_turns(str(parsed.answer), str(example.inputs["document"])) >= 2:
             return Verdict(False, "not_a_summary")  # it re-enacts the dialogue instead of reporting it
         if self.config.rouge_threshold is not None and example.reference is not None:
             best = max(metrics.rouge_l(str(parsed.answer), ref) for ref in as_list(example.reference))
             if best < self.config.rouge_threshold:
-                return Verdict(False, "low_rouge")
+                return Verdict(False, "low_rouge", detail=f"ROUGE-L {best:.2f} < rouge_threshold {self.config.rouge_threshold:g}")
         return Verdict(True, "ok")
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Parsed]) -> list[Metric]:

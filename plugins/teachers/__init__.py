@@ -31,9 +31,23 @@ def register_commands(cli: Any) -> None:
     @click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16.")
     @click.option("--device", default="auto", show_default=True, help="cpu, cuda, auto.")
     @click.option("--name", default=None, help="Model id clients send and /v1/models lists (default: MODEL).")
-    def serve(model: str, port: int, host: str, max_batch: int, dtype: str, device: str, name: str | None) -> None:
-        """Serve a local transformers MODEL (folder, hub id or file.gguf) as an OpenAI-compatible API."""
+    @click.option("--api-key-env", metavar="NAME", help="Require `Authorization: Bearer $NAME` on every /v1 request (401 otherwise).")
+    @click.option("--quiet", is_flag=True, help="No access-log line per request.")
+    def serve(
+        model: str, port: int, host: str, max_batch: int, dtype: str, device: str, name: str | None, api_key_env: str | None, quiet: bool
+    ) -> None:
+        """Serve a local transformers MODEL (folder, hub id or file.gguf) as an OpenAI-compatible API
+        (streaming included); one access-log line per request on stderr."""
+        import os
+
+        from stillhouse.kernel.errors import UserError
         from stillhouse.plugins.teachers.serve import run_server
+
+        api_key = None
+        if api_key_env is not None:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise UserError(f"--api-key-env {api_key_env}: the variable is not set or empty", hint=f"export {api_key_env}=<a long random key>")
 
         run_server(
             model,
@@ -43,5 +57,7 @@ def register_commands(cli: Any) -> None:
             dtype=dtype,
             device=device,
             name=name,
+            api_key=api_key,
             echo=lambda line: click.echo(line),
+            log=None if quiet else lambda line: click.echo(line, err=True),
         )

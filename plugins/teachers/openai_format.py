@@ -62,6 +62,23 @@ def chat_completion(
     }
 
 
+def chat_chunks(
+    model: str, choices: Sequence[ChoiceOut], prompt_tokens: int, completion_tokens: int, *, include_usage: bool = False
+) -> list[dict[str, Any]]:
+    """The ``chat.completion.chunk`` bodies of a streamed answer (``stream=true``), in order: per
+    choice its role, its text and its finish reason; with ``include_usage`` (the request's
+    ``stream_options``) a last chunk with no choices and the usage, as OpenAI sends it."""
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    chunks: list[dict[str, Any]] = []
+    for index, choice in enumerate(choices):
+        for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": choice.text}, None), ({}, choice.finish_reason)):
+            chunks.append({**base, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+    if include_usage:
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        chunks.append({**base, "choices": [], "usage": usage})
+    return chunks
+
+
 def model_list(model_ids: Sequence[str]) -> dict[str, Any]:
     """The ``/v1/models`` response body."""
     return {
@@ -91,14 +108,23 @@ class ChatParams:
     seed: int | None = None
     logprobs: bool = False
     top_logprobs: int = 0
+    stream: bool = False
+    include_usage: bool = False
+    """stream_options.include_usage: a streamed answer ends with a usage chunk."""
 
 
-def parse_chat_request(body: Any, *, max_n: int = 64, max_tokens_cap: int = 32768) -> ChatParams:
-    """Validate a request body the way the OpenAI API does, for the fields we honour."""
+def parse_chat_request(body: Any, *, max_n: int = 64, max_tokens_cap: int = 32768, streaming: bool = False) -> ChatParams:
+    """Validate a request body the way the OpenAI API does, for the fields we honour (``stream``
+    only where the server says it can: ``streaming``)."""
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
-    if body.get("stream"):
+    if body.get("stream") and not streaming:
         raise RequestError("streaming is not supported by this server; send stream=false")
+    if body.get("stream") is not None and not isinstance(body.get("stream"), bool):
+        raise RequestError("'stream' must be true or false")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestError("'stream_options' must be an object")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError("'messages' must be a non-empty list")
@@ -144,6 +170,8 @@ def parse_chat_request(body: Any, *, max_n: int = 64, max_tokens_cap: int = 3276
         seed=seed,
         logprobs=bool(body.get("logprobs")),
         top_logprobs=top_logprobs,
+        stream=bool(body.get("stream")),
+        include_usage=bool((options or {}).get("include_usage")),
     )
 
 

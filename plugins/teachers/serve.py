@@ -1,8 +1,11 @@
 """``still serve``: an OpenAI-compatible HTTP server over a local transformers model.
 
 ``POST /v1/chat/completions`` (messages, n, max_tokens / max_completion_tokens, temperature, top_p,
-stop, seed, logprobs / top_logprobs; usage in every response; no streaming), ``GET /v1/models``
-and ``GET /health``. Concurrent requests are answered in batches (:mod:`.batching`), in lanes by
+stop, seed, logprobs / top_logprobs; usage in every response; ``stream=true`` answers as
+server-sent ``chat.completion.chunk`` events once the batch has generated the answer, i.e. the
+protocol, not token-by-token latency), ``GET /v1/models`` and ``GET /health``. One access-log line
+per request; with an API key every ``/v1`` request needs ``Authorization: Bearer KEY`` (401
+otherwise). Concurrent requests are answered in batches (:mod:`.batching`), in lanes by
 ``max_tokens`` so that a long request never holds up short ones (:class:`LanedGenerator`). Serve a
 distilled student with it and call it from any OpenAI client, or from litellm as
 ``openai/<name>`` with ``api_base = "http://HOST:PORT/v1"``.
@@ -12,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hmac
+import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +28,7 @@ from stillhouse.plugins.teachers.config import LOCAL_PREFIX
 from stillhouse.plugins.teachers.openai_format import (
     ChoiceOut,
     RequestError,
+    chat_chunks,
     chat_completion,
     error_body,
     model_list,
@@ -106,11 +113,39 @@ def build_app(
     *,
     context: int | None = None,
     count_tokens: Callable[[list[Message]], int] | None = None,
+    api_key: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Any:
     """The aiohttp app. With ``context`` and ``count_tokens``, a request whose prompt plus
     ``max_tokens`` exceeds the context is refused (400), as OpenAI's API does, instead of running
-    past the positions the model was trained on."""
+    past the positions the model was trained on. With ``api_key``, ``/v1`` requests without
+    ``Authorization: Bearer <api_key>`` get 401 (``/health`` stays open for probes). ``log`` gets
+    one access-log line per request: client, method, path, status, seconds, tokens."""
     from aiohttp import web
+
+    @web.middleware
+    async def access_log(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            if log is not None:
+                tokens = request.get("tokens")
+                extra = f" prompt={tokens[0]} completion={tokens[1]}" if tokens else ""
+                log(f'{request.remote} "{request.method} {request.path}" {status} {time.perf_counter() - started:.3f}s{extra}')
+
+    @web.middleware
+    async def bearer_auth(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        if api_key is not None and request.path.startswith("/v1"):
+            given = request.headers.get("Authorization", "")
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+                message = "missing API key: send Authorization: Bearer <key>" if not given else "incorrect API key"
+                return web.json_response(error_body(message, "invalid_request_error", "invalid_api_key"), status=401)
+        return await handler(request)
 
     @web.middleware
     async def json_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
@@ -125,9 +160,11 @@ def build_app(
             allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
             return web.json_response(error_body(message, kind, exc.status), status=exc.status, headers=allow)
 
-    async def chat(request: web.Request) -> web.Response:
+    async def chat(request: web.Request) -> web.StreamResponse:
         try:
-            params = parse_chat_request(await request.json())
+            params = parse_chat_request(await request.json(), streaming=True)
+            if params.stream and params.logprobs:
+                raise RequestError("logprobs are not streamed by this server; send stream=false for logprobs")
         except (RequestError, ValueError) as exc:
             return web.json_response(error_body(str(exc)), status=400)
         if context is not None and count_tokens is not None:
@@ -153,9 +190,17 @@ def build_app(
             return web.json_response(error_body(f"generation failed: {exc}", "server_error", 500), status=500)
         choices = [ChoiceOut(o.text, o.finish_reason, o.logprobs) for o in outputs]
         prompt_tokens = outputs[0].prompt_tokens if outputs else 0
-        return web.json_response(
-            chat_completion(model_id, choices, prompt_tokens, sum(o.completion_tokens for o in outputs))
-        )
+        completion_tokens = sum(o.completion_tokens for o in outputs)
+        request["tokens"] = (prompt_tokens, completion_tokens)
+        if not params.stream:
+            return web.json_response(chat_completion(model_id, choices, prompt_tokens, completion_tokens))
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await stream.prepare(request)
+        for chunk in chat_chunks(model_id, choices, prompt_tokens, completion_tokens, include_usage=params.include_usage):
+            await stream.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await stream.write(b"data: [DONE]\n\n")
+        await stream.write_eof()
+        return stream
 
     async def models(request: web.Request) -> web.Response:
         return web.json_response(model_list([model_id]))
@@ -163,7 +208,7 @@ def build_app(
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "model": model_id, "batches": batcher.stats.batches})
 
-    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[json_errors])
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[access_log, bearer_auth, json_errors])
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
@@ -179,9 +224,12 @@ def run_server(
     dtype: str = "auto",
     device: str = "auto",
     name: str | None = None,
+    api_key: str | None = None,
     echo: Any = print,
+    log: Callable[[str], None] | None = None,
 ) -> None:
-    """Load ``model`` and serve it until interrupted; ``echo`` gets the listening line."""
+    """Load ``model`` and serve it until interrupted; ``echo`` gets the listening line, ``log``
+    the access-log lines; ``api_key`` (when given) is required of every ``/v1`` request."""
     from aiohttp import web
 
     from stillhouse.plugins.hf_models import load_causal_lm
@@ -192,13 +240,17 @@ def run_server(
 
     async def main() -> None:
         batcher = LanedGenerator(loaded, tokenizer, max_batch=max_batch)
-        app = build_app(batcher, model_id, context=context_length(loaded), count_tokens=prompt_counter(tokenizer))
+        app = build_app(
+            batcher, model_id, context=context_length(loaded), count_tokens=prompt_counter(tokenizer), api_key=api_key, log=log
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound = runner.addresses[0][1]
         echo(f"Serving {model_id} at http://{host}:{bound}/v1 (max batch {max_batch}); Ctrl-C stops")
+        if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
+            echo(f"warning: listening on {host} without an API key: anyone who reaches it can use it (--api-key-env NAME)")
         try:
             await asyncio.Event().wait()
         finally:

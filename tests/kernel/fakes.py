@@ -71,7 +71,7 @@ class EchoTask(TaskType):
 
     def verify(self, example: Example, parsed: Parsed) -> Verdict:
         if example.reference is not None and parsed.answer != str(example.reference).lower():
-            return Verdict(False, "label_mismatch")
+            return Verdict(False, "label_mismatch", detail=f"teacher said {parsed.answer}, reference is {example.reference}")
         return Verdict(True)
 
     def student_targets(self, example: Example, parsed: Parsed) -> list[TrainPair]:

@@ -25,7 +25,8 @@ def test_no_accepted_sample_stops_at_the_filter_with_reasons_examples_and_fixes(
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert "accepted no training samples (0 of 3)" in out
-    assert "label_mismatch (2 of 3), e.g. t0: \"dark\"" in out and "truncated (1 of 3)" in out
+    # what was measured against what, then the answer itself
+    assert "label_mismatch (2 of 3), e.g. t0 (teacher said dark, reference is black): \"dark\"" in out and "truncated (1 of 3)" in out
     assert "raise teacher.max_tokens" in out and "stronger teacher" in out
     assert fakes.CALLS["train"] == 0  # stopped before the train stage
 
@@ -34,7 +35,9 @@ def test_no_accepted_sample_stops_at_the_filter_with_reasons_examples_and_fixes(
     assert run.status() == "failed" and "filter" not in run.finished_stages()
     failed = [e for e in run.events() if e["type"] == "stage_failed"]
     assert [e["stage"] for e in failed] == ["filter"]
-    assert len(list(read_jsonl(run.path("samples.jsonl")))) == 4  # kept for inspection (3 train + 1 validation)
+    samples = {s["sample_id"]: s for s in read_jsonl(run.path("samples.jsonl"))}
+    assert len(samples) == 4  # kept for inspection (3 train + 1 validation)
+    assert samples["t0"]["detail"] == "teacher said dark, reference is black" and samples["t2"]["reason"] == "truncated"
 
     # resumable: once the data (or a filter rule) changes, --resume filters again and goes on
     write_train(tmp_path, [("t0", "night is dark", "dark"), ("t1", "sky is grey", "grey"), ("t2", "snow is cold", "cold")])

@@ -142,3 +142,25 @@ def test_a_terminal_gets_a_table_and_a_pipe_gets_lines(filled_home: Path) -> Non
     assert "┃ run_id" in text and "more columns" in text
     assert all(len(line) <= 80 for line in text.splitlines())
     assert all(run_id in text for run_id in RUN_IDS)
+
+
+def test_runs_show_and_compare_say_distilled_and_sizes_for_people(at_width, filled_home) -> None:
+    """Tables say "distilled" for the trained student (as the report and the TUI do) and give
+    artifact sizes as sizes; --format json keeps the registry's names and exact bytes for scripts."""
+    import json
+
+    run_id, size = read_query("select run_id, bytes from artifacts where bytes > 1000000 order by run_id limit 1", home=filled_home).rows[0]
+    shown = at_width(160, "runs", "show", run_id)
+    assert "distilled_score" in shown and "distilled_vs_teacher_pct" in shown and "student_score" not in shown
+    assert f"{size / 1e6:.1f} MB" in shown and str(size) not in shown
+    data = json.loads(at_width(160, "runs", "show", run_id, "--format", "json"))
+    assert size in [a["bytes"] for a in data["artifacts"]] and "student_score" in data["summary"]
+    other = read_query("select run_id from runs where run_id <> ? and kind = 'pipeline' limit 1", [run_id], home=filled_home).rows[0][0]
+    compared = at_width(160, "runs", "compare", run_id, other, "--format", "table")
+    assert "│ distilled " in compared and "│ student " not in compared
+
+
+def test_runs_list_keeps_task_names_whole_at_160_columns(at_width) -> None:
+    table = at_width(160, "runs", "list", "--format", "table")
+    assert "summarization" in table and "summar…" not in table
+    assert all(len(line) <= 160 for line in table.splitlines())

@@ -292,3 +292,38 @@ def test_cancel_sends_sigint_to_the_runs_process(stillhouse_home: Path, make_app
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_samples_at_80_columns_keep_distilled_and_show_the_reject_detail(fixture_home: Path, make_app) -> None:
+    """At 80 columns the Distilled column stays on screen (Reference gives way: the detail pane
+    under the table shows it), and a rejected sample says what was measured against what limit."""
+    import json
+
+    spec = RUNS["nli-mini"]
+    path = fixture_home / "runs" / spec.run_id / "samples.jsonl"
+    samples = [json.loads(line) for line in path.read_text().splitlines()]
+    first_rejected = next(s for s in samples if not s["accepted"])
+    first_rejected["detail"] = "teacher said neutral, reference is entailment"
+    path.write_text("".join(json.dumps(s) + "\n" for s in samples))
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await open_run(pilot, spec.run_id)
+        await pilot.press("3")
+        browser = screen.query_one(SamplesBrowser)
+        await wait_for(pilot, lambda: browser.samples)
+        screen.query_one("#samples-verdict", Select).value = "eval"
+        await wait_for(pilot, lambda: len(browser.view) == 5)
+        table = screen.query_one("#samples-table", DataTable)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[-1] == "Distilled" and "Teacher" in labels and "Reference" not in labels
+        assert sum(c.width + 2 for c in table.columns.values()) <= 80 - 2  # all of it on screen
+        assert all(r[-1] and r[-1] != "not evaluated" for r in rows(app, "#samples-table"))
+        screen.query_one("#samples-verdict", Select).value = f"reason:{first_rejected['reason']}"
+        await wait_for(pilot, lambda: browser.view and browser.view[0].sample_id == first_rejected["sample_id"])
+        from stillhouse.tui.widgets.samples import detail
+
+        text = " ".join(part.plain for part in detail(browser.view[0]).renderables)  # the pane under the table
+        assert f"rejected: {first_rejected['reason']} (teacher said neutral, reference is entailment)" in text
+
+    drive(app, scenario, size=(80, 24))

@@ -161,13 +161,16 @@ def test_name_and_task_use_free_width_and_80_columns_keep_the_scores(stillhouse_
         await loaded(pilot)
         text = screen_text(wide)
         assert long_name in text and "summarization " in text  # neither cut: 160 columns leave room
-        assert "20261130-090000-sum-long-b001" in text  # the run id column
+        assert "20261130-090000-sum-long-b001" in text  # the whole run id where there is room
 
     async def at_80(pilot) -> None:
         await loaded(pilot)
         text = screen_text(narrow)
         assert "Distilled" in text and "Ret." in text  # the scores stay on screen
-        assert "summarization-w…" in text  # cut to fit, not hidden
+        assert "summarization…" in text  # cut to fit, not hidden
+        # the run id's shortest unique tail, whole on screen (not "2026"): `still runs show b001` takes it
+        assert " b001 " in text and "20261130-090000-sum-long-b001" not in text
+        assert all(len(line.rstrip()) <= 80 for line in text.splitlines())
 
     drive(wide, at_160, size=(160, 30))
     drive(narrow, at_80, size=(80, 24))
@@ -242,3 +245,14 @@ def test_marks_and_compare_selection_are_one_and_unselected_runs_show_no_x(fixtu
         assert "select two or more runs" in screen_text(app)
 
     drive(app, scenario)
+
+
+def test_short_ids_are_the_shortest_unique_tails() -> None:
+    from stillhouse.tui.catalog import short_ids
+
+    ids = ["20261130-090000-nli-a1b2", "20261130-090500-nli-ffa1", "20261130-091000-qa-b2-0a1b2"]
+    short = short_ids(ids)
+    # "a1b2" is also inside the third id: the first needs one more character ("-" never leads)
+    assert short == {ids[0]: "i-a1b2", ids[1]: "ffa1", ids[2]: "0a1b2"}
+    for run_id, tail in short.items():
+        assert run_id.endswith(tail) and sum(tail in other for other in ids) == 1

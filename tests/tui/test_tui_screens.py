@@ -189,3 +189,19 @@ def test_sql_schema_sidebar_lists_tables_views_columns_and_their_comments(fixtur
         assert not sidebar.display
 
     drive(app, scenario)
+
+
+def test_sql_editor_highlights_sql(fixture_home: Path, make_app) -> None:
+    """With tree-sitter-sql installed (a dependency), the SQL editor parses its text as SQL."""
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await sql_screen(pilot)
+        editor = screen.query_one("#sql-editor", TextArea)
+        assert editor.language == "sql"
+        editor.load_text("select 1 from runs")
+        await pilot.pause()
+        names = {name for line in editor._highlights.values() for _, _, name in line}
+        assert "keyword" in names, names
+
+    drive(app, scenario)

@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 
 from stillhouse.kernel.errors import StillhouseError
 from stillhouse.kernel.runs import STAGES, run_folder
-from stillhouse.tui.catalog import LIVE_STATUSES, SORT_KEYS, RunRow, filter_rows, format_started, sort_rows
+from stillhouse.tui.catalog import LIVE_STATUSES, SORT_KEYS, RunRow, filter_rows, format_started, short_ids, sort_rows
 from stillhouse.tui.launch import cancel_run, resume_run
 from stillhouse.tui.screens.confirm import ConfirmScreen
 from stillhouse.tui.widgets import cells
@@ -37,8 +37,10 @@ COLUMNS: list[tuple[str, str, int]] = [
     # the distilled student's score and retention first: at 80 columns they are what a run is for
     ("score_student", "Distilled", 9),
     ("retention", "Ret.", 5),
-    # after the scores: on screen from ~110 columns, off to the right at 80 (y copies it anyway)
-    ("run_id", "Run id", 29),
+    # the whole run id where the screen has room, else its shortest unique tail (which `still runs
+    # show ID` and `still run --resume ID` take); y copies the whole id
+    ("run_id", "Id", 4),
+    # after the scores: on screen from ~110 columns, off to the right at 80
     ("score_teacher", "Teacher", 7),
     ("score_baseline", "Base", 6),
     ("cost", "Cost", 9),
@@ -64,15 +66,17 @@ class RunsChanged(Message):
 
 
 BASE_WIDTHS = {key: max(width, len(label) + 2) for key, label, width in COLUMNS}  # room for the sort arrow
-KEY_COLUMNS = ("name", "status", "progress", "task", "score_student", "retention")
+KEY_COLUMNS = ("name", "status", "progress", "task", "score_student", "retention", "run_id")
 """The columns that must fit the screen; Name and Task share what the others leave."""
-NAME_MIN, NAME_MAX, TASK_MAX = 16, 60, 40
+NAME_MIN, NAME_MAX, TASK_MAX = 14, 60, 40
 
 
-def column_widths(available: int, rows: list[RunRow]) -> dict[str, int]:
+def column_widths(available: int, rows: list[RunRow], short: dict[str, str] | None = None) -> dict[str, int]:
     """Widths for the Runs table at ``available`` columns: Name and Task as wide as their longest
-    value where the key columns (through Ret.) still fit, the rest fixed."""
+    value where the key columns (through the short Id) still fit, the rest fixed."""
     widths = dict(BASE_WIDTHS)
+    short_width = max([BASE_WIDTHS["run_id"], *(len(v) for v in (short or {}).values())])
+    widths["run_id"] = short_width
     fixed = sum(widths[k] + 2 for k in KEY_COLUMNS if k not in ("name", "task"))
     room = available - fixed - 4 - 2  # cell padding of Name and Task, a vertical scrollbar
     name_need = min(NAME_MAX, max([len(r.name) for r in rows] + [10]) + 2)  # + the mark
@@ -81,7 +85,9 @@ def column_widths(available: int, rows: list[RunRow]) -> dict[str, int]:
     task = max(BASE_WIDTHS["task"], min(task_need, room - name))
     widths["name"] = max(name, min(name_need, room - task), len("Name") + 2)
     widths["task"] = task
-    widths["run_id"] = max(BASE_WIDTHS["run_id"], *(len(r.run_id) for r in rows)) if rows else BASE_WIDTHS["run_id"]
+    full_width = max([short_width, *(len(r.run_id) for r in rows)])
+    if room - widths["name"] - widths["task"] >= full_width - short_width:  # room for whole ids
+        widths["run_id"] = full_width
     return widths
 
 
@@ -95,7 +101,7 @@ def progress_cell(row: RunRow) -> Text:
     return cells.progress_bar(row.progress, 4)
 
 
-def row_cells(row: RunRow, marked: bool, widths: dict[str, int] | None = None) -> list[Any]:
+def row_cells(row: RunRow, marked: bool, widths: dict[str, int] | None = None, short: str | None = None) -> list[Any]:
     widths = widths or BASE_WIDTHS
     name = Text()
     if marked:
@@ -108,7 +114,7 @@ def row_cells(row: RunRow, marked: bool, widths: dict[str, int] | None = None) -
         cells.clip(row.task, widths["task"]),
         cells.score(row.scores.get("student")),
         cells.percent(row.retention),
-        row.run_id,
+        row.run_id if short is None or len(row.run_id) <= widths["run_id"] else Text(short, style="dim"),
         cells.score(row.scores.get("teacher")),
         cells.score(row.scores.get("baseline")),
         cells.money(row.cost_usd),
@@ -147,6 +153,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         self._polling = False
         self._first_painted = threading.Event()
         self.widths = dict(BASE_WIDTHS)
+        self.short: dict[str, str] = {}
 
     @property
     def stillhouse(self) -> StillhouseApp:
@@ -241,7 +248,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         shown_keys = {r.run_id for r in self.view[: table.shown]}
         for row in message.rows:
             if row.run_id in shown_keys:
-                for (key, _, _), value in zip(COLUMNS, row_cells(row, row.run_id in self.marked, self.widths), strict=True):
+                for (key, _, _), value in zip(COLUMNS, row_cells(row, row.run_id in self.marked, self.widths, self.short.get(row.run_id)), strict=True):
                     table.update_cell(row.run_id, key, value)
         self.view = [self.all_rows[r.run_id] for r in self.view]
         table.items = self.view  # rows added later render the current values
@@ -291,8 +298,9 @@ class RunsScreen(ReportsWorkerErrors, Screen):
             self.rebuild()
 
     def _fit_columns(self) -> None:
-        """Size Name, Task and Run id to the screen and the rows (before the rows are rendered)."""
-        widths = column_widths(self.size.width or 80, list(self.all_rows.values()))
+        """Size Name, Task and the ids to the screen and the rows (before the rows are rendered)."""
+        self.short = short_ids(self.all_rows)
+        widths = column_widths(self.size.width or 80, list(self.all_rows.values()), self.short)
         if widths == self.widths:
             return
         self.widths = widths
@@ -304,7 +312,7 @@ class RunsScreen(ReportsWorkerErrors, Screen):
         table.refresh(layout=True)
 
     def _render_row(self, index: int, row: RunRow) -> tuple[list[Any], str]:
-        return row_cells(row, row.run_id in self.marked, self.widths), row.run_id
+        return row_cells(row, row.run_id in self.marked, self.widths, self.short.get(row.run_id)), row.run_id
 
     def _update_status(self) -> None:
         live = sum(1 for r in self.all_rows.values() if r.live)

@@ -132,6 +132,8 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         self.title = "SQL"
         self.examples = sql_examples()
         editor = self.query_one("#sql-editor", TextArea)
+        if "sql" in editor.available_languages:  # tree-sitter-sql installed: keywords, strings, numbers in colour
+            editor.language = "sql"
         if self.examples:
             editor.load_text(self.examples[0].sql)
         editor.focus()

@@ -48,7 +48,7 @@ def detail(sample: SampleView) -> Group:
 
     section("Prompt", sample.prompt)
     if sample.accepted is not None:
-        verdict = "accepted" if sample.accepted else f"rejected: {sample.reason}"
+        verdict = sample.verdict  # "rejected: too_long (132 words > max_words 120)"
         conf = f" (confidence {sample.confidence})" if sample.confidence is not None else ""
         section("Teacher answer", sample.teacher_output)
         section("Parsed / verdict", f"{sample.parsed_answer}  →  {verdict}{conf}", "green" if sample.accepted else "red")
@@ -59,21 +59,33 @@ def detail(sample: SampleView) -> Group:
     return Group(*parts)
 
 
-ANSWER_MIN = 14  # the narrowest a text column gets; wider screens share their width among them
+ANSWER_MIN = 12  # the narrowest a text column gets; wider screens share their width among them
+ID_MAX, VERDICT_MAX = 18, 18  # longer ids and reasons are cut in the table (whole in the detail below)
+DROP_FIRST = ("reference", "baseline", "teacher")
+"""Text columns left out, in this order, when they would not all fit at ANSWER_MIN: the detail pane
+under the table shows every one of them, and Distilled always stays on screen."""
 
 
 def sample_columns(available: int, samples: list[SampleView]) -> list[tuple[str, str, int]]:
     """(label, key, width) of the samples table at ``available`` columns: Sample and Verdict as
-    wide as their values, then Reference, Teacher, Baseline (when the evaluation has baseline
-    answers) and Distilled sharing the rest."""
-    id_width = max([len(s.sample_id) for s in samples] + [len("Sample")])
-    verdict_width = max([len(verdict_text(s)) for s in samples] + [len("Verdict")])
+    wide as their values (up to a cap), then Reference, Teacher, Baseline (when the evaluation has
+    baseline answers) and Distilled sharing the rest; on a narrow screen Reference, then Baseline,
+    then Teacher give way so that Distilled stays visible."""
+    id_width = min(ID_MAX, max([len(s.sample_id) for s in samples] + [len("Sample")]))
+    verdict_width = min(VERDICT_MAX, max([len(verdict_text(s)) for s in samples] + [len("Verdict")]))
     texts = [("Reference", "reference"), ("Teacher", "teacher")]
     if any("baseline" in s.outputs for s in samples):
         texts.append(("Baseline", "baseline"))
     texts.append(("Distilled", "student"))
-    free = available - id_width - verdict_width - 2 * (2 + len(texts)) - 2  # cell padding, scrollbar
-    each = max(ANSWER_MIN, free // len(texts))
+
+    def free(count: int) -> int:
+        return available - id_width - verdict_width - 2 * (2 + count) - 2  # cell padding, scrollbar
+
+    for key in DROP_FIRST:
+        if free(len(texts)) // len(texts) >= ANSWER_MIN:
+            break
+        texts = [(label, k) for label, k in texts if k != key]
+    each = max(ANSWER_MIN, free(len(texts)) // len(texts))
     return [("Sample", "id", id_width), ("Verdict", "verdict", verdict_width), *[(label, key, each) for label, key in texts]]
 
 
@@ -172,9 +184,11 @@ class SamplesBrowser(ReportsWorkerErrors, Vertical):
         row: list[object] = []
         for _, key, width in self.columns:
             if key == "id":
-                row.append(s.sample_id)
+                row.append(cells.clip(s.sample_id, width))
             elif key == "verdict":
-                row.append(verdict_text(s))
+                verdict = verdict_text(s)
+                verdict.truncate(width, overflow="ellipsis")
+                row.append(verdict)
             elif key == "reference":
                 row.append(cells.clip(s.reference, width))
             elif key == "teacher":

@@ -99,3 +99,36 @@ def test_eval_whose_model_cannot_load_is_recorded_failed(still, stillhouse_home,
     assert [e["type"] for e in events] == ["run_started", "stage_started", "stage_failed", "run_finished"]
     assert events[2]["stage"] == "evaluate" and "cannot load tokenizer" in events[2]["error"]
     assert events[-1]["status"] == "failed" and events[-1]["error"] == events[2]["error"]
+
+
+@pytest.mark.parametrize("form", ["folder", "hf"])
+def test_eval_reads_hugging_face_datasets(still, stillhouse_home, fake_server, tmp_path, monkeypatch, form):
+    """--data takes a save_to_disk folder or an hf: source, as a pipeline's [data] does (the split
+    defaults to test; ?split= picks another); an API model answers over real HTTP."""
+    datasets = pytest.importorskip("datasets")
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    datasets.DatasetDict(
+        {"test": datasets.Dataset.from_list(rows[:3]), "validation": datasets.Dataset.from_list(rows[3:5])}
+    ).save_to_disk(str(tmp_path / "snli"))
+    monkeypatch.chdir(tmp_path)
+    server = fake_server(model_ids=("fake-teacher",))
+    data = tmp_path / "snli" if form == "folder" else "hf:snli?split=validation"
+    result = still("eval", "--model", "openai/fake-teacher", "--api-base", server.url, "--task", "nli", "--data", data)
+    assert result.exit_code == 0, result.output
+    (run,) = list_runs(stillhouse_home)
+    evals = {e["metric"]: e for e in run.events() if e["type"] == "eval"}
+    assert evals["accuracy"]["n"] == (3 if form == "folder" else 2)
+    stored = json.loads(run.path("config.json").read_text())["data"]["test"]
+    assert stored == (str(tmp_path / "snli") if form == "folder" else f"hf:{tmp_path / 'snli'}?split=validation")
+    asked = set(server.stats.seen)
+    assert any(rows[3]["premise"] in prompt for prompt in asked) == (form == "hf")
+
+
+def test_eval_of_a_missing_hf_split(still, stillhouse_home, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    one = datasets.Dataset.from_list([json.loads(FIXTURE.read_text().splitlines()[0])])
+    datasets.DatasetDict({"test": one}).save_to_disk(str(tmp_path / "one"))
+    monkeypatch.chdir(tmp_path)
+    result = still("eval", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--task", "nli", "--data", "hf:one?split=nope")
+    assert result.exit_code == 2 and "nope" in result.output, result.output
+    assert list_runs(stillhouse_home) == []  # refused before any model call or run folder

@@ -280,3 +280,25 @@ def test_free_text_answers_cut_at_max_tokens_keep_their_complete_sentences() -> 
     )
     strict = SummarizationTask(SummarizationTask.Config(trim_incomplete=False))
     assert strict.parse("Jimmy and Alex plan a workout. They choose").answer.endswith("They choose")
+
+
+def test_rejections_say_what_was_measured_against_what_limit() -> None:
+    """A reason code alone ("too_long" for a 45-word summary with max_words 120) does not say
+    which limit failed: the verdict's detail names the measure and the limit."""
+    from stillhouse.kernel.interfaces import Example, Parsed
+
+    task = SummarizationTask()
+    document = " ".join(f"w{i}" for i in range(50))  # 50 source words: at most 0.9 × 50 = 45
+    summary = " ".join(f"s{i}" for i in range(46)) + "."
+    verdict = task.verify(Example("d1", "train", {"document": document}, None), Parsed(answer=summary, text=summary))
+    assert (verdict.reason, verdict.detail) == ("too_long", "46 words > max_compression 0.9 × 50 source words = 45")
+    long_doc = " ".join(f"w{i}" for i in range(400))
+    too_many = " ".join(f"s{i}" for i in range(130)) + "."
+    verdict = task.verify(Example("d2", "train", {"document": long_doc}, None), Parsed(answer=too_many, text=too_many))
+    assert (verdict.reason, verdict.detail) == ("too_long", "130 words > max_words 120")
+    qa = QATask().verify(
+        Example("q", "train", {"question": "q?", "context": "a b c"}, "a"), Parsed(answer=" ".join(["a"] * 31), text="")
+    )
+    assert qa.detail == "31 words > max_answer_words 30"
+    nli = NLITask().verify(Example("n", "train", {"premise": "p", "hypothesis": "h"}, "entailment"), Parsed(answer="neutral", text=""))
+    assert nli.detail == "teacher said neutral, reference is entailment"
