@@ -28,6 +28,11 @@ async def settle(pilot) -> None:
     # Repaint whole widgets: a line cached while the cursor was in its hidden blink phase would
     # otherwise keep drawing it hidden (the snapshot then differs by the cursor cell alone).
     for widget in pilot.app.screen.query("Input, TextArea"):
+        if isinstance(widget, TextArea):
+            # TextArea caches rendered lines under a key that reads the same for "blinking, cursor in
+            # its hidden phase" and "not blinking": a line cached in the hidden phase would keep the
+            # focused cursor undrawn in some runs and not others.
+            widget._line_cache.clear()
         widget.refresh()
     await pilot.pause(0.3)
 
