@@ -67,6 +67,11 @@ class PipelineBase(StrictModel):
     a config is validated with (``pipeline_model``) narrows them to the chosen plugins' models."""
 
     name: str | None = Field(None, description="A human name for runs of this config.")
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free labels recorded with the run (config.json, the registry's params as tags.KEY); "
+        "`still sweep` sets sweep and trial.",
+    )
     task: str = Field(..., description="Task type plugin: nli, qa, math, summarization, conversation ...")
     data: DataConfig
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
