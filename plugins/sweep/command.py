@@ -140,7 +140,6 @@ def show(sweep_id: str, as_json: bool) -> None:
     writes the best trial's config as a runnable best.toml in the sweep folder."""
     from stillhouse.kernel.plugins import get_host
     from stillhouse.plugins.sweep.report import summarise, write_best
-
     from stillhouse.plugins.sweep.spec import load_sweep
     from stillhouse.plugins.sweep.study import SweepFolder
 

@@ -3,6 +3,7 @@ parameter importances, and the best trial's config written as a runnable ``best.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ def _trial_row(trial: Any, sweep: Sweep) -> dict[str, Any]:
     return {
         "number": trial.number,
         "state": trial.state.name.lower(),
-        "values": list(trial.values) if trial.values is not None else None,
+        # A pruned trial's stored value is its last intermediate value (the negated validation
+        # loss), not the objective: shown as where it was pruned instead.
+        "values": list(trial.values) if trial.values is not None and trial.state.name == "COMPLETE" else None,
+        "pruned_at_step": max(trial.intermediate_values) if trial.state.name == "PRUNED" and trial.intermediate_values else None,
         "params": decode_params(sweep, trial.params),
         "run_id": trial.user_attrs.get("run_id"),
         "seconds": round(duration, 3) if duration is not None else None,
@@ -54,8 +58,12 @@ def summarise(folder: SweepFolder, sweep: Sweep) -> dict[str, Any]:
     if len(complete) >= 2:
         try:
             target = (lambda t: t.values[0]) if sweep.multi_objective else None
-            importances = optuna.importance.get_param_importances(study, target=target)
+            with warnings.catch_warnings(record=True) as caught:  # Optuna warns when trials are too few to tell
+                warnings.simplefilter("always")
+                importances = optuna.importance.get_param_importances(study, target=target)
             result["importances"] = {k: round(float(v), 4) for k, v in importances.items()}
+            if caught:
+                result["importances_note"] = f"weak: {caught[0].message} ({len(complete)} complete trials)"
         except (RuntimeError, ValueError) as exc:  # e.g. every trial had the same values
             result["importances_note"] = f"not computed: {exc}"
     else:
@@ -108,7 +116,8 @@ def print_summary(result: dict[str, Any], best_path: Path | None) -> None:
     for row in result["trials"]:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items())
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
-        table.add_row(str(row["number"]), row["state"], _fmt(row["values"]), params, seconds, row["run_id"] or "-")
+        state = row["state"] + (f" (step {row['pruned_at_step']})" if row["pruned_at_step"] is not None else "")
+        table.add_row(str(row["number"]), state, _fmt(row["values"]), params, seconds, row["run_id"] or "-")
     console.print(table)
     best = result["best"]
     if best is None:
@@ -121,10 +130,10 @@ def print_summary(result: dict[str, Any], best_path: Path | None) -> None:
         console.print(f"best: trial {best['number']}  {result['objectives'][0]} = {_fmt(best['values'])}  run {best['run_id']}")
         console.print(f"  params: {best['params']}")
     if result["importances"]:
-        console.print("parameter importances (Optuna, PED-ANOVA):")
+        console.print("parameter importances (Optuna's PED-ANOVA):")
         for name, value in result["importances"].items():
             console.print(f"  {name:<32} {value:.3f}")
-    elif result["importances_note"]:
+    if result["importances_note"]:
         console.print(f"parameter importances: {result['importances_note']}")
     if best_path is not None:
         console.print(f"best config: {best_path}\n  run it: still run {best_path}")

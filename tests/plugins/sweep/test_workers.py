@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from stillhouse.plugins.sweep.study import SweepFolder, finished_count, import_optuna, load_study, open_study, work
+from stillhouse.plugins.sweep.study import (
+    SweepFolder,
+    TrialOutcome,
+    finished_count,
+    import_optuna,
+    load_study,
+    open_study,
+    work,
+)
 
 DRIVER = Path(__file__).with_name("worker_driver.py")
 
@@ -48,10 +57,10 @@ def test_a_trial_left_running_by_a_dead_worker_is_failed_and_not_counted(tmp_pat
     os.kill(dead.pid, signal.SIGKILL)
     dead.wait()
     orphan = study.ask()
-    orphan.set_user_attr("worker", {"host": os.uname().nodename, "pid": dead.pid, "pid_start": time.time() - 5})
+    orphan.set_user_attr("worker", {"host": socket.gethostname(), "pid": dead.pid, "pid_start": time.time() - 5})
 
-    def objective(trial):
-        return __import__("stillhouse.plugins.sweep.study", fromlist=["TrialOutcome"]).TrialOutcome("complete", values=[trial.suggest_float("x", 0, 1)])
+    def objective(trial) -> TrialOutcome:  # type: ignore[no-untyped-def]
+        return TrialOutcome("complete", values=[trial.suggest_float("x", 0, 1)])
 
     summary = work(load_study(folder), objective, n_trials=3)
     assert summary.stale_failed == [orphan.number]
