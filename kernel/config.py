@@ -101,7 +101,10 @@ class LoadedConfig:
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
     def to_dict(self) -> dict[str, Any]:
-        return self.pipeline.model_dump(mode="json")
+        data = self.pipeline.model_dump(mode="json")
+        if not data.get("tags"):  # untagged configs keep the shape (and config hash) they had before tags
+            data.pop("tags", None)
+        return data
 
 
 # -- reading files ------------------------------------------------------------------------------
