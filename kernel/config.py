@@ -104,6 +104,11 @@ class PipelineBase(StrictModel):
     a config is validated with (``pipeline_model``) narrows them to the chosen plugins' models."""
 
     name: str | None = Field(None, description="A human name for runs of this config.")
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free labels recorded with the run (config.json, the registry's params as tags.KEY); "
+        "`still sweep` sets sweep and trial.",
+    )
     task: str = Field(..., description="Task type plugin: nli, qa, math, summarization, conversation ...")
     data: DataConfig
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
@@ -133,7 +138,10 @@ class LoadedConfig:
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
     def to_dict(self) -> dict[str, Any]:
-        return self.pipeline.model_dump(mode="json")
+        data = self.pipeline.model_dump(mode="json")
+        if not data.get("tags"):  # untagged configs keep the shape (and config hash) they had before tags
+            data.pop("tags", None)
+        return data
 
 
 # -- reading files ------------------------------------------------------------------------------
