@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -437,17 +436,17 @@ class Combiner:
         return record
 
     def _vote(self, example: Example, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]) -> SampleRecord:
-        votes: Counter[Any] = Counter()
+        votes: dict[Any, float] = {}
         first: dict[Any, Candidate] = {}
         total = sum(c.weight for c in candidates)
         for cand in sorted(candidates, key=lambda c: -c.teacher.weight):  # stable: list order among equals
             if cand.parsed.ok:
                 key = self.task.answer_key(cand.parsed.answer)
-                votes[key] += cand.weight
+                votes[key] = votes.get(key, 0.0) + cand.weight
                 first.setdefault(key, cand)
         if not votes:
             return self._fallback(example, answers)
-        key, weight = votes.most_common(1)[0]
+        key, weight = max(votes.items(), key=lambda kv: kv[1])  # ties: the heaviest teacher's answer
         winner = first[key]
         agreement = weight / total if total else 0.0
         record = self.pipe._judge(self.task, example, winner.as_result(), 0.0)

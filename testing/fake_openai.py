@@ -17,7 +17,8 @@ fixed latency, and can misbehave on purpose:
   get the plain answer. From the command line: ``--oracle FILE --oracle-task nli --oracle-p 0.9``.
 - ``models``: several teacher "models" in one server, each with its own oracle (or None for the
   echo answers), picked by the request's ``model`` (``{"cheap": Oracle(..., p=0.7, seed=1),
-  "strong": Oracle(..., p=0.9, seed=2)}``; different seeds make their errors independent). Requests
+  "strong": Oracle(..., p=0.9, seed=2)}``; different seeds make their errors independent; a function
+  ``(messages, index) -> reply`` scripts a model instead). Requests
   are counted per model (``stats.by_model``, ``stats.answered_by_model``).
 - judge prompts (the kernel's judge system prompt, :data:`stillhouse.kernel.teacher_ensemble.JUDGE_MARKER`):
   with an oracle the judge scores an answer the task's verifier accepts against the gold row 9, any
@@ -62,7 +63,8 @@ class FakeBehaviour:
     oracle: Any = None
     """A :class:`stillhouse.testing.oracle.Oracle`, or None for the plain echo answers."""
     models: dict[str, Any] = field(default_factory=dict)
-    """Model id -> its Oracle (or None): several teachers of known accuracy behind one server."""
+    """Model id -> its Oracle, None (echo answers) or a function (messages, choice index) -> reply:
+    several teachers of known accuracy, or scripted ones, behind one server."""
 
 
 @dataclass
@@ -202,6 +204,8 @@ class FakeOpenAIApp:
 
     def _answer(self, messages: list[dict[str, str]], prompt: str, index: int, model: str = "") -> str:
         oracle = self.behaviour.models.get(model, self.behaviour.oracle)
+        if callable(oracle):  # a scripted model: (messages, choice index) -> reply
+            return str(oracle(messages, index))
         from stillhouse.kernel.teacher_ensemble import JUDGE_MARKER
 
         if any(m["role"] == "system" and JUDGE_MARKER in m["content"] for m in messages):

@@ -249,3 +249,51 @@ def test_a_teacher_list_round_trips_through_the_stored_config(tmp_path, run_stil
     assert loaded.pipeline.teacher.model == "openai/strong"  # a cascade stands for its last teacher
     again = validate_config(loaded.to_dict(), get_host(), source="config.json", base_dir=config.parent)
     assert again.to_dict() == loaded.to_dict() and [t.name for t in again.teachers] == ["cheap", "strong"]
+
+
+DIALOGUE = (
+    "#Person1#: Good evening, I would like to book a table for two tonight.\n"
+    "#Person2#: Certainly. At what time would you like to come?\n"
+    "#Person1#: At seven, please, near the window if you can.\n"
+    "#Person2#: A window table for two at seven. May I have your name?\n"
+    "#Person1#: It is Morgan. Thank you very much.\n"
+)
+
+
+def scripted(summary: str):
+    def reply(messages: list[dict[str, str]], index: int) -> str:
+        from stillhouse.kernel.teacher_ensemble import JUDGE_MARKER
+
+        if any(JUDGE_MARKER in m["content"] for m in messages):  # judge: prefers the summary that has the time
+            answer = messages[-1]["content"].rsplit("### Answer to grade", 1)[-1]
+            return "Score: 9\nReason: names the time." if "seven" in answer else "Score: 4\nReason: vague."
+        return f"Summary: {summary}"
+
+    return reply
+
+
+@pytest.mark.parametrize("best_of", ["verifier", "judge"])
+def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(tmp_path, run_still, stillhouse_home, fake_server, best_of):
+    rows = [{"dialogue": DIALOGUE.replace("Morgan", name), "summary": "A table is booked."} for name in ("Morgan", "Lee", "Ada")]
+    if best_of == "verifier":  # the heavier teacher's summary is longer than the dialogue: too_long
+        heavy = scripted("Morgan calls the restaurant " + "and talks at great length " * 20 + "about a table.")
+    else:  # both pass the verifier; the judge prefers the one that names the time
+        heavy = scripted("Two people talk about going out for dinner tonight.")
+    models = {"heavy": heavy, "light": scripted("#Person1# books a window table for two at seven tonight."), "judge": scripted("")}
+    server = fake_server(models=models)
+    judge = f'judge = {{ model = "openai/judge", api_base = "{server.url}", api_key_env = "ENSEMBLE_TEST_KEY", threshold = 5 }}\n'
+    body = judge + f'[ensemble]\nbest_of = "{best_of}"\n' + teacher("heavy", server.url, weight=3) + teacher("light", server.url)
+    folder = tmp_path / best_of
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = folder / "pipeline.toml"
+    config.write_text(f'task = "summarization"\n{body}\n[data]\ntrain = "train.jsonl"\n[student]\nmodel = "unused"\n')
+
+    result = run_still("run", str(config), "--stage", "generate", "--stage", "filter", env=ENV)
+    assert result.exit_code == 0, result.output
+    records = samples(only_run(stillhouse_home))
+    assert [r["teacher"] for r in records] == ["light"] * len(rows)
+    assert all(r["accepted"] and "seven" in r["parsed_answer"] and r["judge_score"] == 9.0 for r in records)
+    assert all({a["teacher"] for a in r["teacher_answers"]} == {"heavy", "light"} for r in records)
+    # best-of by the judge scores both answers of each row; the final check of the chosen one is a cache hit
+    assert server.stats.by_model["judge"] == (2 if best_of == "judge" else 1) * len(rows)
