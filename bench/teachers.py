@@ -89,13 +89,13 @@ def run_mode(body: str, labelled: bool, rows: list[dict[str, Any]], folder: Path
     pipeline = Pipeline.create(load_config(config, host), host)
     status = pipeline.execute(["generate", "filter"])
     assert status in ("completed", "incomplete"), status
-    gold = {(r["premise"], r["hypothesis"]): r["label"] for r in rows}
+    gold = {(r["premise"].strip(), r["hypothesis"].strip()): r["label"] for r in rows}
     accepted = correct = 0
     for record in pipeline.run.folder.samples():
         if not record.get("accepted"):
             continue
-        text = record["prompt"][-1]["content"]
-        label = next(v for (p, h), v in gold.items() if p in text and h in text)
+        lines = dict(line.split(": ", 1) for line in record["prompt"][-1]["content"].splitlines() if ": " in line)
+        label = gold[(lines["Premise"].strip(), lines["Hypothesis"].strip())]
         accepted += 1
         correct += record.get("parsed_answer") == label
     calls: dict[str, int] = {}

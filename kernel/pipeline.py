@@ -260,7 +260,12 @@ class Pipeline:
             warnings.append(exc.what + (f" ({exc.hint})" if exc.hint else ""))
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
-        estimate = teacher.estimate(pending, self.cache_dir)
+        if self.loaded.teachers:  # every teacher of the list, summed
+            from stillhouse.kernel import teacher_ensemble
+
+            estimate = teacher_ensemble.estimate(self, pending)
+        else:
+            estimate = teacher.estimate(pending, self.cache_dir)
         summary = {
             "requests": len(requests),
             "already_answered": len(requests) - len(pending),

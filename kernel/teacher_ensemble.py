@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from stillhouse.kernel.interfaces import (
+    Estimate,
     Example,
     Parsed,
     StrictModel,
@@ -240,6 +241,23 @@ def generate(pipe: Pipeline, requests: list[TeacherRequest], split_of: dict[str,
             tally.cost_usd = round(tally.cost_usd, 6)
         pipe.emit("progress", stage="generate", done=tally.answered, total=tally.asked, role=named.name)
     return _generate_summary(pipe, requests, stored, tallies, final)
+
+
+def estimate(pipe: Pipeline, requests: Sequence[TeacherRequest]) -> Estimate:
+    """A dry run's estimate for every teacher of the list, summed (a cascade's later teachers counted
+    for every row: an upper bound)."""
+    parts = [(t, make_teacher(pipe.host, t.config).estimate(requests, pipe.cache_dir)) for t in pipe.loaded.teachers]
+    costs = [e.cost_usd for _, e in parts]
+    per_teacher = "; ".join(f"{t.name}: {e.calls} calls" + (f", ${e.cost_usd:.4f}" if e.cost_usd is not None else "") for t, e in parts)
+    cascade = " (cascade: an upper bound, as if every row reached every teacher)" if pipe.cfg.ensemble.mode == "cascade" else ""
+    return Estimate(
+        calls=sum(e.calls for _, e in parts),
+        cached=sum(e.cached for _, e in parts),
+        prompt_tokens=sum(e.prompt_tokens for _, e in parts),
+        completion_tokens=sum(e.completion_tokens for _, e in parts),
+        cost_usd=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),
+        note=f"{len(parts)} teachers{cascade}: {per_teacher}. " + (parts[0][1].note if parts else ""),
+    )
 
 
 def _examples(pipe: Pipeline) -> dict[str, Example]:
@@ -529,6 +547,8 @@ class Judge:
         self.options = spec.options
         rubric = spec.options.rubric or DEFAULT_RUBRICS.get(pipe.cfg.task, DEFAULT_RUBRIC)
         low, high = spec.options.bounds
+        self.calls = self.cache_hits = 0
+        self.cost: float | None = 0.0
         self.system = (
             f"{JUDGE_MARKER}. Score it against this rubric: {rubric}\n"
             f"Reply with exactly two lines:\nScore: <a number from {low:g} to {high:g}, higher is better>\n"
@@ -557,6 +577,9 @@ class Judge:
         def on_result(result: TeacherResult) -> None:
             split = split_of.get(result.sample_id, "")
             folder.append_judge_result(result, split)
+            self.calls += 1
+            self.cache_hits += int(result.cache_hit)
+            self.cost = None if self.cost is None or result.cost_usd is None else self.cost + result.cost_usd
             self.pipe.emit(
                 "teacher_call",
                 sample_id=result.sample_id,
@@ -612,6 +635,9 @@ class Judge:
             "unparseable": unscored,
             "mean_score": round(sum(values) / len(values), 4) if values else None,
             "threshold": threshold,
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "cost_usd": None if self.cost is None else round(self.cost, 6),
         }
 
 

@@ -324,14 +324,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--oracle", metavar="FILE", help="answer this labelled file's prompts as an oracle")
     parser.add_argument("--oracle-task", default="nli", help="task of the oracle file: nli, math or qa")
     parser.add_argument("--oracle-p", type=float, default=0.9, help="probability that the oracle is right")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=P",
+        help="with --oracle: serve model NAME as an oracle right with probability P (its own seed); repeatable",
+    )
     args = parser.parse_args(argv)
     oracle = None
+    models: dict[str, Any] = {}
     if args.oracle:
         from stillhouse.testing.oracle import Oracle
 
         oracle = Oracle(args.oracle, args.oracle_task, p=args.oracle_p, seed=args.seed)
+        for i, spec in enumerate(args.model, start=1):
+            name, _, p = spec.partition("=")
+            models[name] = Oracle(args.oracle, args.oracle_task, p=float(p or args.oracle_p), seed=args.seed + i)
     server = FakeOpenAIServer(
-        FakeBehaviour(latency_s=args.latency, fault_rate=args.fault_rate, hang_s=args.hang, seed=args.seed, oracle=oracle),
+        FakeBehaviour(
+            latency_s=args.latency,
+            fault_rate=args.fault_rate,
+            hang_s=args.hang,
+            seed=args.seed,
+            oracle=oracle,
+            models=models,
+        ),
         host=args.host,
         port=args.port,
     ).start()

@@ -249,6 +249,9 @@ def test_a_teacher_list_round_trips_through_the_stored_config(tmp_path, run_stil
     assert loaded.pipeline.teacher.model == "openai/strong"  # a cascade stands for its last teacher
     again = validate_config(loaded.to_dict(), get_host(), source="config.json", base_dir=config.parent)
     assert again.to_dict() == loaded.to_dict() and [t.name for t in again.teachers] == ["cheap", "strong"]
+    dry = run_still("run", str(config), "--dry-run", env=ENV)  # estimates every teacher, calls none
+    assert dry.exit_code == 0, dry.output
+    assert "2 teachers (cascade" in " ".join(dry.output.split()) and "cheap: 2 calls" in " ".join(dry.output.split())
 
 
 DIALOGUE = (
