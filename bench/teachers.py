@@ -44,7 +44,9 @@ PRICES = {"t70": (0.15, 0.6), "t75": (1.0, 4.0), "t80": (3.0, 15.0)}
 LABELS = {"entailment", "neutral", "contradiction"}
 
 
-def teacher_toml(name: str, url: str, *, table: str = "[[teachers]]", weight: float | None = None, samples: int = 1) -> str:
+def teacher_toml(
+    name: str, url: str, *, table: str = "[[teachers]]", weight: float | None = None, samples: int = 1
+) -> str:
     lines = [
         table,
         *([f'name = "{name}"', f"weight = {weight}"] if table == "[[teachers]]" else []),
@@ -68,8 +70,17 @@ def modes(url: str) -> dict[str, tuple[str, bool]]:
         "single-t80": (t("t80", url, table="[teacher]"), False),
         "vote-2": (t("t70", url, weight=0.7, samples=3) + t("t80", url, weight=0.8, samples=3), False),
         "vote-3": (t("t70", url, weight=1) + t("t75", url, weight=1) + t("t80", url, weight=1), False),
-        "vote-3-agree": ("[ensemble]\nmin_agreement = 0.6\n" + t("t70", url, weight=1) + t("t75", url, weight=1) + t("t80", url, weight=1), False),
-        "cascade": ('[ensemble]\nmode = "cascade"\n' + t("t70", url, weight=1, samples=3) + t("t80", url, weight=1), False),
+        "vote-3-agree": (
+            "[ensemble]\nmin_agreement = 0.6\n"
+            + t("t70", url, weight=1)
+            + t("t75", url, weight=1)
+            + t("t80", url, weight=1),
+            False,
+        ),
+        "cascade": (
+            '[ensemble]\nmode = "cascade"\n' + t("t70", url, weight=1, samples=3) + t("t80", url, weight=1),
+            False,
+        ),
         "cascade-gold": ('[ensemble]\nmode = "cascade"\n' + t("t70", url, weight=1) + t("t80", url, weight=1), True),
     }
 
@@ -119,7 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default="", help="comma-separated subset of the modes")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "teachers.json")
     args = parser.parse_args(argv)
-    for key, value in {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "BENCH_TEACHERS_KEY": "bench-key"}.items():
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "BENCH_TEACHERS_KEY": "bench-key",
+    }.items():
         os.environ.setdefault(key, value)
     from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
     from stillhouse.testing.oracle import Oracle
@@ -127,13 +142,17 @@ def main(argv: list[str] | None = None) -> None:
     source = SHARED / "nli" / "snli_dev.jsonl"
     rows = [r for r in map(json.loads, source.read_text().splitlines()) if r.get("label") in LABELS]
     seen: set[tuple[str, str]] = set()
-    rows = [r for r in rows if (r["premise"], r["hypothesis"]) not in seen and not seen.add((r["premise"], r["hypothesis"]))][: args.n]
+    rows = [
+        r for r in rows if (r["premise"], r["hypothesis"]) not in seen and not seen.add((r["premise"], r["hypothesis"]))
+    ][: args.n]
     per_mode: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         gold_file = Path(tmp) / "gold.jsonl"
         gold_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
         for seed in range(args.seeds):
-            oracles = {name: Oracle(gold_file, "nli", p=p, seed=100 * seed + i) for i, (name, p) in enumerate(ACCURACY.items())}
+            oracles = {
+                name: Oracle(gold_file, "nli", p=p, seed=100 * seed + i) for i, (name, p) in enumerate(ACCURACY.items())
+            }
             with FakeOpenAIServer(FakeBehaviour(models=oracles)) as server:
                 for mode, (body, labelled) in modes(server.url).items():
                     if args.modes and mode not in args.modes.split(","):
@@ -145,7 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     def mean_sd(values: list[float]) -> tuple[float, float]:
         return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
-    summary: dict[str, Any] = {"n": len(rows), "seeds": args.seeds, "accuracy": ACCURACY, "prices_per_mtok": PRICES, "modes": {}}
+    summary: dict[str, Any] = {
+        "n": len(rows),
+        "seeds": args.seeds,
+        "accuracy": ACCURACY,
+        "prices_per_mtok": PRICES,
+        "modes": {},
+    }
     print(f"n = {len(rows)} SNLI rows, {args.seeds} oracle seed(s); mean (sd over seeds)")
     print(f"{'mode':<14} {'accepted acc':>16} {'yield':>14} {'cost USD':>20}  calls per teacher")
     for mode, results in per_mode.items():
@@ -156,7 +181,9 @@ def main(argv: list[str] | None = None) -> None:
         calls = {n: statistics.fmean([r["calls"].get(n, 0) for r in results]) for n in names}
         summary["modes"][mode] = {"accuracy": acc, "yield": yld, "cost_usd": cost, "calls": calls, "runs": results}
         shown = ", ".join(f"{n} {c:.0f}" for n, c in calls.items())
-        print(f"{mode:<14} {acc[0]:>9.3f} ({acc[1]:.3f}) {yld[0]:>7.3f} ({yld[1]:.3f}) {cost[0]:>11.5f} ({cost[1]:.5f})  {shown}")
+        print(
+            f"{mode:<14} {acc[0]:>9.3f} ({acc[1]:.3f}) {yld[0]:>7.3f} ({yld[1]:.3f}) {cost[0]:>11.5f} ({cost[1]:.5f})  {shown}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
 

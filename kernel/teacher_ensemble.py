@@ -74,7 +74,7 @@ class EnsembleConfig(StrictModel):
 
     mode: Literal["vote", "cascade"] = Field(
         "vote",
-        description='vote: ask every teacher every row and combine; cascade: ask the teachers in list order '
+        description="vote: ask every teacher every row and combine; cascade: ask the teachers in list order "
         "(cheap first), the next only for rows the previous failed (verification, or its samples disagree).",
     )
     min_agreement: float = Field(
@@ -183,8 +183,7 @@ def generate(pipe: Pipeline, requests: list[TeacherRequest], split_of: dict[str,
     """The generate stage with ``[[teachers]]``: each teacher through its own engine, in list order."""
     teachers = pipe.loaded.teachers
     ensemble = pipe.cfg.ensemble
-    folder = pipe.run.folder
-    stored = folder.latest_results_by_teacher()
+    stored = pipe.run.folder.latest_results_by_teacher()
     examples = _examples(pipe)
     tallies = {t.name: TeacherTally(t.config.model, t.weight) for t in teachers}
     rows = list(requests)
@@ -194,53 +193,69 @@ def generate(pipe: Pipeline, requests: list[TeacherRequest], split_of: dict[str,
             break
         if ensemble.mode == "cascade" and index > 0:
             previous = teachers[index - 1].name
-            rows = [r for r in rows if _escalate(pipe, examples.get(r.sample_id), stored.get(previous, {}).get(r.sample_id))]
+            rows = [
+                r for r in rows if _escalate(pipe, examples.get(r.sample_id), stored.get(previous, {}).get(r.sample_id))
+            ]
         for r in rows:
             final[r.sample_id] = named.name
-        mine = stored.setdefault(named.name, {})
-        tally = tallies[named.name]
-        tally.asked = len(rows)
-        pending = [r for r in rows if not (r.sample_id in mine and mine[r.sample_id].ok)]
-        teacher = _teacher_within_budget(pipe, named)
-        teacher.check()
-
-        def on_result(result: TeacherResult, name: str = named.name, tally: TeacherTally = tally) -> None:
-            split = split_of.get(result.sample_id, "")
-            folder.append_teacher_result(result, split, teacher=name)
-            values = {f.name: getattr(result, f.name) for f in fields(result)}
-            stored[name][result.sample_id] = StoredTeacherResult(**values, split=split, teacher=name)
-            pipe.emit(
-                "teacher_call",
-                sample_id=result.sample_id,
-                split=split,
-                model=result.model,
-                teacher=name,
-                cache_key=result.cache_key,
-                cache_hit=result.cache_hit,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd,
-                latency_ms=round(result.latency_ms, 3),
-                error=result.error,
-            )
-            tally.calls += 1
-            tally.cache_hits += int(result.cache_hit)
-            tally.prompt_tokens += result.prompt_tokens
-            tally.completion_tokens += result.completion_tokens
-            tally.cost_usd = None if tally.cost_usd is None or result.cost_usd is None else tally.cost_usd + result.cost_usd
-
-        try:
-            if pending:
-                teacher.generate(pending, on_result, cache_dir=pipe.cache_dir, should_stop=pipe.should_stop)
-        finally:
-            teacher.close()
-        tally.answered = sum(1 for r in rows if r.sample_id in mine and mine[r.sample_id].ok)
-        costs = [list_cost(teacher, mine[r.sample_id]) for r in rows if r.sample_id in mine]
-        tally.list_cost_usd = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
-        if tally.cost_usd is not None:
-            tally.cost_usd = round(tally.cost_usd, 6)
-        pipe.emit("progress", stage="generate", done=tally.answered, total=tally.asked, role=named.name)
+        _ask(pipe, named, rows, stored.setdefault(named.name, {}), tallies[named.name], split_of)
     return _generate_summary(pipe, requests, stored, tallies, final)
+
+
+def _ask(
+    pipe: Pipeline,
+    named: NamedTeacher,
+    rows: list[TeacherRequest],
+    mine: dict[str, StoredTeacherResult],
+    tally: TeacherTally,
+    split_of: dict[str, str],
+) -> None:
+    """Ask one teacher the rows it has no answer to yet; store, report and count each answer."""
+    folder = pipe.run.folder
+    tally.asked = len(rows)
+    pending = [r for r in rows if not (r.sample_id in mine and mine[r.sample_id].ok)]
+    teacher = _teacher_within_budget(pipe, named)
+    teacher.check()
+    already, every = len(rows) - len(pending), max(1, len(rows) // 100)
+
+    def on_result(result: TeacherResult) -> None:
+        split = split_of.get(result.sample_id, "")
+        folder.append_teacher_result(result, split, teacher=named.name)
+        values = {f.name: getattr(result, f.name) for f in fields(result)}
+        mine[result.sample_id] = StoredTeacherResult(**values, split=split, teacher=named.name)
+        pipe.emit(
+            "teacher_call",
+            sample_id=result.sample_id,
+            split=split,
+            model=result.model,
+            teacher=named.name,
+            cache_key=result.cache_key,
+            cache_hit=result.cache_hit,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cost_usd=result.cost_usd,
+            latency_ms=round(result.latency_ms, 3),
+            error=result.error,
+        )
+        tally.calls += 1
+        tally.cache_hits += int(result.cache_hit)
+        tally.prompt_tokens += result.prompt_tokens
+        tally.completion_tokens += result.completion_tokens
+        tally.cost_usd = None if tally.cost_usd is None or result.cost_usd is None else tally.cost_usd + result.cost_usd
+        done = already + tally.calls
+        if done % every == 0 or done == tally.asked:
+            pipe.emit("progress", stage="generate", done=done, total=tally.asked, role=named.name)
+
+    try:
+        if pending:
+            teacher.generate(pending, on_result, cache_dir=pipe.cache_dir, should_stop=pipe.should_stop)
+    finally:
+        teacher.close()
+    tally.answered = sum(1 for r in rows if r.sample_id in mine and mine[r.sample_id].ok)
+    costs = [list_cost(teacher, mine[r.sample_id]) for r in rows if r.sample_id in mine]
+    tally.list_cost_usd = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
+    if tally.cost_usd is not None:
+        tally.cost_usd = round(tally.cost_usd, 6)
 
 
 def estimate(pipe: Pipeline, requests: Sequence[TeacherRequest]) -> Estimate:
@@ -248,8 +263,14 @@ def estimate(pipe: Pipeline, requests: Sequence[TeacherRequest]) -> Estimate:
     for every row: an upper bound)."""
     parts = [(t, make_teacher(pipe.host, t.config).estimate(requests, pipe.cache_dir)) for t in pipe.loaded.teachers]
     costs = [e.cost_usd for _, e in parts]
-    per_teacher = "; ".join(f"{t.name}: {e.calls} calls" + (f", ${e.cost_usd:.4f}" if e.cost_usd is not None else "") for t, e in parts)
-    cascade = " (cascade: an upper bound, as if every row reached every teacher)" if pipe.cfg.ensemble.mode == "cascade" else ""
+    per_teacher = "; ".join(
+        f"{t.name}: {e.calls} calls" + (f", ${e.cost_usd:.4f}" if e.cost_usd is not None else "") for t, e in parts
+    )
+    cascade = (
+        " (cascade: an upper bound, as if every row reached every teacher)"
+        if pipe.cfg.ensemble.mode == "cascade"
+        else ""
+    )
     return Estimate(
         calls=sum(e.calls for _, e in parts),
         cached=sum(e.cached for _, e in parts),
@@ -274,7 +295,9 @@ def _teacher_within_budget(pipe: Pipeline, named: NamedTeacher) -> Teacher:
     if budget is None:
         return make_teacher(pipe.host, named.config)
     # a resumed run may spend only what earlier attempts of this teacher left
-    spent = sum(r.cost_usd or 0.0 for r in pipe.run.folder.teacher_results() if r.teacher == named.name and not r.cache_hit)
+    spent = sum(
+        r.cost_usd or 0.0 for r in pipe.run.folder.teacher_results() if r.teacher == named.name and not r.cache_hit
+    )
     return make_teacher(pipe.host, named.config, budget_usd=max(0.0, budget - spent))
 
 
@@ -299,7 +322,9 @@ def _generate_summary(
     if ensemble.mode == "cascade":
         answered = sum(1 for sid in ids if (res := stored.get(final.get(sid, ""), {}).get(sid)) is not None and res.ok)
     else:
-        answered = sum(1 for sid in ids if all((res := stored.get(t.name, {}).get(sid)) is not None and res.ok for t in teachers))
+        answered = sum(
+            1 for sid in ids if all((res := stored.get(t.name, {}).get(sid)) is not None and res.ok for t in teachers)
+        )
     total = len(ids)
     costs = [t.cost_usd for t in tallies.values()]
     summary: dict[str, Any] = {
@@ -326,7 +351,9 @@ def cascade_saving(tallies: dict[str, TeacherTally], last: str, rows: int) -> di
     """The cascade's cost against asking the last (strongest) teacher every row, at list price
     (cached answers counted at what they would cost), and its calls."""
     expensive = tallies[last]
-    per_row = (expensive.list_cost_usd / expensive.asked) if expensive.list_cost_usd is not None and expensive.asked else None
+    per_row = (
+        (expensive.list_cost_usd / expensive.asked) if expensive.list_cost_usd is not None and expensive.asked else None
+    )
     costs = [t.list_cost_usd for t in tallies.values()]
     actual = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
     alone = per_row * rows if per_row is not None else None
@@ -425,7 +452,9 @@ class Combiner:
                 out.append(Candidate(named, result, i, self.task.parse(completion.text), share))
         return out
 
-    def _answers(self, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]) -> list[dict[str, Any]]:
+    def _answers(
+        self, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]
+    ) -> list[dict[str, Any]]:
         out = []
         for named in self.teachers:
             result = answers.get(named.name)
@@ -453,7 +482,9 @@ class Combiner:
         record["teacher"] = None
         return record
 
-    def _vote(self, example: Example, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]) -> SampleRecord:
+    def _vote(
+        self, example: Example, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]
+    ) -> SampleRecord:
         votes: dict[Any, float] = {}
         first: dict[Any, Candidate] = {}
         total = sum(c.weight for c in candidates)
@@ -477,7 +508,9 @@ class Combiner:
     def _verified(self, example: Example, candidates: list[Candidate]) -> list[Candidate]:
         return [c for c in candidates if c.parsed.ok and self.task.verify(example, c.parsed).accepted]
 
-    def _best_of(self, example: Example, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]) -> SampleRecord:
+    def _best_of(
+        self, example: Example, candidates: list[Candidate], answers: dict[str, StoredTeacherResult | None]
+    ) -> SampleRecord:
         passed = self._verified(example, candidates)
         if not passed:
             return self._fallback(example, answers)
@@ -556,7 +589,9 @@ class Judge:
         )
 
     def messages(self, example: Example, answer: str) -> list[dict[str, str]]:
-        question = "\n\n".join(m["content"] for m in self.pipe.task.student_messages(example) if m["role"] != "assistant")
+        question = "\n\n".join(
+            m["content"] for m in self.pipe.task.student_messages(example) if m["role"] != "assistant"
+        )
         return [
             {"role": "system", "content": self.system},
             {"role": "user", "content": f"{QUESTION_HEADING}{question}\n{ANSWER_HEADING}{answer}"},

@@ -48,7 +48,9 @@ def validate_teachers(
         if "teacher" in raw and raw["teacher"] != derived:  # a stored run's config has the derived one
             raise ConfigError(
                 "[teacher] and [[teachers]] together: a config has one teacher or a list of them",
-                where=Location(source, _header_line(text, "teacher") or find_line(text, ("teacher", "model")), "teacher"),
+                where=Location(
+                    source, _header_line(text, "teacher") or find_line(text, ("teacher", "model")), "teacher"
+                ),
                 hint="move the [teacher] table into the list as one more [[teachers]] entry with a name and a weight, "
                 "or drop the list",
             )
@@ -65,7 +67,9 @@ def _entries(entries: Any, host: PluginHost, source: str, text: str) -> list[Nam
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(
             "'teachers' must be a list of tables, one per teacher",
-            where=Location(source, _header_line(text, "teachers", array=True) or find_line(text, ("teachers",)), "teachers"),
+            where=Location(
+                source, _header_line(text, "teachers", array=True) or find_line(text, ("teachers",)), "teachers"
+            ),
             hint='write each as [[teachers]] with name = "...", weight = 1.0 and its model options',
         )
     out: list[NamedTeacher] = []
@@ -81,7 +85,8 @@ def _entries(entries: Any, host: PluginHost, source: str, text: str) -> list[Nam
             raise ConfigError(
                 f"teachers.{i}.name: each teacher needs a short name of letters, digits, '_', '.', '-' (got {shown})",
                 where=where("name"),
-                hint='e.g. name = "cheap"; the name labels its answers, calls and costs' + ("; 'judge' is reserved" if name in RESERVED_NAMES else ""),
+                hint='e.g. name = "cheap"; the name labels its answers, calls and costs'
+                + ("; 'judge' is reserved" if name in RESERVED_NAMES else ""),
             )
         if name in seen:
             raise ConfigError(
@@ -110,7 +115,7 @@ def _judge(value: Any, host: PluginHost, source: str, text: str) -> JudgeSpec:
 
     if not isinstance(value, dict):
         raise ConfigError(
-            "'judge' must be a table: judge = { model = \"...\", rubric = \"...\", threshold = 7 }",
+            '\'judge\' must be a table: judge = { model = "...", rubric = "...", threshold = 7 }',
             where=Location(source, find_line(text, ("judge",)), "judge"),
         )
     own = {k: v for k, v in value.items() if k in JUDGE_KEYS}
@@ -131,7 +136,9 @@ def _judge(value: Any, host: PluginHost, source: str, text: str) -> JudgeSpec:
     return JudgeSpec(config, options)
 
 
-def _teacher_config(options: dict[str, Any], host: PluginHost, source: str, text: str, root: tuple[Any, ...], where: Any) -> TeacherConfig:
+def _teacher_config(
+    options: dict[str, Any], host: PluginHost, source: str, text: str, root: tuple[Any, ...], where: Any
+) -> TeacherConfig:
     """Validate ``options`` with the teacher Config of their backend (as ``[teacher]`` is)."""
     backend = options.get("backend", "litellm")
     if not isinstance(backend, str):

@@ -15,7 +15,14 @@ from stillhouse.testing.oracle import Oracle
 ENV = {"ENSEMBLE_TEST_KEY": "test-key-123456"}
 LABELS = ("entailment", "neutral", "contradiction")
 SUBJECTS = ("A dog", "Two women", "A child", "An old man", "A cyclist", "Three friends", "A chef", "A girl")
-ACTIONS = ("runs across a field", "reads a book", "waits for a bus", "cooks dinner", "plays the guitar", "paints a fence")
+ACTIONS = (
+    "runs across a field",
+    "reads a book",
+    "waits for a bus",
+    "cooks dinner",
+    "plays the guitar",
+    "paints a fence",
+)
 
 
 def nli_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -47,7 +54,9 @@ def write(folder: Path, body: str, rows: list[dict[str, Any]], *, labelled: bool
     return path
 
 
-def teacher(name: str, url: str, *, weight: float = 1.0, price: tuple[float, float] = (1.0, 1.0), extra: str = "") -> str:
+def teacher(
+    name: str, url: str, *, weight: float = 1.0, price: tuple[float, float] = (1.0, 1.0), extra: str = ""
+) -> str:
     return f'''
 [[teachers]]
 name = "{name}"
@@ -87,9 +96,7 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
 def test_the_vote_beats_the_best_single_teacher_and_rejects_disputes(tmp_path, run_still, stillhouse_home, fake_server):
     rows = nli_rows(100)
     folder = tmp_path / "vote"
-    config_body = "[ensemble]\nmin_agreement = 0.5\n" + "".join(
-        teacher(name, "URL") for name in ("t1", "t2", "t3")
-    )
+    config_body = "[ensemble]\nmin_agreement = 0.5\n" + "".join(teacher(name, "URL") for name in ("t1", "t2", "t3"))
     config = write(folder, config_body, rows, labelled=False)
     gold_file = folder / "gold.jsonl"
     oracles = {f"t{i}": Oracle(gold_file, "nli", p=p, seed=10 + i) for i, p in enumerate((0.6, 0.65, 0.7), start=1)}
@@ -120,7 +127,9 @@ def test_the_vote_beats_the_best_single_teacher_and_rejects_disputes(tmp_path, r
     # three votes of weight 1: a 1-1-1 split has agreement 1/3 < 0.5, any majority 2/3 or more
     assert disputed == all_differ > 0
     summary = next(e for e in events(run_dir) if e["type"] == "stage_finished" and e["stage"] == "generate")["summary"]
-    assert set(summary["teachers"]) == set(oracles) and all(t["calls"] == len(rows) for t in summary["teachers"].values())
+    assert set(summary["teachers"]) == set(oracles) and all(
+        t["calls"] == len(rows) for t in summary["teachers"].values()
+    )
     assert summary["cost_usd"] > 0
     calls = [e for e in events(run_dir) if e["type"] == "teacher_call"]
     assert {e["teacher"] for e in calls} == set(oracles)
@@ -129,11 +138,17 @@ def test_the_vote_beats_the_best_single_teacher_and_rejects_disputes(tmp_path, r
     assert sum(t["chosen"] for t in filtered["teachers"].values()) == len(rows)
 
 
-def test_the_cascade_asks_the_expensive_teacher_only_where_the_cheap_one_failed(tmp_path, run_still, stillhouse_home, fake_server):
+def test_the_cascade_asks_the_expensive_teacher_only_where_the_cheap_one_failed(
+    tmp_path, run_still, stillhouse_home, fake_server
+):
     rows = nli_rows(60, seed=1)
     folder = tmp_path / "cascade"
     gold_file = folder / "gold.jsonl"
-    body = '[ensemble]\nmode = "cascade"\n' + teacher("cheap", "URL", price=(0.1, 0.1)) + teacher("strong", "URL", price=(5.0, 5.0))
+    body = (
+        '[ensemble]\nmode = "cascade"\n'
+        + teacher("cheap", "URL", price=(0.1, 0.1))
+        + teacher("strong", "URL", price=(5.0, 5.0))
+    )
     config = write(folder, body, rows, labelled=True)
     cheap, strong = Oracle(gold_file, "nli", p=0.5, seed=1), Oracle(gold_file, "nli", p=0.95, seed=2)
     server = fake_server(models={"cheap": cheap, "strong": strong})
@@ -166,13 +181,13 @@ def test_the_judge_scores_accepted_answers_and_applies_its_threshold(tmp_path, r
     rows = nli_rows(40, seed=2)
     folder = tmp_path / "judge"
     gold_file = folder / "gold.jsonl"
-    body = '''judge = { model = "openai/judge", api_base = "URL", api_key_env = "ENSEMBLE_TEST_KEY", threshold = 5, rubric = "Is the label right?" }
+    body = """judge = { model = "openai/judge", api_base = "URL", api_key_env = "ENSEMBLE_TEST_KEY", threshold = 5, rubric = "Is the label right?" }
 [teacher]
 model = "openai/student-of-nothing"
 api_base = "URL"
 api_key_env = "ENSEMBLE_TEST_KEY"
 max_retries = 1
-'''
+"""
     config = write(folder, body, rows, labelled=False)
     teacher_oracle = Oracle(gold_file, "nli", p=0.6, seed=5)
     server = fake_server(models={"student-of-nothing": teacher_oracle, "judge": Oracle(gold_file, "nli", p=1.0)})
@@ -205,11 +220,11 @@ max_retries = 1
     assert [r["judge_score"] for r in samples(run_dir)] == [r["judge_score"] for r in records]
 
 
-TEACHER = '''
+TEACHER = """
 [[teachers]]
 name = "a"
 model = "openai/a"
-'''
+"""
 
 
 @pytest.mark.parametrize(
@@ -221,12 +236,18 @@ model = "openai/a"
         (TEACHER + '\n[[teachers]]\nname = "b"\nmodel = "openai/b"\nweight = -2.5\n', 10, ["teachers.1.weight"]),
         (TEACHER + '\n[[teachers]]\nname = "b"\nmodel = "openai/b"\ntemperature = 9\n', 10, ["teachers.1.temperature"]),
         (TEACHER + '\n[[teachers]]\nmodel = "openai/b"\n', 7, ["teachers.1.name"]),
-        ('[teacher]\nmodel = "openai/x"\n[judge]\nrubric = "faithful"\nthreshold = 7\n', 4, ["judge.model", "required"]),
+        (
+            '[teacher]\nmodel = "openai/x"\n[judge]\nrubric = "faithful"\nthreshold = 7\n',
+            4,
+            ["judge.model", "required"],
+        ),
         ('[teacher]\nmodel = "openai/x"\n[judge]\nmodel = "openai/j"\nthreshold = 70\n', 6, ["judge.threshold"]),
         (TEACHER + '[ensemble]\nmode = "round-robin"\n', 7, ["ensemble.mode"]),
     ],
 )
-def test_bad_teacher_lists_and_judges_exit_2_naming_file_line_and_field(tmp_path, run_still, stillhouse_home, body, line, words):
+def test_bad_teacher_lists_and_judges_exit_2_naming_file_line_and_field(
+    tmp_path, run_still, stillhouse_home, body, line, words
+):
     config = write(tmp_path / "bad", body, nli_rows(2), labelled=True)
     result = run_still("run", str(config), env=ENV)
     assert result.exit_code == 2, result.output
@@ -242,7 +263,11 @@ def test_a_teacher_list_round_trips_through_the_stored_config(tmp_path, run_stil
     from stillhouse.kernel.config import load_config, validate_config
     from stillhouse.kernel.plugins import get_host
 
-    body = '[ensemble]\nmode = "cascade"\n' + teacher("cheap", "http://127.0.0.1:9/v1") + teacher("strong", "http://127.0.0.1:9/v1", weight=3)
+    body = (
+        '[ensemble]\nmode = "cascade"\n'
+        + teacher("cheap", "http://127.0.0.1:9/v1")
+        + teacher("strong", "http://127.0.0.1:9/v1", weight=3)
+    )
     config = write(tmp_path / "rt", body, nli_rows(2), labelled=True)
     loaded = load_config(config, get_host())
     assert [t.name for t in loaded.teachers] == ["cheap", "strong"] and loaded.teachers[1].weight == 3.0
@@ -276,16 +301,30 @@ def scripted(summary: str):
 
 
 @pytest.mark.parametrize("best_of", ["verifier", "judge"])
-def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(tmp_path, run_still, stillhouse_home, fake_server, best_of):
-    rows = [{"dialogue": DIALOGUE.replace("Morgan", name), "summary": "A table is booked."} for name in ("Morgan", "Lee", "Ada")]
+def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(
+    tmp_path, run_still, stillhouse_home, fake_server, best_of
+):
+    rows = [
+        {"dialogue": DIALOGUE.replace("Morgan", name), "summary": "A table is booked."}
+        for name in ("Morgan", "Lee", "Ada")
+    ]
     if best_of == "verifier":  # the heavier teacher's summary is longer than the dialogue: too_long
         heavy = scripted("Morgan calls the restaurant " + "and talks at great length " * 20 + "about a table.")
     else:  # both pass the verifier; the judge prefers the one that names the time
         heavy = scripted("Two people talk about going out for dinner tonight.")
-    models = {"heavy": heavy, "light": scripted("#Person1# books a window table for two at seven tonight."), "judge": scripted("")}
+    models = {
+        "heavy": heavy,
+        "light": scripted("#Person1# books a window table for two at seven tonight."),
+        "judge": scripted(""),
+    }
     server = fake_server(models=models)
     judge = f'judge = {{ model = "openai/judge", api_base = "{server.url}", api_key_env = "ENSEMBLE_TEST_KEY", threshold = 5 }}\n'
-    body = judge + f'[ensemble]\nbest_of = "{best_of}"\n' + teacher("heavy", server.url, weight=3) + teacher("light", server.url)
+    body = (
+        judge
+        + f'[ensemble]\nbest_of = "{best_of}"\n'
+        + teacher("heavy", server.url, weight=3)
+        + teacher("light", server.url)
+    )
     folder = tmp_path / best_of
     folder.mkdir()
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
