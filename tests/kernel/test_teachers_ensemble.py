@@ -339,3 +339,35 @@ def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(
     assert all({a["teacher"] for a in r["teacher_answers"]} == {"heavy", "light"} for r in records)
     # best-of by the judge scores both answers of each row; the final check of the chosen one is a cache hit
     assert server.stats.by_model["judge"] == (2 if best_of == "judge" else 1) * len(rows)
+
+
+@pytest.mark.slow  # two runs of two teachers, each starting its engine: ~20 s here
+def test_a_resumed_generate_asks_each_teacher_only_what_it_has_not_answered(
+    tmp_path, run_still, stillhouse_home, fake_server
+):
+    rows = nli_rows(6, seed=3)
+    rows[2]["hypothesis"] += " [[fail:500]]"  # every teacher fails this row, every time
+    folder = tmp_path / "resume"
+    body = teacher("a", "URL") + teacher("b", "URL", weight=2)
+    config = write(folder, body, rows, labelled=False)
+    oracles = {
+        "a": Oracle(folder / "gold.jsonl", "nli", p=0.8, seed=1),
+        "b": Oracle(folder / "gold.jsonl", "nli", p=0.8, seed=2),
+    }
+    server = fake_server(models=oracles)
+    config.write_text(config.read_text().replace('"URL"', f'"{server.url}"'))
+
+    first = run_still("run", str(config), "--stage", "generate", env=ENV)
+    assert first.exit_code != 2, first.output
+    run_dir = only_run(stillhouse_home)
+    summary = next(e for e in events(run_dir) if e["type"] == "stage_finished" and e["stage"] == "generate")["summary"]
+    assert summary["incomplete"] and summary["failed"] == 1 and summary["answered"] == 5
+    answered = {name: sum(server.stats.answered_by_model[name].values()) for name in oracles}
+    assert answered == {"a": 5, "b": 5}
+
+    again = run_still("run", "--resume", run_dir.name, "--stage", "generate", env=ENV)
+    assert again.exit_code != 2, again.output
+    # only the failed row is asked again (twice: once per teacher, with its retry), nothing answered twice
+    assert {name: sum(server.stats.answered_by_model[name].values()) for name in oracles} == answered
+    failing = next(p for p in server.stats.seen if "[[fail:500]]" in p)
+    assert server.stats.seen[failing] == 2 * 2 * 2  # 2 runs x 2 teachers x (1 try + 1 retry)
