@@ -13,7 +13,9 @@ rows *without* their labels, as unlabelled data a teacher labels; the gold label
 oracles and this script, which scores the samples the filter accepted. Modes:
 
 - ``single-t70``, ``single-t80``: one ``[teacher]``;
-- ``vote-2``: t70 + t80 with 3 samples each (weights 0.7 / 0.8), the weighted vote of 6 answers;
+- ``vote-2x1``: t70 + t80, one answer each (weights 0.7 / 0.8): two voices cannot outvote the
+  heavier one, so this is t80's accuracy at both teachers' cost (the honest baseline for two teachers);
+- ``vote-2x3``: t70 + t80 with 3 samples each, the weighted vote of 6 answers;
 - ``vote-3``: t70 + t75 + t80, one sample each; ``vote-3-agree``: the same with min_agreement 0.6;
 - ``cascade``: t70 with 3 samples first, t80 only for rows where t70's samples disagree;
 - ``cascade-gold``: the rows *with* labels: t70 first, t80 for rows whose t70 label fails the check
@@ -68,7 +70,8 @@ def modes(url: str) -> dict[str, tuple[str, bool]]:
     return {
         "single-t70": (t("t70", url, table="[teacher]"), False),
         "single-t80": (t("t80", url, table="[teacher]"), False),
-        "vote-2": (t("t70", url, weight=0.7, samples=3) + t("t80", url, weight=0.8, samples=3), False),
+        "vote-2x1": (t("t70", url, weight=0.7) + t("t80", url, weight=0.8), False),
+        "vote-2x3": (t("t70", url, weight=0.7, samples=3) + t("t80", url, weight=0.8, samples=3), False),
         "vote-3": (t("t70", url, weight=1) + t("t75", url, weight=1) + t("t80", url, weight=1), False),
         "vote-3-agree": (
             "[ensemble]\nmin_agreement = 0.6\n"
