@@ -45,7 +45,8 @@ def validate_teachers(
         ensemble = raw.get("ensemble") if isinstance(raw.get("ensemble"), dict) else {}
         primary = primary_teacher(teachers, str((ensemble or {}).get("mode", "vote")))
         derived = primary.config.model_dump(mode="json")
-        if "teacher" in raw and raw["teacher"] != derived:  # a stored run's config has the derived one
+        # a stored run's config (config.json, or config.toml without its None values) has the derived one
+        if "teacher" in raw and _without_none(raw["teacher"]) != _without_none(derived):
             raise ConfigError(
                 "[teacher] and [[teachers]] together: a config has one teacher or a list of them",
                 where=Location(
@@ -158,6 +159,14 @@ def _teacher_config(
         raise error from None
     assert isinstance(config, TeacherConfig)
     return config
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value
 
 
 def _header_line(text: str, table: str, *, array: bool = False) -> int | None:

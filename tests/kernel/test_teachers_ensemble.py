@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +257,7 @@ def test_bad_teacher_lists_and_judges_exit_2_naming_file_line_and_field(
 
 def test_a_teacher_list_round_trips_through_the_stored_config(tmp_path, run_still, stillhouse_home, fake_server):
     """A stored run's config holds the list and the teacher it stands for: it validates again on resume."""
-    from stillhouse.kernel.config import load_config, validate_config
+    from stillhouse.kernel.config import load_config, to_toml, validate_config
     from stillhouse.kernel.plugins import get_host
 
     body = (
@@ -270,6 +271,8 @@ def test_a_teacher_list_round_trips_through_the_stored_config(tmp_path, run_stil
     assert loaded.pipeline.teacher.model == "openai/strong"  # a cascade stands for its last teacher
     again = validate_config(loaded.to_dict(), get_host(), source="config.json", base_dir=config.parent)
     assert again.to_dict() == loaded.to_dict() and [t.name for t in again.teachers] == ["cheap", "strong"]
+    stored_toml = tomllib.loads(to_toml(loaded.to_dict()))  # config.toml leaves None values out
+    assert validate_config(stored_toml, get_host(), base_dir=config.parent).to_dict() == loaded.to_dict()
     dry = run_still("run", str(config), "--dry-run", env=ENV)  # estimates every teacher, calls none
     assert dry.exit_code == 0, dry.output
     assert "2 teachers (cascade" in " ".join(dry.output.split()) and "cheap: 2 calls" in " ".join(dry.output.split())
