@@ -23,6 +23,7 @@ from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.teacher_ensemble import (
     ENTRY_KEYS,
     JUDGE_KEYS,
+    EnsembleConfig,
     JudgeOptions,
     JudgeSpec,
     NamedTeacher,
@@ -61,7 +62,31 @@ def validate_teachers(
     if raw.get("judge") is not None:
         judge = _judge(raw["judge"], host, source, text)
         raw["judge"] = judge.dump()
+    _check_ensemble(raw, bool(teachers), judge is not None, source, text)
     return raw, teachers, judge
+
+
+def _check_ensemble(raw: dict[str, Any], has_teachers: bool, has_judge: bool, source: str, text: str) -> None:
+    """[ensemble] options that would do nothing are mistakes: said before any call."""
+    ensemble = raw.get("ensemble")
+    if not isinstance(ensemble, dict):
+        return  # validated with the rest of the config
+    defaults = EnsembleConfig().model_dump(mode="json")
+    changed = [k for k, v in ensemble.items() if k in defaults and v != defaults[k]]
+    if changed and not has_teachers:
+        key = changed[0]
+        raise ConfigError(
+            f"ensemble.{key} is set but the config has one [teacher], not a [[teachers]] list",
+            where=Location(source, find_line(text, ("ensemble", key)), f"ensemble.{key}"),
+            hint="[ensemble] says how the answers of several teachers combine; with one teacher use "
+            "task_options.min_agreement and teacher.samples",
+        )
+    if ensemble.get("best_of") == "judge" and not has_judge:
+        raise ConfigError(
+            'ensemble.best_of = "judge" needs a judge',
+            where=Location(source, find_line(text, ("ensemble", "best_of")), "ensemble.best_of"),
+            hint='add judge = { model = "...", rubric = "..." }, or best_of = "verifier"',
+        )
 
 
 def _entries(entries: Any, host: PluginHost, source: str, text: str) -> list[NamedTeacher]:

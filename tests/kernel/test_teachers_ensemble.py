@@ -240,6 +240,12 @@ model = "openai/a"
         ),
         ('[teacher]\nmodel = "openai/x"\n[judge]\nmodel = "openai/j"\nthreshold = 70\n', 6, ["judge.threshold"]),
         (TEACHER + '[ensemble]\nmode = "round-robin"\n', 7, ["ensemble.mode"]),
+        (
+            '[teacher]\nmodel = "openai/x"\n[ensemble]\nmin_agreement = 0.5\n',
+            5,
+            ["ensemble.min_agreement", "one [teacher]"],
+        ),
+        (TEACHER + '[ensemble]\nbest_of = "judge"\n', 7, ["needs a judge"]),
     ],
 )
 def test_bad_teacher_lists_and_judges_exit_2_naming_file_line_and_field(
