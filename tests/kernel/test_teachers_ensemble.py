@@ -346,7 +346,6 @@ def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(
     assert server.stats.by_model["judge"] == (2 if best_of == "judge" else 1) * len(rows)
 
 
-@pytest.mark.slow  # two runs of two teachers, each starting its engine: ~20 s here
 def test_a_resumed_generate_asks_each_teacher_only_what_it_has_not_answered(
     tmp_path, run_still, stillhouse_home, fake_server
 ):
