@@ -47,12 +47,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from stillhouse.kernel.interfaces import TeacherConfig, TrainConfig, TrainJob, TrainPair  # noqa: E402
+from stillhouse.kernel.interfaces import TrainJob, TrainPair  # noqa: E402
 from stillhouse.plugins.losses.divergences import ForwardKL  # noqa: E402
 from stillhouse.plugins.losses.sft import SftLoss  # noqa: E402
-from stillhouse.plugins.students.config import HfStudentConfig  # noqa: E402
+from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig  # noqa: E402
 from stillhouse.plugins.students.data import encode_pairs  # noqa: E402
 from stillhouse.plugins.students.hf import HfStudentTrainer  # noqa: E402
+from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
@@ -220,7 +221,7 @@ def ours(
         student=HfStudentConfig(
             model=str(student), max_length=settings["max_length"], device=settings["device"], **student_options
         ),
-        train_config=TrainConfig(
+        train_config=HfTrainConfig(
             loss=loss.name,
             learning_rate=1e-4,
             batch_size=settings["batch_size"],
@@ -233,7 +234,7 @@ def ours(
             bf16=settings["bf16"],
         ),
         loss=loss,
-        teacher=TeacherConfig(model=f"hf/{teacher}", device=settings["device"]),
+        teacher=LiteLLMTeacherConfig(model=f"hf/{teacher}", device=settings["device"]),
         emit=lambda event: None,
     )
     started = time.perf_counter()

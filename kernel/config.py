@@ -46,6 +46,25 @@ from stillhouse.kernel.tracking import check_trackers
 P = TypeVar("P", bound=Plugin[Any])
 
 
+class DedupConfig(StrictModel):
+    """``data.dedup``: duplicate prompts of the train and validation splits, removed before any teacher call."""
+
+    exact: bool = Field(True, description="Drop rows whose inputs equal an earlier row's (case and spacing ignored).")
+    near: bool = Field(True, description="Drop rows whose inputs nearly equal an earlier row's (MinHash/LSH).")
+    threshold: float = Field(
+        0.9, gt=0, le=1, description="Least Jaccard similarity of character 5-grams, in every input field, for a near duplicate."
+    )
+
+
+class ContaminationConfig(StrictModel):
+    """``data.contamination``: training rows whose prompt nearly matches an evaluation (test or validation) row."""
+
+    mode: Literal["drop", "report", "off"] = Field(
+        "drop", description="drop: remove such training rows; report: count them only; off: no check."
+    )
+    threshold: float = Field(0.9, gt=0, le=1, description="Least Jaccard similarity (as for dedup) that counts as a match.")
+
+
 class DataConfig(StrictModel):
     """The ``[data]`` section. Relative paths are resolved against the config file's folder."""
 
@@ -55,6 +74,24 @@ class DataConfig(StrictModel):
     limit: int | None = Field(None, gt=0, description="Use only the first N rows of each split.")
     fields: dict[str, str] = Field(default_factory=dict, description="Task field -> column name in the files.")
     on_bad_rows: Literal["error", "skip"] = Field("error", description="error: stop at the first bad row; skip: count and report.")
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="Duplicate prompts removed before teacher calls.")
+    contamination: ContaminationConfig = Field(
+        default_factory=ContaminationConfig, description="Training rows that leak an evaluation row."
+    )
+    balance: Literal["none", "downsample", "upsample", "weights"] = Field(
+        "none",
+        description="Balance the training set by label (or by balance_by): downsample, upsample, or class weights in the loss.",
+    )
+    balance_by: str | None = Field(
+        None, description="Balance by this field or column (topic, source) instead of the task's label."
+    )
+    validation_fraction: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Share of train carved out, stratified by label, as the validation split when data.validation is "
+        "not given. Default: 0.1 when train.early_stopping_patience is set, else none.",
+    )
 
 
 class ReportConfig(StrictModel):
@@ -348,19 +385,53 @@ def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def teacher_config_model(
+    host: PluginHost, teacher: dict[str, Any], *, source: str = "<config>", text: str = "", loc: tuple[str | int, ...] = ("teacher",)
+) -> type[TeacherConfig]:
+    """The model a teacher table is validated against: the ``Config`` of the backend it names
+    (``backend``, default litellm). The kernel's :class:`TeacherConfig` holds only what every
+    teacher means the same way; each backend's ``Config`` adds its own options (the call engine's
+    in :class:`~stillhouse.kernel.teaching.CallTeacherConfig`, litellm's endpoint and local-model
+    options), so an option of another backend is an unknown key. ``loc`` is where the table sits in
+    the file (``("teacher",)``; e.g. ``("teachers", 0)`` for an entry of a list)."""
+    backend = teacher.get("backend", "litellm")
+    where = (*(str(p) for p in loc), "backend")
+    if not isinstance(backend, str):
+        raise ConfigError(f"'{'.'.join(where)}' must be a teacher plugin name", where=Location(source, find_line(text, where), ".".join(where)))
+    config: type[TeacherConfig] = _plugin_class(host, Teacher, backend, source, text, where).Config
+    return config
+
+
+def validate_teacher(
+    teacher: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", loc: tuple[str | int, ...] = ("teacher",)
+) -> TeacherConfig:
+    """One teacher table validated against its backend's ``Config`` (:func:`teacher_config_model`),
+    errors located at ``loc`` in the file."""
+    model = teacher_config_model(host, teacher, source=source, text=text, loc=loc)
+    try:
+        return model.model_validate(teacher)
+    except ValidationError as exc:
+        raise _errors_to_config_error(exc, model, source, text, root=loc) from None
+
+
+def config_model(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "") -> type[PipelineBase]:
+    """The model a raw config is validated against, for the plugins it names: the task's options,
+    the teacher backend's ``Config``, the student trainer's ``Config`` and its ``Train``."""
+    task = raw.get("task")
+    student = _table(raw, "student")
+    task_cfg = _plugin_config(host, TaskType, task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
+    teacher_cfg = teacher_config_model(host, _table(raw, "teacher"), source=source, text=text)
+    trainer = _plugin_class(host, StudentTrainer, student.get("trainer", "hf"), source, text, ("student", "trainer"))
+    return pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
+
+
 def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
     """Validate a raw config mapping against the kernel and plugin models."""
     _check_secrets(raw, source, text)
     from stillhouse.kernel.teachers_config import validate_teachers
 
     raw, teachers, judge = validate_teachers(raw, host, source, text)
-    task = raw.get("task")
-    teacher = _table(raw, "teacher")
-    student = _table(raw, "student")
-    task_cfg = _plugin_config(host, TaskType, task, source, text, ("task",)) if isinstance(task, str) else TaskConfig
-    teacher_cfg = _plugin_config(host, Teacher, teacher.get("backend", "litellm"), source, text, ("teacher", "backend"))
-    trainer = _plugin_class(host, StudentTrainer, student.get("trainer", "hf"), source, text, ("student", "trainer"))
-    model = pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
+    model = config_model(raw, host, source=source, text=text)
     try:
         pipeline = model.model_validate(raw)
     except ValidationError as exc:
@@ -418,6 +489,13 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
         return Location(source, line, f"data.fields.{key}")
 
     check_field_mapping(host.get(TaskType, pipeline.task).fields, pipeline.data.fields, fields_at)
+    from stillhouse.kernel.curation import check_curation
+
+    check_curation(
+        pipeline,
+        lambda: host.get(TaskType, pipeline.task)(pipeline.task_options),
+        lambda key: Location(source, find_line(text, ("data", key)), f"data.{key}"),
+    )
     return loaded
 
 

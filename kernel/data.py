@@ -306,6 +306,9 @@ class LoadedSplit:
     examples: list[Example]
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per example id, the values of ``keep_columns`` (columns that are no task field, e.g. the
+    field named by ``data.balance_by``)."""
 
 
 def load_split(
@@ -317,6 +320,7 @@ def load_split(
     mapping: dict[str, str] | None = None,
     on_bad_rows: str = "error",
     for_evaluation: bool = False,
+    keep_columns: Sequence[str] = (),
 ) -> LoadedSplit:
     """Read a whole split into Examples. Duplicate ids get a suffix so ids stay unique.
 
@@ -326,6 +330,7 @@ def load_split(
     problems: list[str] = []
     skipped = 0
     seen: set[str] = set()
+    columns: dict[str, dict[str, Any]] = {}
 
     def bad(exc: DataError) -> None:
         nonlocal skipped
@@ -346,6 +351,8 @@ def load_split(
             example.id = f"{example.id}#{split}-{index}"
         seen.add(example.id)
         examples.append(example)
+        if keep_columns:
+            columns[example.id] = {name: value for name in keep_columns if (value := _lookup(row, name)[1]) is not None}
     if not examples and not skipped:
         raise DataError(
             f"the {split} file has no rows", where=Location(str(path)), hint="write one JSON object a line, or a CSV header and rows"
@@ -359,4 +366,4 @@ def load_split(
             hint="map the column in the config: [data] fields = { "
             + f"{next(s.name for s in task.fields if s.reference)} = \"your_column\" }}",
         )
-    return LoadedSplit(split, examples, skipped, problems)
+    return LoadedSplit(split, examples, skipped, problems, columns)

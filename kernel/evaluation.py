@@ -11,6 +11,7 @@ from typing import Any
 from stillhouse.kernel.interfaces import (
     Answer,
     ChatModel,
+    EvalRole,
     EvalSubject,
     EvaluateConfig,
     Evaluator,
@@ -22,7 +23,6 @@ from stillhouse.kernel.interfaces import (
     StudentTrainer,
     TaskType,
     Teacher,
-    TeacherConfig,
     TeacherRequest,
     TeacherResult,
     Timing,
@@ -86,12 +86,12 @@ def chat_model_for(host: Any, model: str, *, api_base: str | None = None, api_ke
     if model.startswith("hf/") or Path(local).exists():
         return student_model(host, StudentConfig(model=local), None)
     teacher_cls = host.get(Teacher, "litellm")
-    config = TeacherConfig(model=model, api_base=api_base, api_key_env=api_key_env, temperature=0.0)
-    return teacher_model(teacher_cls(teacher_cls.Config.model_validate(config.model_dump())))
+    endpoint = {k: v for k, v in (("api_base", api_base), ("api_key_env", api_key_env)) if v is not None}
+    return teacher_model(teacher_cls(teacher_cls.Config.model_validate({"model": model, "temperature": 0.0, **endpoint})))
 
 
 def evaluate_role(
-    role: str,
+    role: EvalRole,
     model_name: str,
     model: ChatModel,
     task: TaskType,

@@ -120,6 +120,32 @@ class Log(_Base):
     message: str
 
 
+class CurationEvent(_Base):
+    """What data curation did (kernel/curation.py): ``step`` is dedup, contamination,
+    validation_split (before the teacher is asked) or balance (before training)."""
+
+    type: Literal["curation"]
+    step: str
+    split: str
+    before: int  # rows (balance: accepted samples) before the step
+    after: int
+    removed: NotRequired[dict[str, int]]  # dedup: {"exact": n, "near": m}
+    matches: NotRequired[dict[str, int]]  # contamination: training rows matching each evaluation split
+    leaked: NotRequired[int]  # contamination: training rows matching any evaluation split
+    mode: NotRequired[str]  # contamination: drop | report; balance: none | downsample | upsample | weights
+    threshold: NotRequired[float]
+    by: NotRequired[str]  # balance: "label" or the data.balance_by field
+    distributions: NotRequired[dict[str, dict[str, Any]]]  # balance: input, accepted, training (+ training_weight)
+    weights: NotRequired[dict[str, float]]  # balance = "weights": the loss weight of each label
+    absent: NotRequired[list[str]]  # balance: labels with no accepted sample
+    carved: NotRequired[int]  # validation_split
+    fraction: NotRequired[float]
+    stratified_by: NotRequired[str | None]
+    pairs_before: NotRequired[int]
+    pairs_after: NotRequired[int]
+    examples: NotRequired[list[dict[str, Any]]]  # a few removed rows: id, the row it matched, similarity, text
+
+
 class RunFinished(_Base):
     type: Literal["run_finished"]
     status: RunStatus
@@ -137,6 +163,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, read by get_args in the tests
     EvalEvent,
     Artifact,
     Log,
+    CurationEvent,
     RunFinished,
 ]
 
@@ -205,6 +232,7 @@ __all__ = [
     "EVENT_TYPES",
     "STAGES",
     "Artifact",
+    "CurationEvent",
     "EvalEvent",
     "Event",
     "EventReader",

@@ -19,7 +19,19 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, Protocol, cast, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    TypeAlias,
+    cast,
+    get_args,
+    get_origin,
+)
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from typing_extensions import TypeVar
@@ -39,6 +51,11 @@ Role = Literal["teacher", "baseline", "student"]
 """A model evaluated side by side: the teacher, the untouched student, the distilled student."""
 
 ROLES: tuple[Role, ...] = ("teacher", "baseline", "student")
+
+EvalRole: TypeAlias = Role | Literal["model"]
+"""The role of a model under evaluation: a :data:`Role` of a pipeline run, or ``"model"`` for a
+model evaluated alone by ``still eval``. (``evaluate.roles`` accepts only the three Roles, so there
+are no third-party roles.)"""
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 """Torch dtype of a local model's weights; auto: bfloat16 on a GPU that supports it, else float32."""
@@ -385,29 +402,15 @@ class TaskType(Plugin[TaskConfigT]):
 # --------------------------------------------------------------------------------------------
 
 
-class PriceConfig(StrictModel):
-    input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
-    output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens.")
-
-
-class DeploymentConfig(StrictModel):
-    """One deployment of the teacher (for load balancing and fallbacks)."""
-
-    model: str
-    api_base: str | None = None
-    api_key_env: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    weight: int = 1
-
-
 class TeacherConfig(StrictModel):
-    """The ``[teacher]`` section. Teacher plugins may subclass it to add options."""
+    """The ``[teacher]`` section: what every teacher means the same way (which model, and how its
+    answers are sampled). A teacher plugin's ``Config`` subclasses it for its own options; the config
+    is validated against the chosen backend's ``Config`` (:func:`stillhouse.kernel.config.teacher_config_model`),
+    so an option of another backend is an error. Call-based teachers share the engine's options
+    (concurrency, retries, limits, budget: :class:`stillhouse.kernel.teaching.CallTeacherConfig`)."""
 
     backend: str = Field("litellm", description="Teacher plugin that serves this model.")
-    model: str = Field(..., description='litellm model string, or "hf/<hub id | folder | file.gguf>" for a local model.')
-    api_base: str | None = None
-    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the API key.")
+    model: str = Field(..., description='The model the backend serves, e.g. a litellm model string or "hf/<hub id | folder | file.gguf>".')
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int = Field(256, gt=0)
@@ -416,18 +419,7 @@ class TeacherConfig(StrictModel):
     samples: int = Field(1, ge=1, le=64, description="Completions per prompt (self-consistency).")
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
-    concurrency: int = Field(16, ge=1, le=1024)
-    max_retries: int = Field(5, ge=0)
-    timeout: float = Field(120.0, gt=0, description="Seconds per request.")
-    rpm: int | None = Field(None, gt=0, description="Requests per minute limit.")
-    tpm: int | None = Field(None, gt=0, description="Tokens per minute limit.")
-    budget_usd: float | None = Field(None, ge=0, description="Stop before spending more than this.")
-    price: PriceConfig | None = Field(None, description="Prices for models litellm does not know.")
     parameters: str | None = Field(None, description='Parameter count when known, e.g. "671B" (for the report).')
-    deployments: list[DeploymentConfig] = Field(default_factory=list)
-    dtype: Dtype = Field("auto", description="Local hf/ teachers: torch dtype (auto, float32, bfloat16, float16).")
-    device: Device = Field("auto", description="Local hf/ teachers: cpu, cuda, auto.")
-    batch_size: int = Field(8, ge=1, description="Local hf/ teachers: prompts per forward batch.")
 
 
 TeacherConfigT = TypeVar("TeacherConfigT", bound=TeacherConfig, default=TeacherConfig)
@@ -485,7 +477,10 @@ class StudentConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    """The ``[train]`` section: optimisation and the distillation loss."""
+    """The ``[train]`` section: what every student trainer means the same way (the distillation loss,
+    the optimiser's step size and schedule length, batches, checkpoints and validation). A trainer
+    with options of its own (the ``hf`` trainer: packing, mixed precision, its scheduler ...) supplies
+    a subclass as its ``Train`` model, and ``[train]`` is validated against that."""
 
     loss: str = Field("sft", description="Loss plugin name.")
     loss_options: dict[str, Any] = Field(default_factory=dict, description="Validated by the loss plugin's Config.")
@@ -496,16 +491,11 @@ class TrainConfig(StrictModel):
     max_steps: int | None = Field(None, gt=0)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
-    lr_scheduler: str = "linear"
     seed: int = 42
-    packing: bool = Field(True, description="Pack samples into sequences without cross-sample attention.")
-    group_by_length: bool = True
     eval_steps: int | None = Field(None, gt=0, description="Validation every N steps (default: every epoch).")
     save_steps: int | None = Field(None, gt=0, description="Checkpoint every N steps (default: every epoch).")
     logging_steps: int = Field(5, gt=0)
     early_stopping_patience: int | None = Field(None, ge=1)
-    top_k: int = Field(32, ge=1, le=256, description="Teacher top-k log-probs stored for logit losses.")
-    bf16: bool | Literal["auto"] = "auto"
 
 
 IGNORE_INDEX = -100
@@ -686,7 +676,7 @@ class StudentTrainer(Plugin[StudentConfigT]):
 class EvalSubject:
     """One model under evaluation with its answers on the evaluation split."""
 
-    role: str  # a Role, or "model" for a model evaluated alone by `still eval`
+    role: EvalRole
     model_name: str
     model: ChatModel | None
     task: TaskType

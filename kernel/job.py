@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.errors import ConfigError
-from stillhouse.kernel.interfaces import Metric, TeacherConfig, TrainConfig
+from stillhouse.kernel.interfaces import Metric, StudentTrainer, Teacher, TeacherConfig, TrainConfig
 
 
 @dataclass
@@ -68,15 +68,16 @@ class DistillationJob:
         for section, value in (("task_options", task_options), ("evaluate", evaluate), ("report", report)):
             if value:
                 raw[section] = dict(value)
+        train_keys, teacher_keys = _option_names(raw) if hyperparameters else ([], [])
         for key, value in (hyperparameters or {}).items():
-            if key in TrainConfig.model_fields:
+            if key in train_keys:
                 raw["train"][key] = value
-            elif key in TeacherConfig.model_fields:
+            elif key in teacher_keys:
                 raw["teacher"][key] = value
             else:
                 raise ConfigError(
                     f"unknown hyperparameter '{key}'",
-                    hint=f"train keys: {', '.join(TrainConfig.model_fields)}; teacher keys: temperature, max_tokens, top_p, ...",
+                    hint=f"train keys: {', '.join(train_keys)}; teacher keys: temperature, max_tokens, top_p, ...",
                 )
         self.raw = raw
         self.home = Path(home) if home else None
@@ -95,3 +96,23 @@ class DistillationJob:
         pipeline = Pipeline.create(self.config(), get_host(), home=self.home)
         status = pipeline.execute(stages)
         return JobResult(pipeline.run.id, pipeline.run.dir, status, pipeline.run.folder.read_metrics())
+
+
+def _option_names(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The ``[train]`` keys of the chosen student trainer and the ``[teacher]`` keys of the chosen
+    teacher backend (the kernel's own when the plugin is not installed: validation names it)."""
+    from stillhouse.kernel.errors import UnknownPluginError
+    from stillhouse.kernel.plugins import get_host
+
+    host = get_host()
+    train: type[TrainConfig] = TrainConfig
+    teacher: type[TeacherConfig] = TeacherConfig
+    try:
+        train = host.get(StudentTrainer, raw["student"].get("trainer", "hf")).Train
+    except UnknownPluginError:
+        pass
+    try:
+        teacher = host.get(Teacher, raw["teacher"].get("backend", "litellm")).Config
+    except UnknownPluginError:
+        pass
+    return list(train.model_fields), list(teacher.model_fields)

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.config import LoadedConfig, to_toml
+from stillhouse.kernel.curation import (
+    balance_training,
+    curate_splits,
+    curation_counts,
+    describe,
+    require_training_rows,
+)
 from stillhouse.kernel.data import LoadedSplit, load_split
 from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
@@ -44,6 +51,7 @@ from stillhouse.kernel.runs import (
     stillhouse_home,
 )
 from stillhouse.kernel.secrets import remember_env
+from stillhouse.kernel.teaching.config import CallTeacherConfig
 from stillhouse.kernel.tracking import run_trackers
 
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
@@ -67,6 +75,7 @@ class Pipeline:
         self.life = RunLifecycle(run, host, on_event=on_event)
         self._task: TaskType | None = None
         self._splits: dict[str, LoadedSplit] = {}
+        self._curation: list[dict[str, Any]] | None = None  # the reports of curate_splits, once loaded
         # True once an earlier stage ran in this invocation: later stages then start afresh
         # instead of reusing partial outputs computed from the old inputs.
         self.upstream_changed = False
@@ -108,22 +117,29 @@ class Pipeline:
         return self._task
 
     def split(self, name: str) -> LoadedSplit | None:
-        """A data split as Examples (loaded once per invocation)."""
-        if name not in self._splits:
-            path = self.loaded.data_path(name)
-            if path is None:
-                return None
-            data = self.cfg.data
-            self._splits[name] = load_split(
-                self.task,
-                path,
-                name,
-                limit=data.limit,
-                mapping=data.fields,
-                on_bad_rows=data.on_bad_rows,
-                for_evaluation=name == self._eval_split_name(),
-            )
-        return self._splits[name]
+        """A data split as Examples, curated (kernel.curation): all splits are loaded together, once
+        per invocation, since dedup, the contamination check and a carved validation compare them."""
+        if self._curation is None:
+            loaded = {n: s for n in ("train", "validation", "test") if (s := self._load_split(n)) is not None}
+            self._curation = curate_splits(self.task, self.cfg, loaded, seed=self.cfg.train.seed)
+            self._splits = loaded
+        return self._splits.get(name)
+
+    def _load_split(self, name: str) -> LoadedSplit | None:
+        path = self.loaded.data_path(name)
+        if path is None:
+            return None
+        data = self.cfg.data
+        return load_split(
+            self.task,
+            path,
+            name,
+            limit=data.limit,
+            mapping=data.fields,
+            on_bad_rows=data.on_bad_rows,
+            for_evaluation=name == self._eval_split_name(),
+            keep_columns=[data.balance_by] if data.balance_by else (),
+        )
 
     def _eval_split_name(self) -> str | None:
         """The split the evaluate stage scores (the first of evaluate.split, test, validation that exists)."""
@@ -251,7 +267,8 @@ class Pipeline:
         return requests, split_of, train
 
     def dry_run(self) -> dict[str, Any]:
-        requests, _, _ = self._generation_requests()
+        requests, _, train = self._generation_requests()
+        require_training_rows(train, self._curation or [])
         teacher = self._teacher()
         warnings = []
         try:
@@ -271,6 +288,7 @@ class Pipeline:
             "already_answered": len(requests) - len(pending),
             **asdict(estimate),
             "warnings": warnings,
+            "curation": [describe(report) for report in self._curation or []],
         }
         if self.on_event:
             self.on_event({"type": "dry_run", **summary})
@@ -284,18 +302,23 @@ class Pipeline:
         return {sid for sid, r in self.run.folder.latest_teacher_results().items() if r.ok}
 
     def stage_generate(self) -> dict[str, Any]:
-        requests, split_of, _ = self._generation_requests()
+        requests, split_of, train = self._generation_requests()
+        for report in self._curation or []:
+            self.emit("curation", **report)
         if self.loaded.teachers:  # [[teachers]]: each through its own engine, combined by the filter
             from stillhouse.kernel import teacher_ensemble
 
-            return teacher_ensemble.generate(self, requests, split_of)
-        budget = self.cfg.teacher.budget_usd
+            require_training_rows(train, self._curation or [])
+            summary = teacher_ensemble.generate(self, requests, split_of)
+            return {**summary, "curation": curation_counts(self._curation or [])}
+        budget = self.cfg.teacher.budget_usd if isinstance(self.cfg.teacher, CallTeacherConfig) else None
         if budget is not None:  # a resumed run may spend only what earlier attempts left
             spent = sum(r.cost_usd or 0.0 for r in self.run.folder.teacher_results() if not r.cache_hit)
             teacher = self._teacher(budget_usd=max(0.0, budget - spent))
         else:
             teacher = self._teacher()
         teacher.check()
+        require_training_rows(train, self._curation or [])
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
         total, counts = len(requests), Counter[str]()
@@ -347,6 +370,7 @@ class Pipeline:
             "cost_usd": round(cost, 6),
             # failed samples are retried when the run is resumed
             "incomplete": failed > 0,
+            "curation": curation_counts(self._curation or []),
         }
         return summary
 
@@ -516,7 +540,11 @@ class Pipeline:
     def stage_train(self) -> dict[str, Any]:
         if not self.run.folder.samples_path.exists():
             raise StageError("no filtered samples to train on", hint="run the filter stage first")
-        train_pairs = self._pairs("train")
+        train_pairs, balance = balance_training(
+            self._pairs("train"), self.cfg.data, self.task, self.run.folder.samples(), self.split("train"), seed=self.cfg.train.seed
+        )
+        if balance is not None:
+            self.emit("curation", **balance)
         if not train_pairs:
             raise StageError(
                 "the filter accepted no training samples, so there is nothing to train on",

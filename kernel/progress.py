@@ -83,6 +83,12 @@ class ProgressPrinter:
             from rich.markup import escape
 
             self.console.print(f"  [dim]{escape(visible(str(event.get('message'))))}[/dim]")
+        elif kind == "curation":
+            from rich.markup import escape
+
+            from stillhouse.kernel.curation import describe
+
+            self.console.print(f"  [dim]curation:[/dim] {escape(visible(describe(event)))}")
         elif kind == "metric" and event.get("key") == "eval/loss":
             self.console.print(f"  validation loss {event['value']:.4f} at step {event.get('step')}")
 
@@ -122,6 +128,8 @@ class ProgressPrinter:
             self._progress = None
 
     def _print_dry_run(self, event: dict[str, Any]) -> None:
+        from rich.markup import escape
+
         cost = event.get("cost_usd")
         self.console.print(
             f"dry run: {event['requests']} prompts, {event['already_answered']} already answered, "
@@ -131,6 +139,8 @@ class ProgressPrinter:
         )
         if event.get("note"):
             self.console.print(f"  [dim]{event['note']}[/dim]")
+        for line in event.get("curation") or []:
+            self.console.print(f"  [dim]curation:[/dim] {escape(visible(line))}")
         for warning in event.get("warnings") or []:
             self.console.print(f"  [yellow]warning:[/yellow] {warning}")
 

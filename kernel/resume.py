@@ -13,7 +13,6 @@ rate silently).
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from stillhouse.kernel.config import parse_override, to_toml
@@ -59,11 +58,10 @@ def check_resume_override(run: Run, assignment: str, keys: list[str]) -> None:
     stage = SECTION_STAGE.get(section)
     if stage is None:
         raise _refuse(assignment, dotted, f"'{section}' is not a setting a resumed run can change", new_run)
-    finished = run.finished_stages()
-    done = stage in finished and not finished[stage].get("incomplete")
-    if done:
+    state = run.state().stages.get(stage)  # the one fold of the run's events (kernel/run_state.py)
+    if state is not None and state.status == "finished" and not state.summary.get("incomplete"):
         raise _refuse(assignment, dotted, f"the {stage} stage already finished with the old value", new_run)
-    started = any(e.get("type") == "stage_started" and e.get("stage") == stage for e in run.events())
+    started = state is not None and state.attempts > 0
     if section in ("data", "task_options") and started:
         raise _refuse(assignment, dotted, "the teacher has already answered prompts built from the old value", new_run)
     if section == "teacher" and started and (len(keys) != 2 or keys[1] not in TEACHER_OPERATIONAL):
@@ -71,7 +69,7 @@ def check_resume_override(run: Run, assignment: str, keys: list[str]) -> None:
             assignment, dotted, "answers already stored were made with the old value",
             "only how calls are made can change mid-generate (" + ", ".join(sorted(TEACHER_OPERATIONAL)) + "); " + new_run,
         )
-    if section in ("train", "student") and run.path("checkpoints").exists():
+    if section in ("train", "student") and run.folder.checkpoints.exists():
         if section == "student" or len(keys) != 2 or keys[1] not in TRAIN_AFTER_CHECKPOINT:
             raise _refuse(
                 assignment, dotted, "training resumes from a checkpoint whose model and optimiser state fix it",
@@ -96,6 +94,5 @@ def apply_resume_overrides(run: Run, overrides: list[str]) -> dict[str, Any]:
 
 def save_config(run: Run, config: dict[str, Any]) -> None:
     """Store the (validated) config as the run's own, so later resumes and the registry see it."""
-    run.path("config.json").write_text(json.dumps(config, indent=2))
-    run.path("config.toml").write_text(to_toml(config))
+    run.folder.write_config(config, to_toml(config))
     run.config = config

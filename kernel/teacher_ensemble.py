@@ -46,6 +46,7 @@ from stillhouse.kernel.interfaces import (
     TeacherResult,
 )
 from stillhouse.kernel.run_folder import SampleRecord, StoredTeacherResult
+from stillhouse.kernel.teaching.config import CallTeacherConfig
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from stillhouse.kernel.pipeline import Pipeline
@@ -291,7 +292,7 @@ def _examples(pipe: Pipeline) -> dict[str, Example]:
 
 
 def _teacher_within_budget(pipe: Pipeline, named: NamedTeacher) -> Teacher:
-    budget = named.config.budget_usd
+    budget = named.config.budget_usd if isinstance(named.config, CallTeacherConfig) else None
     if budget is None:
         return make_teacher(pipe.host, named.config)
     # a resumed run may spend only what earlier attempts of this teacher left

@@ -14,11 +14,11 @@ import math
 import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from stillhouse.kernel.config import _errors_to_config_error, _plugin_config, find_line
+from stillhouse.kernel.config import _errors_to_config_error, find_line, validate_teacher
 from stillhouse.kernel.errors import ConfigError, Location
-from stillhouse.kernel.interfaces import Teacher, TeacherConfig
+from stillhouse.kernel.interfaces import TeacherConfig
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.teacher_ensemble import (
     ENTRY_KEYS,
@@ -165,25 +165,14 @@ def _judge(value: Any, host: PluginHost, source: str, text: str) -> JudgeSpec:
 def _teacher_config(
     options: dict[str, Any], host: PluginHost, source: str, text: str, root: tuple[Any, ...], where: Any
 ) -> TeacherConfig:
-    """Validate ``options`` with the teacher Config of their backend (as ``[teacher]`` is)."""
-    backend = options.get("backend", "litellm")
-    if not isinstance(backend, str):
-        raise ConfigError(f"'{'.'.join(map(str, root))}.backend' must be a plugin name", where=where("backend"))
+    """Validate ``options`` with the function that validates ``[teacher]`` (its backend's Config),
+    the error's line moved to the entry's own table (find_line finds only the first ``[[teachers]]``)."""
     try:
-        cls: type[BaseModel] = _plugin_config(host, Teacher, backend, source, text, ("teacher", "backend"))
+        return validate_teacher(options, host, source=source, text=text, loc=root)
     except ConfigError as exc:
-        exc.where = where("backend")
+        if exc.where is not None and exc.where.field:
+            exc.where = Location(source, where(exc.where.field.split(".")[-1]).line, exc.where.field)
         raise
-    try:
-        config = cls.model_validate(options)
-    except ValidationError as exc:
-        error = _errors_to_config_error(exc, cls, source, text, root=root)
-        if error.where is not None and error.where.field:
-            key = error.where.field.split(".")[-1]
-            error.where = Location(source, where(key).line, error.where.field)
-        raise error from None
-    assert isinstance(config, TeacherConfig)
-    return config
 
 
 def _without_none(value: Any) -> Any:

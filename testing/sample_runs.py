@@ -16,7 +16,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.runs import append_jsonl, config_hash, runs_root
+from stillhouse.kernel.run_folder import RunFolder
+from stillhouse.kernel.runs import config_hash, runs_root
 from stillhouse.registry.rows import DEFAULT_PRIMARY_METRIC
 
 SECONDARY = {
@@ -71,8 +72,10 @@ class FakeFiles:
 
 
 def resolved_config(spec: FakeRun) -> dict[str, Any]:
-    """A resolved pipeline config, validated by the kernel's own config model."""
-    from stillhouse.kernel.config import pipeline_model
+    """A resolved pipeline config, validated by the config model of the plugins it names (as a
+    config file is: kernel/config.py ``config_model``)."""
+    from stillhouse.kernel.config import config_model
+    from stillhouse.kernel.plugins import get_host
 
     raw: dict[str, Any] = {
         "name": spec.name,
@@ -82,7 +85,8 @@ def resolved_config(spec: FakeRun) -> dict[str, Any]:
         "student": {"model": spec.student_model},
     }
     _merge(raw, spec.config)
-    validated = pipeline_model().model_validate(_without_unknown(raw))
+    known = _without_unknown(raw)
+    validated = config_model(known, get_host()).model_validate(known)
     resolved = validated.model_dump(mode="json")
     _merge(resolved, spec.config)  # keep planted extras (e.g. a secret) the model would refuse
     return resolved
@@ -367,29 +371,34 @@ def _metrics(spec: FakeRun, role: str, primary: str, rng: random.Random) -> list
 def write_run(home: Path, spec: FakeRun) -> Path:
     """Write a complete run folder under ``home/runs`` and return it."""
     files = fabricate(spec)
-    run_dir = runs_root(home) / spec.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(files.config, indent=2))
-    append_jsonl(run_dir / "events.jsonl", files.events, fsync=False)
-    write_outputs(run_dir, files)
-    return run_dir
+    folder = RunFolder(runs_root(home) / spec.run_id)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    folder.write_config(files.config)
+    folder.append_events(files.events, fsync=False)
+    write_outputs(folder.root, files)
+    return folder.root
 
 
 def write_outputs(run_dir: Path, files: FakeFiles) -> None:
-    """samples.jsonl and the eval/ files, written whole like the pipeline's stages do."""
+    """samples.jsonl and the eval/ files at their RunFolder paths, written whole like the pipeline's
+    stages do, but as given: not redacted (the registry's tests plant secrets to see ingest cut them)."""
+    folder = RunFolder(run_dir)
     if files.samples:
-        _write_jsonl(run_dir / "samples.jsonl", files.samples)
+        _write_text(folder.samples_path, _jsonl(files.samples))
     for role, rows in files.eval_outputs.items():
-        _write_jsonl(run_dir / "eval" / f"{role}.jsonl", rows)
+        _write_text(folder.eval_outputs_path(role), _jsonl(rows))
     if files.results:
-        (run_dir / "eval").mkdir(exist_ok=True)
-        (run_dir / "eval" / "results.json").write_text(json.dumps(files.results, indent=2))
+        _write_text(folder.results_path, json.dumps(files.results, indent=2))
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 

@@ -8,7 +8,7 @@ client): a teacher brings its own.
 
 from __future__ import annotations
 
-from stillhouse.kernel.teaching.config import CallTeacherConfig
+from stillhouse.kernel.teaching.config import CallTeacherConfig, HttpTeacherConfig, PriceConfig
 from stillhouse.kernel.teaching.pricing import Price
 from stillhouse.kernel.teaching.replies import FATAL, RETRYABLE, Call, Failure, Reply, classify_exception
 from stillhouse.kernel.teaching.teacher import CallTeacher
@@ -19,8 +19,10 @@ __all__ = [
     "Call",
     "CallTeacher",
     "CallTeacherConfig",
+    "HttpTeacherConfig",
     "Failure",
     "Price",
+    "PriceConfig",
     "Reply",
     "classify_exception",
 ]

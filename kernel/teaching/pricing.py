@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stillhouse.kernel.interfaces import Message, PriceConfig
+from stillhouse.kernel.interfaces import Message
+from stillhouse.kernel.teaching.config import PriceConfig
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import Estimate, Message, Teacher, TeacherRequest, TeacherResult
 from stillhouse.kernel.teaching.cache import ResponseCache, cache_key, normal_base, open_cache
-from stillhouse.kernel.teaching.config import CallTeacherConfig
+from stillhouse.kernel.teaching.config import CallTeacherConfig, HttpTeacherConfig
 from stillhouse.kernel.teaching.delivery import cached_result, deliver, raise_for
 from stillhouse.kernel.teaching.engine import Engine, EngineSettings, Job, RunSummary
 from stillhouse.kernel.teaching.loop import LoopThread
@@ -99,12 +99,13 @@ class CallTeacher(Teacher):
 
     def endpoint_identity(self) -> Any:
         """What, besides the model name, decides which model answers (part of the cache key): by
-        default the normalised api_base."""
-        return normal_base(self.config.api_base)
+        default the normalised ``api_base`` of an :class:`HttpTeacherConfig`, else nothing."""
+        return normal_base(self.config.api_base) if isinstance(self.config, HttpTeacherConfig) else None
 
     def endpoint_description(self) -> str:
         """Where the calls go, for an 'unreachable' error."""
-        return self.config.api_base or f"{self.config.model}'s default endpoint"
+        base = self.config.api_base if isinstance(self.config, HttpTeacherConfig) else None
+        return base or f"{self.config.model}'s default endpoint"
 
     def engine_settings(self, calls: int) -> EngineSettings:
         cfg = self.config

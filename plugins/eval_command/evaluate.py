@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from stillhouse.kernel.errors import DataError, Location
-from stillhouse.kernel.interfaces import EvaluateConfig, Metric, ReportInput, TaskType
+from stillhouse.kernel.interfaces import EvalRole, EvaluateConfig, Metric, ReportInput, TaskType
 from stillhouse.kernel.lifecycle import RunLifecycle
 from stillhouse.kernel.run_folder import EvalResults
 from stillhouse.kernel.runs import Run, config_hash
 
-ROLE = "model"
+ROLE: EvalRole = "model"
 
 
 def _is_remote(model: str) -> bool:

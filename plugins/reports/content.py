@@ -22,6 +22,7 @@ from stillhouse.kernel.comparison import (
     format_interval,
     format_metric,
 )
+from stillhouse.kernel.curation import describe
 from stillhouse.kernel.interfaces import Metric, ReportInput
 from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.kernel.run_state import RunState, fold
@@ -72,6 +73,8 @@ class ReportView:
     teacher_summary: list[tuple[str, str]]
     filter_summary: list[tuple[str, str]]
     config: dict[str, Any] = field(default_factory=dict)
+    curation: list[str] = field(default_factory=list)
+    """One line per data curation step (dedup, contamination, validation split, balance)."""
     values: dict[str, dict[str, float | None]] = field(default_factory=dict)
     """role -> metric name -> value (None when missing), for charts."""
 
@@ -182,8 +185,15 @@ def build_view(report: ReportInput) -> ReportView:
         teacher_summary=flatten(report.teacher_summary),
         filter_summary=flatten(report.filter_summary),
         config=config,
+        curation=curation_lines(Path(report.run_dir)),
         values={role: {m.name: m.value for m in metrics} for role, metrics in report.results.items()},
     )
+
+
+def curation_lines(run_dir: Path) -> list[str]:
+    """What data curation did in this run, from its ``curation`` events (the latest of each step)."""
+    latest = {(e.get("step"), e.get("split")): e for e in RunFolder(run_dir).events() if e.get("type") == "curation"}
+    return [describe(event) for event in latest.values()]
 
 
 def training_facts(curve: list[tuple[int, float]]) -> str:

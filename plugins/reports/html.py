@@ -86,6 +86,8 @@ def render_html(view: ReportView) -> str:
             ],
         ),
     ]
+    if view.curation:
+        sections += ["<h2>Data curation</h2>", "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in view.curation) + "</ul>"]
     for title, pairs in (("Teacher generation", view.teacher_summary), ("Filtering", view.filter_summary)):
         if pairs:
             sections += [f"<h2>{title}</h2>", _table(["", "value"], [("", [(k, False), (v, False)]) for k, v in pairs])]

@@ -63,6 +63,8 @@ def render_markdown(view: ReportView) -> str:
     ]
     if not view.is_eval:
         parts += ["## Training", training_facts(view.curve)]
+    if view.curation:
+        parts += ["## Data curation", "\n".join(f"- {line}" for line in view.curation)]
     if view.teacher_summary:
         parts += ["## Teacher generation", table(["", "value"], view.teacher_summary)]
     if view.filter_summary:

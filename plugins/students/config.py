@@ -1,4 +1,4 @@
-"""Options of the ``hf`` student trainer: the kernel's ``[student]`` section plus a few of its own."""
+"""Options of the ``hf`` student trainer: the kernel's ``[student]`` and ``[train]`` sections plus its own."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import StrictModel, StudentConfig
+from stillhouse.kernel.interfaces import StrictModel, StudentConfig, TrainConfig
 
 
 class LoraConfig(StrictModel):
@@ -44,3 +44,20 @@ def as_hf_config(config: StudentConfig) -> HfStudentConfig:
     if isinstance(config, HfStudentConfig):
         return config
     return HfStudentConfig.model_validate(config.model_dump())
+
+
+class HfTrainConfig(TrainConfig):
+    """``[train]`` for the ``hf`` trainer: the kernel's options plus transformers Trainer ones."""
+
+    lr_scheduler: str = Field("linear", description="transformers scheduler type: linear, cosine, constant ...")
+    packing: bool = Field(True, description="Pack samples into sequences without cross-sample attention.")
+    group_by_length: bool = Field(True, description="Without packing: batch samples of similar length.")
+    top_k: int = Field(32, ge=1, le=256, description="Teacher top-k log-probs stored for logit losses.")
+    bf16: bool | Literal["auto"] = Field("auto", description="bfloat16 mixed precision; auto: where the GPU supports it.")
+
+
+def as_hf_train(config: TrainConfig) -> HfTrainConfig:
+    """Accept the kernel's plain TrainConfig too (the hf options then take their defaults)."""
+    if isinstance(config, HfTrainConfig):
+        return config
+    return HfTrainConfig.model_validate(config.model_dump())

@@ -16,7 +16,7 @@ from typing import Any
 from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, DataError, Location, ModelError
 from stillhouse.kernel.interfaces import TrainJob, TrainOutcome
-from stillhouse.plugins.students.config import HfStudentConfig
+from stillhouse.plugins.students.config import HfStudentConfig, as_hf_train
 from stillhouse.plugins.students.data import EncodeReport, TokenizedSample, encode_pairs
 from stillhouse.plugins.students.teacher import SIGNALS, local_teacher_spec
 
@@ -78,7 +78,7 @@ class TrainingSession:
     def __init__(self, config: HfStudentConfig, job: TrainJob) -> None:
         self.config = config
         self.job = job
-        self.tc = job.train_config
+        self.tc = as_hf_train(job.train_config)
         self.loss = job.loss
         self.summary: dict[str, Any] = {}
         self.is_main = is_main_process()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillhouse.kernel.errors import Location, ModelError
 from stillhouse.kernel.interfaces import IGNORE_INDEX, TeacherConfig
+from stillhouse.plugins.teachers.config import LocalModelConfig
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -56,12 +57,14 @@ def require_shared_vocab(
 
 
 def load_teacher(teacher: TeacherConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) of a local ``hf/`` teacher, in eval mode, gradients off."""
+    """(model, tokenizer) of a local ``hf/`` teacher, in eval mode, gradients off; its dtype and
+    device from the teacher's local-model options when its backend has them."""
     from stillhouse.plugins.hf_models import load_causal_lm
 
     spec = local_teacher_spec(teacher)
     assert spec is not None
-    model, tokenizer = load_causal_lm(spec, dtype=teacher.dtype, device=teacher.device)
+    local = teacher if isinstance(teacher, LocalModelConfig) else LocalModelConfig()
+    model, tokenizer = load_causal_lm(spec, dtype=local.dtype, device=local.device)
     model.requires_grad_(False)
     return model, tokenizer
 

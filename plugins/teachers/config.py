@@ -7,15 +7,39 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from stillhouse.kernel.teaching import CallTeacherConfig
+from stillhouse.kernel.interfaces import Device, Dtype, StrictModel
+from stillhouse.kernel.teaching import HttpTeacherConfig
 
 LOCAL_PREFIX = "hf/"
 # Below this many calls, starting worker processes (~3 s each) costs more than it saves.
 AUTO_WORKERS_MIN_CALLS = 1000
 
 
-class LiteLLMTeacherConfig(CallTeacherConfig):
-    """``[teacher]`` for ``backend = "litellm"`` (the default)."""
+class DeploymentConfig(StrictModel):
+    """One deployment of the teacher (for load balancing and fallbacks)."""
+
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    weight: int = 1
+
+
+class LocalModelConfig(StrictModel):
+    """Options of a local ``hf/`` model answered in this process (transformers)."""
+
+    dtype: Dtype = Field("auto", description="Local hf/ teachers: torch dtype (auto, float32, bfloat16, float16).")
+    device: Device = Field("auto", description="Local hf/ teachers: cpu, cuda, auto.")
+    batch_size: int = Field(8, ge=1, description="Local hf/ teachers: prompts per forward batch.")
+
+
+class LiteLLMTeacherConfig(HttpTeacherConfig, LocalModelConfig):
+    """``[teacher]`` for ``backend = "litellm"`` (the default): the engine's options and an API
+    endpoint (:class:`HttpTeacherConfig`), litellm's router over ``deployments``, and the options of
+    a local ``hf/`` model (:class:`LocalModelConfig`)."""
+
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
 
     workers: Annotated[int, Field(ge=1, le=32)] | Literal["auto"] = Field(
         "auto",

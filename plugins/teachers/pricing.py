@@ -12,7 +12,8 @@ import os
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
-from stillhouse.kernel.interfaces import Message, PriceConfig
+from stillhouse.kernel.interfaces import Message
+from stillhouse.kernel.teaching import PriceConfig
 from stillhouse.kernel.teaching.pricing import Price, estimate_prompt_tokens
 
 LOCAL_PROVIDERS = ("hf/", "ollama/", "ollama_chat/", "lm_studio/", "llamafile/")

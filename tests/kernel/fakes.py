@@ -31,7 +31,6 @@ from stillhouse.kernel.interfaces import (
     StudentTrainer,
     TaskType,
     Teacher,
-    TeacherConfig,
     TeacherRequest,
     TeacherResult,
     TrainJob,
@@ -39,6 +38,7 @@ from stillhouse.kernel.interfaces import (
     TrainPair,
     Verdict,
 )
+from stillhouse.kernel.teaching import CallTeacherConfig
 
 CALLS: Counter = Counter()
 HOOK_CALLS: list[tuple[str, Any]] = []
@@ -85,7 +85,7 @@ class EchoTask(TaskType):
         return [Metric("accuracy", right / len(pairs), len(pairs))]
 
 
-class ScriptedConfig(TeacherConfig):
+class ScriptedConfig(CallTeacherConfig):
     fail_once: list[str] = []
     price_per_call: float = 0.0
     blank: dict[str, str] = {}  # sample id -> finish reason of an empty answer

@@ -35,12 +35,13 @@ ONE_OF_EACH: list[dict] = [
     {"ts": 8.0, "run_id": "r", "type": "eval", "role": "student", "metric": "accuracy", "value": 0.5, "n": 10},
     {"ts": 9.0, "run_id": "r", "type": "artifact", "name": "student", "path": "student", "bytes": 12},
     {"ts": 10.0, "run_id": "r", "type": "log", "level": "info", "message": "hi"},
+    {"ts": 10.5, "run_id": "r", "type": "curation", "step": "dedup", "split": "train", "before": 3, "after": 2, "removed": {"exact": 1, "near": 0}},
     {"ts": 11.0, "run_id": "r", "type": "run_finished", "status": "failed", "error": "boom"},
 ]
 
 
 def test_the_union_names_every_event_type_the_kernel_writes() -> None:
-    assert len(get_args(Event)) == len(EVENT_TYPES) == 11
+    assert len(get_args(Event)) == len(EVENT_TYPES) == 12
     assert {e["type"] for e in ONE_OF_EACH} == set(EVENT_TYPES)
 
 

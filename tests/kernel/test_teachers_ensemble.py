@@ -284,12 +284,22 @@ def test_a_teacher_list_round_trips_through_the_stored_config(tmp_path, run_stil
     assert "2 teachers (cascade" in " ".join(dry.output.split()) and "cheap: 2 calls" in " ".join(dry.output.split())
 
 
-DIALOGUE = (
+DIALOGUES = (  # distinct enough that curation's near-duplicate check keeps all three
     "#Person1#: Good evening, I would like to book a table for two tonight.\n"
     "#Person2#: Certainly. At what time would you like to come?\n"
     "#Person1#: At seven, please, near the window if you can.\n"
     "#Person2#: A window table for two at seven. May I have your name?\n"
-    "#Person1#: It is Morgan. Thank you very much.\n"
+    "#Person1#: It is Morgan. Thank you very much.\n",
+    "#Person1#: Hello, is there a room free at your hotel this weekend?\n"
+    "#Person2#: We have a double room from Friday to Sunday.\n"
+    "#Person1#: Great, does it include breakfast and parking?\n"
+    "#Person2#: Breakfast yes, parking costs ten euros a night.\n"
+    "#Person1#: Fine, please reserve it for Lee.\n",
+    "#Person1#: I need a taxi to the airport tomorrow morning.\n"
+    "#Person2#: What time does your flight leave?\n"
+    "#Person1#: At nine, so I should leave home around six.\n"
+    "#Person2#: A car will wait outside your door at six sharp.\n"
+    "#Person1#: Perfect, my address is twelve Elm Street.\n",
 )
 
 
@@ -309,10 +319,7 @@ def scripted(summary: str):
 def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(
     tmp_path, run_still, stillhouse_home, fake_server, best_of
 ):
-    rows = [
-        {"dialogue": DIALOGUE.replace("Morgan", name), "summary": "A table is booked."}
-        for name in ("Morgan", "Lee", "Ada")
-    ]
+    rows = [{"dialogue": d, "summary": "A booking is made."} for d in DIALOGUES]
     if best_of == "verifier":  # the heavier teacher's summary is longer than the dialogue: too_long
         heavy = scripted("Morgan calls the restaurant " + "and talks at great length " * 20 + "about a table.")
     else:  # both pass the verifier; the judge prefers the one that names the time

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from stillhouse.kernel.interfaces import Loss, TeacherConfig, TrainConfig, TrainJob, TrainPair
+from stillhouse.kernel.interfaces import Loss, TeacherConfig, TrainJob, TrainPair
 from stillhouse.plugins.losses.sft import SftLoss
-from stillhouse.plugins.students.config import HfStudentConfig
+from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig
 
 from .helpers import Events, nli_pairs
 
@@ -45,7 +45,7 @@ def make_job(tmp_path: Path, tiny_model_dir: Path, tiny_teacher_dir: Path) -> Jo
             student=HfStudentConfig.model_validate(
                 {"model": str(tiny_model_dir), "max_length": 256, **(student or {})}
             ),
-            train_config=TrainConfig(loss=loss.name, **options),
+            train_config=HfTrainConfig(loss=loss.name, **options),
             loss=loss,
             teacher=TeacherConfig(model=teacher or f"hf/{tiny_teacher_dir}"),
             emit=events.append,

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from stillhouse.kernel.interfaces import TeacherConfig, TrainConfig, TrainJob
+from stillhouse.kernel.interfaces import TeacherConfig, TrainJob
 from stillhouse.plugins.losses.divergences import ForwardKL
-from stillhouse.plugins.students.config import HfStudentConfig
+from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig
 from stillhouse.plugins.students.hf import HfStudentTrainer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,7 +33,7 @@ def main(run: Path, student: str, teacher: str) -> None:
         train=nli_pairs(12),
         validation=[],
         student=HfStudentConfig(model=student, max_length=256),
-        train_config=TrainConfig(
+        train_config=HfTrainConfig(
             loss="forward_kl", learning_rate=3e-3, batch_size=4, max_steps=6, save_steps=1, top_k=8, logging_steps=1
         ),
         loss=ForwardKL(),

@@ -21,13 +21,13 @@ from pydantic import Field
 from stillhouse.kernel import hookimpl
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import Completion
-from stillhouse.kernel.teaching import Call, CallTeacher, CallTeacherConfig, Reply
+from stillhouse.kernel.teaching import Call, CallTeacher, CallTeacherConfig, HttpTeacherConfig, Reply
 
 if TYPE_CHECKING:
     import httpx
 
 
-class ChatCompletionsConfig(CallTeacherConfig):
+class ChatCompletionsConfig(HttpTeacherConfig):
     """``[teacher]`` with ``backend = "chat-completions"``."""
 
     backend: str = "chat-completions"
