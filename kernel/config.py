@@ -118,7 +118,7 @@ class PipelineBase(StrictModel):
         description="Several teachers ([[teachers]]): each a name, a weight > 0 and any option of its backend's "
         "[teacher]; validated per entry by kernel.teachers_config. Instead of [teacher].",
     )
-    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig, description="How the answers of [[teachers]] combine.")
+    ensemble: EnsembleConfig | None = Field(None, description="How the answers of [[teachers]] combine.")
     judge: dict[str, Any] | None = Field(
         None,
         description="A judge model scoring each accepted answer: any teacher option plus rubric, threshold, scale.",
@@ -136,6 +136,11 @@ class LoadedConfig:
     teachers: list[NamedTeacher] = field(default_factory=list)
     """The ``[[teachers]]`` (empty with the one ``[teacher]``)."""
     judge: JudgeSpec | None = None
+
+    @property
+    def ensemble(self) -> EnsembleConfig:
+        """``[ensemble]``, its defaults when the config has none."""
+        return self.pipeline.ensemble or EnsembleConfig()
 
     def data_path(self, split: str) -> Path | None:
         value = getattr(self.pipeline.data, split)

@@ -465,7 +465,7 @@ class Pipeline:
         if reason == "low_agreement":
             return f"lower task_options.min_agreement (now {options.min_agreement}) or raise teacher.samples"
         if reason == "teachers_disagree":
-            return f"lower ensemble.min_agreement (now {self.cfg.ensemble.min_agreement}) or drop the weakest teacher"
+            return f"lower ensemble.min_agreement (now {self.loaded.ensemble.min_agreement}) or drop the weakest teacher"
         if reason.startswith("judge_"):
             judge = self.loaded.judge
             return f"lower judge.threshold (now {judge.options.threshold if judge else None}) or check judge.rubric"

@@ -183,7 +183,7 @@ class TeacherTally:
 def generate(pipe: Pipeline, requests: list[TeacherRequest], split_of: dict[str, str]) -> dict[str, Any]:
     """The generate stage with ``[[teachers]]``: each teacher through its own engine, in list order."""
     teachers = pipe.loaded.teachers
-    ensemble = pipe.cfg.ensemble
+    ensemble = pipe.loaded.ensemble
     stored = pipe.run.folder.latest_results_by_teacher()
     examples = _examples(pipe)
     tallies = {t.name: TeacherTally(t.config.model, t.weight) for t in teachers}
@@ -269,7 +269,7 @@ def estimate(pipe: Pipeline, requests: Sequence[TeacherRequest]) -> Estimate:
     )
     cascade = (
         " (cascade: an upper bound, as if every row reached every teacher)"
-        if pipe.cfg.ensemble.mode == "cascade"
+        if pipe.loaded.ensemble.mode == "cascade"
         else ""
     )
     return Estimate(
@@ -306,7 +306,7 @@ def _escalate(pipe: Pipeline, example: Example | None, result: TeacherResult | N
     """Whether a row goes on to the next teacher of a cascade: the previous one failed it."""
     if example is None or result is None or not result.ok:
         return True
-    record = pipe._judge(pipe.task, example, result, pipe.cfg.ensemble.escalate_below)
+    record = pipe._judge(pipe.task, example, result, pipe.loaded.ensemble.escalate_below)
     return not record["accepted"]
 
 
@@ -318,7 +318,7 @@ def _generate_summary(
     final: dict[str, str],
 ) -> dict[str, Any]:
     teachers = pipe.loaded.teachers
-    ensemble = pipe.cfg.ensemble
+    ensemble = pipe.loaded.ensemble
     ids = [r.sample_id for r in requests]
     if ensemble.mode == "cascade":
         answered = sum(1 for sid in ids if (res := stored.get(final.get(sid, ""), {}).get(sid)) is not None and res.ok)
@@ -411,7 +411,7 @@ class Combiner:
         self.pipe = pipe
         self.task = pipe.task
         self.teachers = pipe.loaded.teachers
-        self.ensemble = pipe.cfg.ensemble
+        self.ensemble = pipe.loaded.ensemble
         self.results = pipe.run.folder.latest_results_by_teacher()
         self.judge_scores: dict[str, tuple[float | None, str | None]] = {}
 
