@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -40,6 +40,7 @@ from stillhouse.kernel.interfaces import (
 )
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.secrets import find_secret_shape, has_url_credentials, is_secret_key
+from stillhouse.kernel.teacher_ensemble import EnsembleConfig, JudgeSpec, NamedTeacher
 from stillhouse.kernel.tracking import check_trackers
 
 P = TypeVar("P", bound=Plugin[Any])
@@ -117,6 +118,16 @@ class PipelineBase(StrictModel):
     teacher: TeacherConfig
     student: StudentConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
+    teachers: list[dict[str, Any]] | None = Field(
+        None,
+        description="Several teachers ([[teachers]]): each a name, a weight > 0 and any option of its backend's "
+        "[teacher]; validated per entry by kernel.teachers_config. Instead of [teacher].",
+    )
+    ensemble: EnsembleConfig | None = Field(None, description="How the answers of [[teachers]] combine.")
+    judge: dict[str, Any] | None = Field(
+        None,
+        description="A judge model scoring each accepted answer: any teacher option plus rubric, threshold, scale.",
+    )
 
 
 @dataclass
@@ -127,6 +138,14 @@ class LoadedConfig:
     source: str
     base_dir: Path
     text: str = ""
+    teachers: list[NamedTeacher] = field(default_factory=list)
+    """The ``[[teachers]]`` (empty with the one ``[teacher]``)."""
+    judge: JudgeSpec | None = None
+
+    @property
+    def ensemble(self) -> EnsembleConfig:
+        """``[ensemble]``, its defaults when the config has none."""
+        return self.pipeline.ensemble or EnsembleConfig()
 
     def data_path(self, split: str) -> Path | None:
         value = getattr(self.pipeline.data, split)
@@ -422,6 +441,9 @@ def config_model(raw: dict[str, Any], host: PluginHost, *, source: str = "<confi
 def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
     """Validate a raw config mapping against the kernel and plugin models."""
     _check_secrets(raw, source, text)
+    from stillhouse.kernel.teachers_config import validate_teachers
+
+    raw, teachers, judge = validate_teachers(raw, host, source, text)
     model = config_model(raw, host, source=source, text=text)
     try:
         pipeline = model.model_validate(raw)
@@ -455,7 +477,7 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
         for name in names:
             _plugin_config(host, kind, name, source, text, key)
     check_trackers(pipeline.report, host, lambda key: Location(source, find_line(text, key), ".".join(key)))
-    loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text)
+    loaded = LoadedConfig(pipeline, source, base_dir or Path.cwd(), text, teachers, judge)
     for split in ("train", "validation", "test"):
         path = loaded.data_path(split)
         if path is not None and is_dataset_source(path):

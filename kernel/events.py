@@ -84,6 +84,7 @@ class TeacherCall(_Base):
     cost_usd: float | None
     latency_ms: float
     error: str | None
+    teacher: NotRequired[str]  # with [[teachers]]: the teacher's name; "judge" for the judge's calls
 
 
 class MetricEvent(_Base):

@@ -277,7 +277,12 @@ class Pipeline:
             warnings.append(exc.what + (f" ({exc.hint})" if exc.hint else ""))
         done = self._answered_ids()
         pending = [r for r in requests if r.sample_id not in done]
-        estimate = teacher.estimate(pending, self.cache_dir)
+        if self.loaded.teachers:  # every teacher of the list, summed
+            from stillhouse.kernel import teacher_ensemble
+
+            estimate = teacher_ensemble.estimate(self, pending)
+        else:
+            estimate = teacher.estimate(pending, self.cache_dir)
         summary = {
             "requests": len(requests),
             "already_answered": len(requests) - len(pending),
@@ -300,6 +305,12 @@ class Pipeline:
         requests, split_of, train = self._generation_requests()
         for report in self._curation or []:
             self.emit("curation", **report)
+        if self.loaded.teachers:  # [[teachers]]: each through its own engine, combined by the filter
+            from stillhouse.kernel import teacher_ensemble
+
+            require_training_rows(train, self._curation or [])
+            summary = teacher_ensemble.generate(self, requests, split_of)
+            return {**summary, "curation": curation_counts(self._curation or [])}
         budget = self.cfg.teacher.budget_usd if isinstance(self.cfg.teacher, CallTeacherConfig) else None
         if budget is not None:  # a resumed run may spend only what earlier attempts left
             spent = sum(r.cost_usd or 0.0 for r in self.run.folder.teacher_results() if not r.cache_hit)
@@ -366,28 +377,35 @@ class Pipeline:
     # -- stage: filter ----------------------------------------------------------------------
 
     def stage_filter(self) -> dict[str, Any]:
+        from stillhouse.kernel import teacher_ensemble
+
         results = self.run.folder.latest_teacher_results()
-        if not results:
+        combiner = teacher_ensemble.Combiner(self) if self.loaded.teachers else None
+        if not (combiner.has_results() if combiner else results):
             raise StageError("no teacher outputs to filter", hint="run the generate stage first")
         task = self.task
         records: list[SampleRecord] = []
-        reasons = Counter[str]()
-        by_split: dict[str, Counter] = {}
         min_agreement = task.config.min_agreement
-        for name in ("train", "validation"):
-            loaded = self.split(name)
-            if loaded is None:
-                continue
-            for example in loaded.examples:
-                result = results.get(example.id)
-                if result is None:
-                    continue  # a few-shot example, never sent to the teacher
-                record = self._judge(task, example, result, min_agreement)
-                records.append(record)
-                reasons[record["reason"]] += 1
-                by_split.setdefault(name, Counter())["accepted" if record["accepted"] else "rejected"] += 1
+        examples = {n: loaded.examples for n in ("train", "validation") if (loaded := self.split(n)) is not None}
+        if combiner is not None:
+            combiner.prepare([e for split in examples.values() for e in split])
+        for example in (e for split in examples.values() for e in split):
+            if combiner is not None:
+                combined = combiner.record(example)
+                if combined is not None:  # None: a few-shot example, never sent to the teachers
+                    records.append(combined)
+            elif (result := results.get(example.id)) is not None:
+                records.append(self._judge(task, example, result, min_agreement))
+        judged = None
+        if self.loaded.judge is not None:  # judge = {...}: score each accepted answer, apply the threshold
+            by_id = {e.id: e for split in examples.values() for e in split}
+            judged = teacher_ensemble.Judge(self).apply(records, by_id)
         self.run.folder.write_samples(records)
         accepted = sum(1 for r in records if r["accepted"])
+        reasons = Counter(r["reason"] for r in records)
+        by_split: dict[str, Counter] = {}
+        for r in records:
+            by_split.setdefault(r["split"], Counter())["accepted" if r["accepted"] else "rejected"] += 1
         summary = {
             "total": len(records),
             "accepted": accepted,
@@ -395,6 +413,10 @@ class Pipeline:
             "reasons": dict(reasons.most_common()),
             "by_split": {k: dict(v) for k, v in by_split.items()},
         }
+        if combiner is not None:
+            summary["teachers"] = teacher_ensemble.acceptance_by_teacher(records)
+        if judged is not None:
+            summary["judge"] = judged
         self._check_acceptance([r for r in records if r["split"] == "train"])
         return summary
 
@@ -443,6 +465,11 @@ class Pipeline:
             return "check teacher.model, api_base and the key; failed calls are retried by --resume"
         if reason == "low_agreement":
             return f"lower task_options.min_agreement (now {options.min_agreement}) or raise teacher.samples"
+        if reason == "teachers_disagree":
+            return f"lower ensemble.min_agreement (now {self.loaded.ensemble.min_agreement}) or drop the weakest teacher"
+        if reason.startswith("judge_"):
+            judge = self.loaded.judge
+            return f"lower judge.threshold (now {judge.options.threshold if judge else None}) or check judge.rubric"
         if "mismatch" in reason:
             return "the teacher's answers disagree with the references: use a stronger teacher or task_options.few_shot = 3"
         if reason == "missing_rationale":

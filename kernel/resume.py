@@ -24,6 +24,9 @@ SECTION_STAGE = {
     "data": "generate",
     "task_options": "generate",
     "teacher": "generate",
+    "teachers": "generate",
+    "ensemble": "generate",  # mode and escalate_below decide who is asked
+    "judge": "filter",
     "student": "train",
     "train": "train",
     "evaluate": "evaluate",

@@ -5,6 +5,8 @@
 - ``config.json`` / ``config.toml``  the resolved config (no secrets: keys are env var *names*)
 - ``events.jsonl``                   append-only, one event a line (``kernel.events``)
 - ``teacher/outputs.jsonl``          one TeacherResult a line, appended + fsynced as they arrive
+                                     (with ``[[teachers]]``, each line names its ``teacher``)
+- ``teacher/judge.jsonl``            the judge's replies (``judge = {...}``), one TeacherResult a line
 - ``samples.jsonl``                  the filter stage's verdict and targets per example
 - ``checkpoints/``, ``student/``     training state and the distilled student
 - ``eval/<role>.jsonl``              per-sample evaluation outputs of each role
@@ -87,6 +89,8 @@ class StoredTeacherResult(TeacherResult):
     """A TeacherResult as the generate stage stored it, with the split its example came from."""
 
     split: str = ""
+    teacher: str = ""
+    """The ``[[teachers]]`` name that answered; "" for the one ``[teacher]``."""
 
 
 class SampleRecord(TypedDict, total=False):
@@ -106,6 +110,10 @@ class SampleRecord(TypedDict, total=False):
     reference: Any
     targets: list[dict[str, Any]]  # TrainPair fields
     source: str | None
+    teacher: str | None  # with [[teachers]]: the teacher whose answer became the target
+    teacher_answers: list[dict[str, Any]]  # with [[teachers]]: each teacher's answer (name, model, weight, answer, text)
+    judge_score: float | None  # with a judge: its score of the answer (on its scale)
+    judge_reason: str | None  # with a judge: its short reason
 
 
 class RoleResults(TypedDict, total=False):
@@ -153,6 +161,7 @@ class RunFolder:
     CONFIG_TOML = "config.toml"
     EVENTS = "events.jsonl"
     TEACHER_OUTPUTS = "teacher/outputs.jsonl"
+    JUDGE_OUTPUTS = "teacher/judge.jsonl"
     SAMPLES = "samples.jsonl"
     CHECKPOINTS = "checkpoints"
     STUDENT = "student"
@@ -189,6 +198,10 @@ class RunFolder:
     @property
     def teacher_outputs(self) -> Path:
         return self.root / self.TEACHER_OUTPUTS
+
+    @property
+    def judge_outputs(self) -> Path:
+        return self.root / self.JUDGE_OUTPUTS
 
     @property
     def samples_path(self) -> Path:
@@ -257,17 +270,34 @@ class RunFolder:
 
     # -- teacher outputs -----------------------------------------------------------------------
 
-    def append_teacher_result(self, result: TeacherResult, split: str) -> None:
-        append_jsonl(self.teacher_outputs, [{**asdict(result), "split": split}])
+    def append_teacher_result(self, result: TeacherResult, split: str, teacher: str = "") -> None:
+        """Store one answer; ``teacher`` names the ``[[teachers]]`` entry that gave it ("" for ``[teacher]``)."""
+        append_jsonl(self.teacher_outputs, [{**asdict(result), "split": split, **({"teacher": teacher} if teacher else {})}])
 
     def teacher_results(self) -> Iterator[StoredTeacherResult]:
         """Every stored teacher result in file order (a retried sample appears more than once)."""
         for record in read_jsonl(self.teacher_outputs):
             yield teacher_result_from_dict(record)
 
-    def latest_teacher_results(self) -> dict[str, StoredTeacherResult]:
-        """The latest result per sample id: a retried failure is superseded by its success."""
-        return {r.sample_id: r for r in self.teacher_results()}
+    def latest_teacher_results(self, teacher: str = "") -> dict[str, StoredTeacherResult]:
+        """The latest result per sample id of one teacher ("": the one ``[teacher]``): a retried
+        failure is superseded by its success."""
+        return {r.sample_id: r for r in self.teacher_results() if r.teacher == teacher}
+
+    def latest_results_by_teacher(self) -> dict[str, dict[str, StoredTeacherResult]]:
+        """Teacher name -> its latest result per sample id (a ``[[teachers]]`` run)."""
+        out: dict[str, dict[str, StoredTeacherResult]] = {}
+        for result in self.teacher_results():
+            out.setdefault(result.teacher, {})[result.sample_id] = result
+        return out
+
+    def append_judge_result(self, result: TeacherResult, split: str) -> None:
+        append_jsonl(self.judge_outputs, [{**asdict(result), "split": split}])
+
+    def judge_results(self) -> Iterator[StoredTeacherResult]:
+        """Every stored judge reply in file order."""
+        for record in read_jsonl(self.judge_outputs):
+            yield teacher_result_from_dict(record)
 
     # -- filtered samples ----------------------------------------------------------------------
 

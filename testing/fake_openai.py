@@ -15,6 +15,14 @@ fixed latency, and can misbehave on purpose:
 - ``oracle``: a :class:`stillhouse.testing.oracle.Oracle` answers the prompts of a labelled file
   (nli, math, qa) right with probability p, in prose ("Reasoning: ... Answer: ..."); other prompts
   get the plain answer. From the command line: ``--oracle FILE --oracle-task nli --oracle-p 0.9``.
+- ``models``: several teacher "models" in one server, each with its own oracle (or None for the
+  echo answers), picked by the request's ``model`` (``{"cheap": Oracle(..., p=0.7, seed=1),
+  "strong": Oracle(..., p=0.9, seed=2)}``; different seeds make their errors independent; a function
+  ``(messages, index) -> reply`` scripts a model instead). Requests
+  are counted per model (``stats.by_model``, ``stats.answered_by_model``).
+- judge prompts (the kernel's judge system prompt, :data:`stillhouse.kernel.teacher_ensemble.JUDGE_MARKER`):
+  with an oracle the judge scores an answer the task's verifier accepts against the gold row 9, any
+  other 2; without one, a score drawn from the prompt. Always ``Score: N\nReason: ...``.
 
 It counts what it did (``stats``: requests, answered per prompt, faults) so tests can check at the
 server that nothing was paid for twice. Run it in a thread (:class:`FakeOpenAIServer`) or as a
@@ -54,6 +62,9 @@ class FakeBehaviour:
     echo_auth: bool = False
     oracle: Any = None
     """A :class:`stillhouse.testing.oracle.Oracle`, or None for the plain echo answers."""
+    models: dict[str, Any] = field(default_factory=dict)
+    """Model id -> its Oracle, None (echo answers) or a function (messages, choice index) -> reply:
+    several teachers of known accuracy, or scripted ones, behind one server."""
 
 
 @dataclass
@@ -68,6 +79,10 @@ class FakeStats:
     """Sampling parameters of the latest request (messages left out)."""
     inflight: int = 0
     max_inflight: int = 0
+    by_model: Counter[str] = field(default_factory=Counter)
+    """Requests per model named in the request."""
+    answered_by_model: dict[str, Counter[str]] = field(default_factory=dict)
+    """Successful answers per model, per prompt (the last user message)."""
 
     @property
     def answered_total(self) -> int:
@@ -80,6 +95,7 @@ class FakeStats:
             "faults": dict(self.faults),
             "seen": dict(self.seen),
             "max_inflight": self.max_inflight,
+            "by_model": dict(self.by_model),
         }
 
 
@@ -143,11 +159,16 @@ class FakeOpenAIApp:
             self.stats.faults["401"] += 1
             return web.json_response(error_body("invalid api key" + echo, "invalid_api_key", 401), status=401)
         try:
-            params = parse_chat_request(await request.json())
+            body = await request.json()
+            params = parse_chat_request(body)
         except (RequestError, ValueError) as exc:
             return web.json_response(error_body(str(exc)), status=400)
+        model = str(body.get("model") or "")
+        if b.models and model not in b.models:
+            return web.json_response(error_body(f"unknown model '{model}'", "model_not_found", 404), status=404)
         prompt = _last_user(params.messages)
         self.stats.seen[prompt] += 1
+        self.stats.by_model[model] += 1
         self.stats.last_params = {k: v for k, v in vars(params).items() if k != "messages"}
         if b.latency_s:
             await asyncio.sleep(b.latency_s)
@@ -169,19 +190,32 @@ class FakeOpenAIApp:
         if "[[malformed]]" in prompt:
             self.stats.faults["malformed"] += 1
             return web.Response(text='{"id": "broken", "choices": [', content_type="application/json")
-        texts = ["" if "[[empty]]" in prompt else self._answer(params.messages, prompt, i) for i in range(params.n)]
+        texts = [
+            "" if "[[empty]]" in prompt else self._answer(params.messages, prompt, i, model) for i in range(params.n)
+        ]
         choices = [ChoiceOut(text[: params.max_tokens * 8], "stop", self._logprobs(text, params)) for text in texts]
         prompt_tokens = sum(len(m["content"].split()) + 3 for m in params.messages)
         completion_tokens = sum(len(t.split()) for t in texts)
         if all(texts):
             self.stats.answered[prompt] += 1
-        return web.json_response(chat_completion(b.model_ids[0], choices, prompt_tokens, completion_tokens))
+            self.stats.answered_by_model.setdefault(model, Counter())[prompt] += 1
+        name = model if model in b.models else b.model_ids[0]
+        return web.json_response(chat_completion(name, choices, prompt_tokens, completion_tokens))
 
-    def _answer(self, messages: list[dict[str, str]], prompt: str, index: int) -> str:
-        if self.behaviour.oracle is not None:
+    def _answer(self, messages: list[dict[str, str]], prompt: str, index: int, model: str = "") -> str:
+        oracle = self.behaviour.models.get(model, self.behaviour.oracle)
+        if callable(oracle):  # a scripted model: (messages, choice index) -> reply
+            return str(oracle(messages, index))
+        from stillhouse.kernel.teacher_ensemble import JUDGE_MARKER
+
+        if any(m["role"] == "system" and JUDGE_MARKER in m["content"] for m in messages):
+            from stillhouse.testing.oracle import judge_reply
+
+            return judge_reply(oracle, prompt)
+        if oracle is not None:
             from stillhouse.testing.oracle import oracle_reply
 
-            reply = oracle_reply(self.behaviour.oracle, messages, index)
+            reply = oracle_reply(oracle, messages, index)
             if reply is not None:
                 return reply
         return fake_answer(prompt, index)
@@ -199,7 +233,7 @@ class FakeOpenAIApp:
     async def models(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response(model_list(self.behaviour.model_ids))
+        return web.json_response(model_list([*self.behaviour.model_ids, *self.behaviour.models]))
 
     async def stats_handler(self, request: Any) -> Any:
         from aiohttp import web
@@ -290,14 +324,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--oracle", metavar="FILE", help="answer this labelled file's prompts as an oracle")
     parser.add_argument("--oracle-task", default="nli", help="task of the oracle file: nli, math or qa")
     parser.add_argument("--oracle-p", type=float, default=0.9, help="probability that the oracle is right")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=P",
+        help="with --oracle: serve model NAME as an oracle right with probability P (its own seed); repeatable",
+    )
     args = parser.parse_args(argv)
     oracle = None
+    models: dict[str, Any] = {}
     if args.oracle:
         from stillhouse.testing.oracle import Oracle
 
         oracle = Oracle(args.oracle, args.oracle_task, p=args.oracle_p, seed=args.seed)
+        for i, spec in enumerate(args.model, start=1):
+            name, _, p = spec.partition("=")
+            models[name] = Oracle(args.oracle, args.oracle_task, p=float(p or args.oracle_p), seed=args.seed + i)
     server = FakeOpenAIServer(
-        FakeBehaviour(latency_s=args.latency, fault_rate=args.fault_rate, hang_s=args.hang, seed=args.seed, oracle=oracle),
+        FakeBehaviour(
+            latency_s=args.latency,
+            fault_rate=args.fault_rate,
+            hang_s=args.hang,
+            seed=args.seed,
+            oracle=oracle,
+            models=models,
+        ),
         host=args.host,
         port=args.port,
     ).start()

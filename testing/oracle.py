@@ -187,3 +187,21 @@ def oracle_reply(oracle: Oracle, messages: list[dict[str, Any]], index: int = 0)
     system = " ".join(m["content"] for m in messages if m["role"] == "system")
     user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     return oracle.answer(user, index, reasoning="Reasoning:" in system or not system)
+
+
+def judge_reply(oracle: Oracle | None, prompt: str) -> str:
+    """A judge's reply to the kernel's judge prompt: with an oracle that knows the row, 9 for an
+    answer the task's verifier accepts against the gold answer and 2 for any other; otherwise a
+    score drawn from the prompt (1..10). Always ``Score: N\\nReason: ...``."""
+    from stillhouse.kernel.teacher_ensemble import ANSWER_HEADING
+
+    question, _, answer = prompt.partition(ANSWER_HEADING)
+    example = oracle.find(question) if oracle is not None else None
+    if oracle is None or example is None:
+        score = 1 + _draw("judge", prompt).randrange(10)
+        return f"Score: {score}\nReason: a score drawn from the prompt."
+    task = oracle._task
+    right = task.verify(example, task.parse(answer.strip())).accepted
+    if right:
+        return "Score: 9\nReason: the answer is correct and its reasoning supports it."
+    return "Score: 2\nReason: the answer contradicts what the input says."

@@ -33,6 +33,9 @@ class SampleView:
     outputs: dict[str, str] = field(default_factory=dict)  # eval role -> output
     parsed: dict[str, str] = field(default_factory=dict)  # eval role -> parsed answer
     errors: dict[str, str] = field(default_factory=dict)  # eval role -> error
+    teachers: list[tuple[str, str]] = field(default_factory=list)  # [[teachers]]: (name, its answers), side by side
+    chosen_teacher: str = ""  # [[teachers]]: whose answer became the target
+    judge: str = ""  # the judge's score and reason
 
     @property
     def verdict(self) -> str:
@@ -80,6 +83,13 @@ def load_samples(run_dir: Path) -> list[SampleView]:
             teacher_output=_text(row.get("teacher_output")),
             parsed_answer=_text(row.get("parsed_answer")),
             source=str(row.get("source") or ""),
+            teachers=[
+                (str(t.get("teacher", "")), ", ".join(_text(x) if x is not None else "?" for x in t.get("answers") or []) or _text(t.get("error")))
+                for t in row.get("teacher_answers") or []
+                if isinstance(t, dict)
+            ],
+            chosen_teacher=str(row.get("teacher") or ""),
+            judge=f"{row['judge_score']:g} - {row.get('judge_reason') or ''}" if row.get("judge_score") is not None else "",
         )
     for role in eval_roles(run_dir):
         for out in folder.eval_outputs(role):  # dict lines, not SampleRecords

@@ -29,19 +29,28 @@ from stillhouse.kernel.errors import Location, ModelError
 from stillhouse.kernel.interfaces import Completion, TokenLogprob
 from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.plugins.students.data import TokenizedSample
+from stillhouse.plugins.students.ensemble_topk import combine_topk
 from stillhouse.plugins.students.teacher_store import FillFn
 
 Writer = Callable[[TokenizedSample, np.ndarray, np.ndarray], None]
 
 
-def read_completions(run_dir: Path) -> dict[str, list[Completion]]:
-    """sample_id -> completions with token log-probs (a later result supersedes an earlier one)."""
-    found: dict[str, list[Completion]] = {}
+def read_completions(run_dir: Path) -> dict[str, dict[str, list[Completion]]]:
+    """sample_id -> teacher name ("" for the one [teacher]) -> completions with token log-probs (a
+    later result of a teacher supersedes its earlier one)."""
+    found: dict[str, dict[str, list[Completion]]] = {}
     for result in RunFolder(run_dir).teacher_results():
         with_logprobs = [c for c in result.completions if c.logprobs]
-        if with_logprobs or result.sample_id in found:
-            found[result.sample_id] = with_logprobs
+        mine = found.setdefault(result.sample_id, {})
+        if with_logprobs or result.teacher in mine:
+            mine[result.teacher] = with_logprobs
     return found
+
+
+def teacher_weights(run_dir: Path) -> dict[str, float]:
+    """The weight of each [[teachers]] entry of the run's config ("" -> 1.0 for the one [teacher])."""
+    entries = RunFolder(run_dir).read_config().get("teachers") or []
+    return {"": 1.0, **{str(e.get("name")): float(e.get("weight", 1.0)) for e in entries if isinstance(e, dict)}}
 
 
 def string_to_id(tokenizer: Any) -> dict[str, int]:
@@ -94,7 +103,8 @@ def align_sample(
 
 def api_fill(run_dir: Path, tokenizer: Any, *, k: int, loss: str, teacher: str) -> FillFn:
     completions = read_completions(run_dir)
-    if not any(completions.values()):
+    weights = teacher_weights(run_dir)
+    if not any(c for per_teacher in completions.values() for c in per_teacher.values()):
         raise ModelError(
             f"loss '{loss}' needs the teacher's token probabilities, but teacher '{teacher}' returned none "
             f"(no completion in {RunFolder(run_dir).teacher_outputs} has logprobs)",
@@ -107,16 +117,22 @@ def api_fill(run_dir: Path, tokenizer: Any, *, k: int, loss: str, teacher: str) 
 
     def fill(samples: list[TokenizedSample], write: Writer) -> None:
         for sample in samples:
-            candidates = completions.get(sample.sample_id) or []
-            if not candidates:
+            per_teacher = completions.get(sample.sample_id) or {}
+            if not any(per_teacher.values()):
                 continue
             # The answer ids were tokenised from this text, so its offsets line up with the targets.
             enc = tokenizer(sample.answer_text, add_special_tokens=False, return_offsets_mapping=True)
             offsets = [tuple(o) for o in enc["offset_mapping"]]
-            for completion in candidates:
-                aligned = align_sample(sample, sample.answer_text, offsets, completion, table, k)
-                if aligned is not None:
-                    write(sample, *aligned)
-                    break
+            parts = []  # (weight, aligned) of each teacher with a completion that aligns
+            for name, candidates in per_teacher.items():
+                for completion in candidates:
+                    aligned = align_sample(sample, sample.answer_text, offsets, completion, table, k)
+                    if aligned is not None:
+                        parts.append((weights.get(name, 1.0), aligned))
+                        break
+            if len(parts) == 1:
+                write(sample, *parts[0][1])
+            elif parts:  # [[teachers]]: one distribution out of several teachers' top-k
+                write(sample, *combine_topk(parts, k))
 
     return fill

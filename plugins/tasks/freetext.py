@@ -69,6 +69,10 @@ FreeTextConfigT = TypeVar("FreeTextConfigT", bound=FreeTextConfig, default=FreeT
 class FreeTextTask(PromptedTask[FreeTextConfigT]):
     """A task whose answer is a piece of text, scored by overlap with reference texts."""
 
+    free_text: ClassVar[bool] = True
+    """Answers are free text: several teachers' answers combine by best-of, not by a vote
+    (kernel.teacher_ensemble)."""
+
     answer_markers: ClassVar[tuple[str, ...]] = ("answer",)
     """Labels that may introduce the answer ("Summary:", "Reply:"); prose like "the answer is" is
     not a marker here, since it can be part of the text itself."""

@@ -50,7 +50,11 @@ def detail(sample: SampleView) -> Group:
     if sample.accepted is not None:
         verdict = sample.verdict  # "rejected: too_long (132 words > max_words 120)"
         conf = f" (confidence {sample.confidence})" if sample.confidence is not None else ""
+        if sample.teachers:  # [[teachers]]: every teacher's answer, the chosen one marked
+            rows = [f"{'* ' if name == sample.chosen_teacher else '  '}{name}: {answers}" for name, answers in sample.teachers]
+            section("Teachers (* chosen)", "\n".join(rows))
         section("Teacher answer", sample.teacher_output)
+        section("Judge", sample.judge)
         section("Parsed / verdict", f"{sample.parsed_answer}  →  {verdict}{conf}", "green" if sample.accepted else "red")
     for role, output in sample.outputs.items():
         error = sample.errors.get(role)
