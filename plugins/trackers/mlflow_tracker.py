@@ -74,6 +74,8 @@ class MlflowTracker(Tracker):
         metrics += [
             Metric(_key(f"eval/{role}/{name}"), value, 0, 0) for role, values in run.evaluation.items() for name, value in values.items()
         ]
+        if run.retention is not None:
+            metrics.append(Metric("eval/retention", run.retention, 0, 0))
         for start in range(0, len(metrics), BATCH):
             client.log_batch(run_id, metrics=metrics[start : start + BATCH], tags=[RunTag("stillhouse.status", "reported")])
         for artifact in run.artifacts:

@@ -112,7 +112,7 @@ class ExtraTrackers:
     ("report_toml", "message", "hint"),
     [
         ('trackers = ["mlfow"]\n', "no tracker named 'mlfow'", "did you mean 'mlflow'?"),
-        ('trackers = ["wandb"]\n', "no tracker named 'wandb'", "trackers: mlflow, needs_pkg, tensorboard"),
+        ('trackers = ["comet"]\n', "no tracker named 'comet'", "trackers: mlflow, needs_pkg, tensorboard, wandb"),
         ('trackers = ["markdown"]\n', "'markdown' is a reporter, not a tracker", "report.reporters"),
         ('trackers = ["needs_pkg"]\n', "needs stillhouse-no-such-package>=1, which is not installed", "pip install 'stillhouse-no-such-package>=1'"),
         ('trackers = ["tensorboard"]\n[report.options.mlflow]\nexperiment = "x"\n', "options for tracker 'mlflow'", 'add "mlflow"'),
