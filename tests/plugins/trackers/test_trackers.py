@@ -56,7 +56,7 @@ def test_mlflow_defaults_to_a_sqlite_store_in_the_stillhouse_home_and_a_resume_r
     config = tracked_config('trackers = ["mlflow"]\n')
     run = run_pipeline(config, tracker_host)
     store = f"sqlite:///{stillhouse_home / 'mlflow.db'}"
-    Pipeline(load_config(config, tracker_host), tracker_host, Run.open(run.id)).execute(["report"], resume=True)
+    Pipeline(load_config(config, tracker_host), tracker_host, Run.open(run.id)).execute(["report"])
     client = MlflowClient(tracking_uri=store)
     [logged] = client.search_runs([client.get_experiment_by_name("stillhouse").experiment_id])
     assert logged.data.tags["stillhouse.run_id"] == run.id

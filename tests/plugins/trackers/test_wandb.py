@@ -104,7 +104,7 @@ def test_wandb_offline_run_holds_config_curves_evaluation_retention_and_report(t
     assert any(f.endswith(".wandb") for f in report_files), "the report stage lists the wandb log"
 
     # a resumed report stage replaces the offline copy instead of leaving a second run to sync
-    Pipeline(load_config(config, tracker_host), tracker_host, Run.open(run.id)).execute(["report"], resume=True)
+    Pipeline(load_config(config, tracker_host), tracker_host, Run.open(run.id)).execute(["report"])
     assert read_offline_run(run)["summary"]["eval/student/accuracy"] == 1.0
 
 
