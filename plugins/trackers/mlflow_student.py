@@ -29,19 +29,21 @@ class StudentModel(PythonModel):
         import torch
 
         max_new_tokens = int((params or {}).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
-        answers = []
+        answers: list[str] = []
         for prompt in model_input:
+            encoded: Any
             if self.tokenizer.chat_template:
-                ids = self.tokenizer.apply_chat_template(
+                encoded = self.tokenizer.apply_chat_template(
                     [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
-                )["input_ids"]
+                )
             else:
-                ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
+                encoded = self.tokenizer(prompt, return_tensors="pt")
+            ids: Any = encoded["input_ids"]
             with torch.no_grad():
                 out = self.model.generate(
                     ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id
                 )
-            answers.append(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+            answers.append(str(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)))
         return answers
 
 
