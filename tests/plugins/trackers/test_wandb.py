@@ -123,3 +123,17 @@ def test_retention_is_the_students_primary_metric_over_the_teachers(tracker_host
     assert TrackedRun.from_report(report).retention == pytest.approx(0.75)
     report.results["teacher"] = [Metric("accuracy", None, reason="not measured")]
     assert TrackedRun.from_report(report).retention is None
+
+
+def test_online_wandb_without_a_login_warns_once_and_the_run_goes_on(tracker_host, tracked_config, monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "no-login"))  # no ~/.netrc with a key
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # and nothing to reach if one were found
+    config = tracked_config('trackers = ["wandb", "tensorboard"]\n[report.options.wandb]\nmode = "online"\n')
+    pipeline = Pipeline.create(load_config(config, tracker_host), tracker_host)
+    assert pipeline.execute() == "completed"
+    warnings = [e["message"] for e in pipeline.run.events() if e["type"] == "log" and e.get("level") == "warning"]
+    assert len(warnings) == 1 and warnings[0].startswith("tracker wandb failed, the run goes on")
+    assert "wandb login" in warnings[0] or "API key" in warnings[0]
+    assert list(pipeline.run.path("tensorboard").glob("events.out.tfevents.*")), "the other tracker still ran"
