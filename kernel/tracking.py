@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from stillhouse.kernel.comparison import retention as retention_share
 from stillhouse.kernel.errors import ConfigError, Location, UnknownPluginError
 from stillhouse.kernel.interfaces import Reporter, ReportInput
 from stillhouse.kernel.run_folder import RunFolder
@@ -54,6 +55,7 @@ class TrackedRun:
     teacher: dict[str, float]  # teacher calls, tokens, cost and the filter's acceptance
     evaluation: dict[str, dict[str, float]]  # role -> metric -> value (numbers only)
     artifacts: list[Path] = field(default_factory=list)
+    retention: float | None = None  # distilled student's primary metric / the teacher's (1.0 = 100 %)
 
     @classmethod
     def from_report(cls, report: ReportInput) -> TrackedRun:
@@ -69,6 +71,7 @@ class TrackedRun:
                 for role, metrics in report.results.items()
             },
             artifacts=[report.run_dir / name for name in REPORT_FILES if (report.run_dir / name).is_file()],
+            retention=retention_share(_primary(report, "student"), _primary(report, "teacher")),
         )
 
 
@@ -165,6 +168,10 @@ def run_trackers(host: Any, report_cfg: Any, report: ReportInput, warn: Callable
 def _number(value: Any) -> float | None:
     """The value as a float when it is a number (not a bool, text or None: those are not plotted)."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _primary(report: ReportInput, role: str) -> float | None:
+    return next((_number(m.value) for m in report.results.get(role, []) if m.name == report.primary_metric), None)
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -1,7 +1,7 @@
-"""Experiment trackers: ``mlflow`` and ``tensorboard``, reporters of the run to the tools TRL,
+"""Experiment trackers: ``mlflow``, ``tensorboard`` and ``wandb``, reporters of the run to the tools TRL,
 axolotl and Azure ML users already watch. Configured in ``[report] trackers``, options in
 ``[report.options.<name>]``; see ``kernel.tracking`` for what a tracker is and why one that fails
-only warns. Their packages (``mlflow-skinny``, ``tensorboard``) are the ``tracking`` extra and are
+only warns. Their packages (``mlflow-skinny``, ``tensorboard``, ``wandb``) are the ``tracking`` extra and are
 imported only when a tracker runs.
 """
 
@@ -16,6 +16,8 @@ from stillhouse.kernel import hookimpl
 def register_reporters(register: Any) -> None:
     from stillhouse.plugins.trackers.mlflow_tracker import MlflowTracker
     from stillhouse.plugins.trackers.tensorboard_tracker import TensorBoardTracker
+    from stillhouse.plugins.trackers.wandb_tracker import WandbTracker
 
     register(MlflowTracker)
     register(TensorBoardTracker)
+    register(WandbTracker)

@@ -9,7 +9,9 @@ its ``stillhouse.run_id`` tag), so a resume does not leave a second run behind.
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -17,9 +19,14 @@ from stillhouse.kernel.interfaces import StrictModel
 from stillhouse.kernel.runs import stillhouse_home
 from stillhouse.kernel.tracking import TrackedRun, Tracker
 
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
 RUN_TAG = "stillhouse.run_id"
 PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values (the file store's limit)
 QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic")  # the sqlite store's "creating tables" chatter
+MODEL_PATH = "student_model"  # the student's pyfunc model inside the MLflow run's artifacts
+STUDENT_MODEL_CODE = Path(__file__).with_name("mlflow_student.py")
 BATCH = 900  # MLflow's log_batch takes at most 1000 metrics per call
 
 
@@ -36,6 +43,12 @@ class MlflowConfig(StrictModel):
         "$STILLHOUSE_HOME/mlartifacts with the default store.",
     )
     experiment: str = Field("stillhouse", min_length=1, description="MLflow experiment name (created if missing).")
+    log_model: bool = Field(
+        False,
+        description="Also log the distilled student (a transformers folder) as an MLflow pyfunc model at "
+        f"runs:/<id>/{MODEL_PATH}: mlflow.pyfunc.load_model(...).predict([prompt]) generates. Copies the weights "
+        "into the artifact store.",
+    )
 
 
 class MlflowTracker(Tracker):
@@ -74,13 +87,38 @@ class MlflowTracker(Tracker):
         metrics += [
             Metric(_key(f"eval/{role}/{name}"), value, 0, 0) for role, values in run.evaluation.items() for name, value in values.items()
         ]
+        if run.retention is not None:
+            metrics.append(Metric("eval/retention", run.retention, 0, 0))
         for start in range(0, len(metrics), BATCH):
             client.log_batch(run_id, metrics=metrics[start : start + BATCH], tags=[RunTag("stillhouse.status", "reported")])
         for artifact in run.artifacts:
             folder = artifact.parent.relative_to(run.run_dir).as_posix()
             client.log_artifact(run_id, str(artifact), artifact_path=None if folder == "." else folder)
+        student = run.run_dir / "student"
+        if config.log_model and (student / "config.json").is_file():  # a transformers folder, not every trainer's output
+            _log_student(client, run_id, student)
         client.set_terminated(run_id, "FINISHED")
         return []
+
+
+def _log_student(client: MlflowClient, run_id: str, student: Path) -> None:
+    """Save the student as a pyfunc model (the code in mlflow_student.py, the folder as its artifact)
+    and log it into the run. Requirements are named, not inferred: inference loads the model again
+    in a subprocess."""
+    from importlib.metadata import version
+
+    import mlflow.pyfunc
+
+    requirements = [f"{package}=={version(package)}" for package in ("mlflow-skinny", "transformers", "torch")]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / MODEL_PATH
+        mlflow.pyfunc.save_model(
+            path=str(model_dir),
+            python_model=str(STUDENT_MODEL_CODE),
+            artifacts={"student": str(student)},  # mlflow_student.ARTIFACT
+            pip_requirements=requirements,
+        )
+        client.log_artifacts(run_id, str(model_dir), MODEL_PATH)
 
 
 def _beside_local_database(tracking_uri: str) -> str | None:

@@ -47,6 +47,8 @@ class TensorBoardTracker(Tracker):
             for role, values in run.evaluation.items():
                 for name, value in values.items():
                     writer.add_scalar(f"eval/{role}/{name}", value, 0)
+            if run.retention is not None:
+                writer.add_scalar("eval/retention", run.retention, 0)
             config_text = "\n".join(f"    {key} = {value}" for key, value in sorted(run.params.items()))
             writer.add_text("config", config_text, 0)  # indented: TensorBoard renders text as markdown
         finally:

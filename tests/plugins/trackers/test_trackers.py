@@ -56,7 +56,7 @@ def test_mlflow_defaults_to_a_sqlite_store_in_the_stillhouse_home_and_a_resume_r
     config = tracked_config('trackers = ["mlflow"]\n')
     run = run_pipeline(config, tracker_host)
     store = f"sqlite:///{stillhouse_home / 'mlflow.db'}"
-    Pipeline(load_config(config, tracker_host), tracker_host, Run.open(run.id)).execute(["report"], resume=True)
+    Pipeline(load_config(config, tracker_host), tracker_host, Run.open(run.id)).execute(["report"])
     client = MlflowClient(tracking_uri=store)
     [logged] = client.search_runs([client.get_experiment_by_name("stillhouse").experiment_id])
     assert logged.data.tags["stillhouse.run_id"] == run.id
@@ -112,7 +112,7 @@ class ExtraTrackers:
     ("report_toml", "message", "hint"),
     [
         ('trackers = ["mlfow"]\n', "no tracker named 'mlfow'", "did you mean 'mlflow'?"),
-        ('trackers = ["wandb"]\n', "no tracker named 'wandb'", "trackers: mlflow, needs_pkg, tensorboard"),
+        ('trackers = ["comet"]\n', "no tracker named 'comet'", "trackers: mlflow, needs_pkg, tensorboard, wandb"),
         ('trackers = ["markdown"]\n', "'markdown' is a reporter, not a tracker", "report.reporters"),
         ('trackers = ["needs_pkg"]\n', "needs stillhouse-no-such-package>=1, which is not installed", "pip install 'stillhouse-no-such-package>=1'"),
         ('trackers = ["tensorboard"]\n[report.options.mlflow]\nexperiment = "x"\n', "options for tracker 'mlflow'", 'add "mlflow"'),
