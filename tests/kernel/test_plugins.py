@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from stillhouse.kernel import plugins as plugins_module
 from stillhouse.kernel.cli import build_cli
 from stillhouse.kernel.errors import UnknownPluginError
 from stillhouse.kernel.plugins import PluginHost
@@ -102,6 +103,9 @@ def test_broken_plugins_are_reported_by_name_and_isolated(site, monkeypatch):
 def test_plugins_command_lists_plugins_and_failures(site, monkeypatch):
     monkeypatch.delenv("STILLHOUSE_PLUGINS", raising=False)
     host = PluginHost()
+    # `still plugins` reads the process-wide host: an earlier test that ran `main()` in this process
+    # has cached one made before this test's site existed
+    monkeypatch.setattr(plugins_module, "_HOST", host)
     result = CliRunner().invoke(build_cli(host), ["plugins", "--json"])
     data = json.loads(result.output)
     assert any(p["name"] == "acme" for p in data["plugins"])
