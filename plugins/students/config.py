@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from stillhouse.kernel.interfaces import StrictModel, StudentConfig
+from stillhouse.kernel.interfaces import StrictModel, StudentConfig, TrainConfig
+from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
 
 
 class LoraConfig(StrictModel):
@@ -37,6 +38,14 @@ class HfStudentConfig(StudentConfig):
         4096, ge=64, description="Tokens per teacher forward when building the top-k store."
     )
     ddp_backend: str | None = Field(None, description="torch.distributed backend; default nccl on GPU, gloo on CPU.")
+
+
+class HfTrainConfig(TrainConfig):
+    """The ``[train]`` section as the ``hf`` trainer validates it: the kernel's options plus its own."""
+
+    on_policy: OnPolicyConfig | None = Field(
+        None, description="On-policy distillation: the student samples a share of the batches (see docs/plugins.md)."
+    )
 
 
 def as_hf_config(config: StudentConfig) -> HfStudentConfig:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from stillhouse.kernel.interfaces import ChatModel, StudentConfig, StudentTrainer, TrainJob, TrainOutcome
-from stillhouse.plugins.students.config import HfStudentConfig, as_hf_config
+from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig, as_hf_config
 
 
 class HfStudentTrainer(StudentTrainer[HfStudentConfig]):
     name = "hf"
     description = "transformers Trainer: full or LoRA fine-tuning, packing, SFT and logit distillation, resumable."
     Config = HfStudentConfig
+    Train = HfTrainConfig
 
     def __init__(self, config: StudentConfig | None = None) -> None:
         # The kernel's plain StudentConfig too: a model evaluated by path has no hf options.
