@@ -134,16 +134,20 @@ class OnPolicyBatcher:
     def __init__(
         self,
         config: OnPolicyConfig,
-        teacher_model: Any,
+        teacher_model: Any | None,
         *,
         pad_id: int,
         eos_id: int | None,
         k: int,
         vocab_size: int,
         stats: OnPolicyStats | None = None,
+        scorer: Any | None = None,
     ) -> None:
+        """``teacher_model``: a local teacher (scores and, for seq_kd, samples); or ``scorer``: any
+        callable with ``LiveTeacher``'s contract, e.g. a served teacher (``on_policy_served``)."""
         self.config = config
-        self.teacher = LiveTeacher(teacher_model, k=k, vocab_size=vocab_size, topk=True, hidden=False)
+        self.teacher_model = teacher_model
+        self.teacher = scorer or LiveTeacher(teacher_model, k=k, vocab_size=vocab_size, topk=True, hidden=False)
         self.pad_id = pad_id
         self.eos_id = eos_id
         self.stats = stats or OnPolicyStats()
@@ -180,7 +184,7 @@ class OnPolicyBatcher:
 
     def batch(self, student: Any, prompts: list[list[int]], weights: torch.Tensor) -> dict[str, Any]:
         """The on-policy batch on the student's device: layout, targets, teacher top-k at the targets."""
-        generator = self.teacher.model if self.config.seq_kd else student
+        generator = self.teacher_model if self.config.seq_kd else student
         sequences, prompt_mask = self.sample(generator, prompts)
         device = next(student.parameters()).device
         layout = completion_layout(sequences.to(device), prompt_mask.to(device), self.eos_id)

@@ -10,17 +10,37 @@ from stillhouse.kernel.interfaces import Loss, TeacherConfig
 from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
 from stillhouse.plugins.students.teacher import local_teacher_spec
 
-SCORING_TEACHERS = 'a local model sharing the student\'s tokenizer: teacher.model = "hf/<folder or hub id>"'
+SCORING_TEACHERS = (
+    'a local model sharing the student\'s tokenizer (teacher.model = "hf/<folder or hub id>"), or an '
+    "OpenAI-compatible server that scores given tokens with prompt_logprobs (vLLM, or `still serve MODEL`; "
+    'teacher.model = "openai/<name>", teacher.api_base = "http://HOST:PORT/v1") serving a model with the '
+    "student's tokenizer"
+)
 
 
 def check_on_policy(config: OnPolicyConfig, teacher: TeacherConfig | None, loss: Loss[Any], signals: Set[str]) -> None:
     """Refuse on-policy training that could not work: a teacher that cannot score the student's
     tokens, or a loss without a teacher-distribution term to take on them."""
-    if local_teacher_spec(teacher) is None:
-        name = teacher.model if teacher is not None else "none"
+    problem = None
+    if teacher is None:
+        problem = "there is no teacher"
+    elif local_teacher_spec(teacher) is None:
+        if not teacher.api_base:
+            problem = f"teacher '{teacher.model}' is an API model that only answers prompts"
+        else:
+            from stillhouse.plugins.students.on_policy_served import probe_scoring
+
+            reason = probe_scoring(teacher)
+            problem = f"teacher '{teacher.model}': {reason}" if reason else None
+            if problem is None and config.seq_kd:
+                raise ConfigError(
+                    "train.on_policy.seq_kd needs a local teacher to sample completions; a served teacher only scores",
+                    where=Location(field="train.on_policy.seq_kd"),
+                    hint='use teacher.model = "hf/<folder or hub id>", or seq_kd = false',
+                )
+    if problem is not None:
         raise ConfigError(
-            f"train.on_policy needs a teacher that scores the tokens the student samples during training; "
-            f"teacher '{name}' is an API model that only answers prompts",
+            f"train.on_policy needs a teacher that scores the tokens the student samples during training; {problem}",
             where=Location(field="teacher.model"),
             hint=f"teachers that can: {SCORING_TEACHERS}; or remove train.on_policy (off-policy distillation "
             "works with any teacher)",

@@ -386,7 +386,13 @@ class TrainingSession:
             from stillhouse.plugins.students.teacher import load_teacher
 
             assert job.teacher is not None
-            teacher_model = live.model if live is not None else load_teacher(job.teacher)[0]
+            scorer, teacher_model = None, None
+            if teacher_spec is None:  # a served teacher that scores tokens (checked in check_job)
+                from stillhouse.plugins.students.on_policy_served import ServedTeacher
+
+                scorer = ServedTeacher(job.teacher, k=tc.top_k)
+            else:
+                teacher_model = live.model if live is not None else load_teacher(job.teacher)[0]
             self.batcher = OnPolicyBatcher(
                 self.on_policy,
                 teacher_model,
@@ -394,6 +400,7 @@ class TrainingSession:
                 eos_id=tokenizer.eos_token_id,
                 k=tc.top_k,
                 vocab_size=len(tokenizer),
+                scorer=scorer,
             )
         if self.config.lora is not None:
             model = self.add_lora(model)

@@ -186,3 +186,74 @@ def test_the_hf_trainer_validates_on_policy_options() -> None:
     assert HfStudentTrainer.Train.model_validate({}).on_policy is None
     with pytest.raises(ValueError, match="fraction"):
         HfStudentTrainer.Train.model_validate({"on_policy": {"fraction": 1.5}})
+
+
+@pytest.fixture(scope="module")
+def served_teacher(tiny_teacher_dir: Path) -> Any:
+    """``still serve`` over the tiny teacher, as a real server process; yields its api_base."""
+    from stillhouse.testing.serving import serve_model
+
+    with serve_model(tiny_teacher_dir, "--name", "tiny-teacher") as api_base:
+        yield api_base
+
+
+@pytest.mark.slow  # a server process that imports torch and loads a model
+def test_a_served_teacher_scores_on_policy_samples_over_http(
+    served_teacher: str, models: tuple[Any, Any, Any], make_job: JobFactory
+) -> None:
+    from stillhouse.kernel.interfaces import TeacherConfig
+    from stillhouse.plugins.students.on_policy_checks import check_on_policy
+    from stillhouse.plugins.students.on_policy_served import ServedTeacher
+
+    student, teacher, tokenizer = models
+    config = TeacherConfig(model="openai/tiny-teacher", api_base=served_teacher)
+    local, served = batcher_for(teacher, tokenizer, k=16), ServedTeacher(config, k=16)
+    torch.manual_seed(2)
+    batch = local.batch(student, prompts_of(tokenizer, 3), torch.ones(3))
+
+    ids, lps, _ = served(batch, torch.device("cpu"))
+
+    assert served.requests == 1  # the whole batch in one request
+    targets = batch["target_ids"] != IGNORE_INDEX
+    assert torch.equal(ids[targets], batch["teacher_ids"][targets])
+    assert torch.allclose(lps[targets], batch["teacher_logprobs"][targets], atol=1e-4)
+    assert (ids[~targets] == -1).all()
+    # A served teacher passes the check; seq_kd (the teacher would have to sample) does not.
+    check_on_policy(OnPolicyConfig(), config, GeneralizedJSD(), {"teacher_logprobs"})
+    with pytest.raises(ConfigError, match="seq_kd"):
+        check_on_policy(OnPolicyConfig(seq_kd=True), config, GeneralizedJSD(), {"teacher_logprobs"})
+    # A server that cannot score (nothing listens there) is refused, naming the teachers that can.
+    gone = TeacherConfig(model="openai/tiny-teacher", api_base="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match="could not score tokens") as caught:
+        check_on_policy(OnPolicyConfig(), gone, GeneralizedJSD(), {"teacher_logprobs"})
+    assert "still serve" in (caught.value.hint or "")
+
+
+@pytest.mark.slow
+def test_still_serve_refuses_malformed_scoring_requests(served_teacher: str) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    def post(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            served_teacher + "/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, body = post({"prompt": [5, 6, 7], "prompt_logprobs": 2, "max_tokens": 1})
+    assert status == 200 and len(body["choices"]) == 1
+    entries = body["choices"][0]["prompt_logprobs"]
+    assert entries[0] is None and len(entries) == 3 and "6" in entries[1] and len(entries[1]) <= 3
+    assert body["usage"]["prompt_tokens"] == 3 and body["usage"]["completion_tokens"] == 0
+    for bad, message in (
+        ({"prompt": "text", "prompt_logprobs": 2}, "list of token ids"),
+        ({"prompt": [5, 6], "prompt_logprobs": 999}, "prompt_logprobs"),
+        ({"prompt": [5, 6], "prompt_logprobs": 2, "max_tokens": 16}, "does not generate"),
+    ):
+        status, body = post(bad)
+        assert status == 400 and message in body["error"]["message"], body
