@@ -84,6 +84,7 @@ class TrainingSession:
         self.summary: dict[str, Any] = {}
         self.is_main = is_main_process()
         self.on_policy: OnPolicyConfig | None = getattr(job.train_config, "on_policy", None)
+        self.batcher: Any = None  # the OnPolicyBatcher, once the teacher is loaded
 
     # -- checks ------------------------------------------------------------------------------
 
