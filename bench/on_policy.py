@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -85,6 +86,7 @@ def train_method(
     from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig
 
     run = work / name
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # a stopped run reports its last checkpoint: never an old one
     loss = GeneralizedJSD(GeneralizedJSD.Config(alpha=0.5, beta=0.5))
     events: list[dict[str, Any]] = []
     clock: dict[str, float] = {}
@@ -150,6 +152,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--fraction", type=float, default=0.5, help="train.on_policy.fraction of the on-policy method")
+    parser.add_argument("--methods", default="jsd,jsd+on_policy", help="comma-separated subset of jsd, jsd+on_policy")
+    parser.add_argument("--no-anchors", action="store_true", help="skip scoring the teacher and the untrained student")
     parser.add_argument("--work", type=Path, default=None, help="keep runs here (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "on_policy.json")
     args = parser.parse_args()
@@ -184,8 +189,9 @@ def main() -> None:
 
     methods: dict[str, dict[str, Any] | None] = {
         "jsd": None,
-        "jsd+on_policy": {"fraction": 0.5, "temperature": 1.0, "max_new_tokens": args.max_new_tokens},
+        "jsd+on_policy": {"fraction": args.fraction, "temperature": 1.0, "max_new_tokens": args.max_new_tokens},
     }
+    methods = {name: methods[name] for name in args.methods.split(",")}
     results: dict[str, Any] = {}
     for name, on_policy in methods.items():
         print(f"training {name} for {args.budget:.0f} s ...", flush=True)
@@ -197,7 +203,7 @@ def main() -> None:
     from stillhouse.plugins.students.layers import build_from_layers
 
     untrained = build_from_layers(teacher, LAYERS, GGUF)
-    subjects: dict[str, Any] = {"teacher": teacher, "student (untrained)": untrained}
+    subjects: dict[str, Any] = {} if args.no_anchors else {"teacher": teacher, "student (untrained)": untrained}
     for name, result in results.items():
         subjects[name] = AutoModelForCausalLM.from_pretrained(result["model_dir"], dtype=torch.float32)
     for name, model in subjects.items():
