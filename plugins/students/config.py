@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from stillhouse.kernel.interfaces import StrictModel, StudentConfig, TrainConfig
+from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
 
 
 class LoraConfig(StrictModel):
@@ -54,6 +55,9 @@ class HfTrainConfig(TrainConfig):
     group_by_length: bool = Field(True, description="Without packing: batch samples of similar length.")
     top_k: int = Field(32, ge=1, le=256, description="Teacher top-k log-probs stored for logit losses.")
     bf16: bool | Literal["auto"] = Field("auto", description="bfloat16 mixed precision; auto: where the GPU supports it.")
+    on_policy: OnPolicyConfig | None = Field(
+        None, description="On-policy distillation: the student samples a share of the batches (see docs/plugins.md)."
+    )
 
 
 def as_hf_train(config: TrainConfig) -> HfTrainConfig:

@@ -18,6 +18,7 @@ from stillhouse.kernel.errors import ConfigError, DataError, Location, ModelErro
 from stillhouse.kernel.interfaces import TrainJob, TrainOutcome
 from stillhouse.plugins.students.config import HfStudentConfig, as_hf_train
 from stillhouse.plugins.students.data import EncodeReport, TokenizedSample, encode_pairs
+from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
 from stillhouse.plugins.students.teacher import SIGNALS, local_teacher_spec
 
 METADATA_FILE = "stillhouse_student.json"
@@ -82,6 +83,8 @@ class TrainingSession:
         self.loss = job.loss
         self.summary: dict[str, Any] = {}
         self.is_main = is_main_process()
+        self.on_policy: OnPolicyConfig | None = getattr(job.train_config, "on_policy", None)
+        self.batcher: Any = None  # the OnPolicyBatcher, once the teacher is loaded
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -116,6 +119,10 @@ class TrainingSession:
                 where=Location(field="teacher.model"),
                 hint='use teacher.model = "hf/<folder or hub id>", or a token-level loss such as forward_kl, or sft',
             )
+        if self.on_policy is not None:
+            from stillhouse.plugins.students.on_policy_checks import check_on_policy
+
+            check_on_policy(self.on_policy, self.job.teacher, self.loss, self.signals_needed())
         if self.config.init == "teacher-layers" and not self.config.layers:
             from stillhouse.plugins.students.layers import check_layers
 
@@ -375,6 +382,27 @@ class TrainingSession:
             live = LiveTeacher(
                 teacher_model, k=tc.top_k, vocab_size=len(tokenizer), topk=live_topk, hidden="teacher_hidden" in signals
             )
+        if self.on_policy is not None:
+            from stillhouse.plugins.students.on_policy import OnPolicyBatcher
+            from stillhouse.plugins.students.teacher import load_teacher
+
+            assert job.teacher is not None
+            scorer, teacher_model = None, None
+            if teacher_spec is None:  # a served teacher that scores tokens (checked in check_job)
+                from stillhouse.plugins.students.on_policy_served import ServedTeacher
+
+                scorer = ServedTeacher(job.teacher, k=tc.top_k)
+            else:
+                teacher_model = live.model if live is not None else load_teacher(job.teacher)[0]
+            self.batcher = OnPolicyBatcher(
+                self.on_policy,
+                teacher_model,
+                pad_id=tokenizer.pad_token_id,
+                eos_id=tokenizer.eos_token_id,
+                k=tc.top_k,
+                vocab_size=len(tokenizer),
+                scorer=scorer,
+            )
         if self.config.lora is not None:
             model = self.add_lora(model)
         if live is not None:
@@ -408,9 +436,12 @@ class TrainingSession:
         job, tc = self.job, self.tc
 
         def items(samples: list[TokenizedSample]) -> list[dict[str, Any]]:
-            return [{**s.as_item(), "topk_offset": store.offset(s) if store else -1} for s in samples]
+            return [
+                {**s.as_item(), "topk_offset": store.offset(s) if store else -1, "prompt_length": s.prompt_length}
+                for s in samples
+            ]
 
-        collator = Collator(
+        collator: Any = Collator(
             pad_id=tokenizer.pad_token_id,
             max_length=self.config.max_length,
             packing=tc.packing,
@@ -422,7 +453,14 @@ class TrainingSession:
         callbacks: list[Any] = [EventsCallback(job.emit, trainer_ref), stop]
         if tc.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=tc.early_stopping_patience))
-        trainer = DistillTrainer(
+        trainer_cls: Any = DistillTrainer
+        extra: dict[str, Any] = {}
+        if self.on_policy is not None:
+            from stillhouse.plugins.students.on_policy import OnPolicyTrainer, PromptCollator
+
+            trainer_cls, collator = OnPolicyTrainer, PromptCollator(collator)
+            extra = {"on_policy": self.batcher, "emit": job.emit}
+        trainer = trainer_cls(
             model=model,
             args=args,
             train_dataset=items(train),
@@ -432,6 +470,7 @@ class TrainingSession:
             callbacks=callbacks,
             distill_loss=self.loss,
             live_teacher=live,
+            **extra,
         )
         trainer_ref.append(trainer)
         trainer.remove_callback(PrinterCallback)  # progress and metrics go to run events, not stdout
@@ -463,6 +502,9 @@ class TrainingSession:
                 "world_size": world,
             }
         )
+        if self.on_policy is not None:
+            self.summary["on_policy"] = self.batcher.stats.as_dict()
+            self._emit_log(self.batcher.stats.describe())
         if trainer.is_world_process_zero():
             job.emit(
                 {

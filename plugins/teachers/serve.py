@@ -3,9 +3,11 @@
 ``POST /v1/chat/completions`` (messages, n, max_tokens / max_completion_tokens, temperature, top_p,
 stop, seed, logprobs / top_logprobs; usage in every response; ``stream=true`` answers as
 server-sent ``chat.completion.chunk`` events once the batch has generated the answer, i.e. the
-protocol, not token-by-token latency), ``GET /v1/models`` and ``GET /health``. One access-log line
-per request; with an API key every ``/v1`` request needs ``Authorization: Bearer KEY`` (401
-otherwise). Concurrent requests are answered in batches (:mod:`.batching`), in lanes by
+protocol, not token-by-token latency), ``POST /v1/completions`` with token-id prompts and
+``prompt_logprobs`` (scoring given tokens, vLLM style: see :mod:`.prompt_logprobs`; what an
+on-policy trainer needs from a served teacher), ``GET /v1/models`` and ``GET /health``. One
+access-log line per request; with an API key every ``/v1`` request needs ``Authorization: Bearer
+KEY`` (401 otherwise). Concurrent requests are answered in batches (:mod:`.batching`), in lanes by
 ``max_tokens`` so that a long request never holds up short ones (:class:`LanedGenerator`). Serve a
 distilled student with it and call it from any OpenAI client, or from litellm as
 ``openai/<name>`` with ``api_base = "http://HOST:PORT/v1"``.
@@ -34,6 +36,7 @@ from stillhouse.plugins.teachers.openai_format import (
     model_list,
     parse_chat_request,
 )
+from stillhouse.plugins.teachers.prompt_logprobs import PromptScorer, parse_score_request, score_response
 
 LANE_LIMITS = (64, 512)
 """Upper max_tokens of each lane but the last (which takes the rest)."""
@@ -115,6 +118,7 @@ def build_app(
     count_tokens: Callable[[list[Message]], int] | None = None,
     api_key: str | None = None,
     log: Callable[[str], None] | None = None,
+    scorer: PromptScorer | None = None,
 ) -> Any:
     """The aiohttp app. With ``context`` and ``count_tokens``, a request whose prompt plus
     ``max_tokens`` exceeds the context is refused (400), as OpenAI's API does, instead of running
@@ -202,6 +206,16 @@ def build_app(
         await stream.write_eof()
         return stream
 
+    async def completions(request: web.Request) -> web.Response:
+        if scorer is None:
+            return web.json_response(error_body("this server does not score prompts"), status=400)
+        try:
+            prompts, k = parse_score_request(await request.json(), context=context)
+        except (RequestError, ValueError) as exc:
+            return web.json_response(error_body(str(exc)), status=400)
+        scored = await asyncio.to_thread(scorer.score, prompts, k)
+        return web.json_response(score_response(model_id, prompts, scored))
+
     async def models(request: web.Request) -> web.Response:
         return web.json_response(model_list([model_id]))
 
@@ -210,6 +224,7 @@ def build_app(
 
     app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[access_log, bearer_auth, json_errors])
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     return app
@@ -241,7 +256,13 @@ def run_server(
     async def main() -> None:
         batcher = LanedGenerator(loaded, tokenizer, max_batch=max_batch)
         app = build_app(
-            batcher, model_id, context=context_length(loaded), count_tokens=prompt_counter(tokenizer), api_key=api_key, log=log
+            batcher,
+            model_id,
+            context=context_length(loaded),
+            count_tokens=prompt_counter(tokenizer),
+            api_key=api_key,
+            log=log,
+            scorer=PromptScorer(loaded, tokenizer),
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
