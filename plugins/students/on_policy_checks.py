@@ -7,6 +7,7 @@ from typing import Any
 
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import Loss, TeacherConfig
+from stillhouse.kernel.teaching import HttpTeacherConfig
 from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
 from stillhouse.plugins.students.teacher import local_teacher_spec
 
@@ -25,7 +26,7 @@ def check_on_policy(config: OnPolicyConfig, teacher: TeacherConfig | None, loss:
     if teacher is None:
         problem = "there is no teacher"
     elif local_teacher_spec(teacher) is None:
-        if not teacher.api_base:
+        if not isinstance(teacher, HttpTeacherConfig) or not teacher.api_base:
             problem = f"teacher '{teacher.model}' is an API model that only answers prompts"
         else:
             from stillhouse.plugins.students.on_policy_served import probe_scoring

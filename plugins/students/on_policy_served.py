@@ -17,6 +17,7 @@ import torch
 
 from stillhouse.kernel.errors import Location, ModelError
 from stillhouse.kernel.interfaces import IGNORE_INDEX, TeacherConfig
+from stillhouse.kernel.teaching import HttpTeacherConfig
 
 
 def served_model_name(teacher: TeacherConfig) -> str:
@@ -39,7 +40,7 @@ def post_json(url: str, body: dict[str, Any], api_key: str | None, timeout: floa
 class ServedTeacher:
     """Teacher top-k over a batch's tokens from a scoring server; the same contract as ``LiveTeacher``."""
 
-    def __init__(self, teacher: TeacherConfig, *, k: int, timeout: float = 600.0) -> None:
+    def __init__(self, teacher: HttpTeacherConfig, *, k: int, timeout: float = 600.0) -> None:
         if not teacher.api_base:
             raise ValueError("a served teacher needs teacher.api_base")
         self.url = teacher.api_base.rstrip("/") + "/completions"
@@ -89,7 +90,7 @@ class ServedTeacher:
         return ids.to(device), lps.to(device), None
 
 
-def probe_scoring(teacher: TeacherConfig) -> str | None:
+def probe_scoring(teacher: HttpTeacherConfig) -> str | None:
     """Why the server at ``teacher.api_base`` cannot score given tokens, or None when it can."""
     try:
         ServedTeacher(teacher, k=1, timeout=30.0).score([[0, 0]], 1)

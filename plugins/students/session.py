@@ -389,8 +389,10 @@ class TrainingSession:
             assert job.teacher is not None
             scorer, teacher_model = None, None
             if teacher_spec is None:  # a served teacher that scores tokens (checked in check_job)
+                from stillhouse.kernel.teaching import HttpTeacherConfig
                 from stillhouse.plugins.students.on_policy_served import ServedTeacher
 
+                assert isinstance(job.teacher, HttpTeacherConfig)  # check_job refused teachers without api_base
                 scorer = ServedTeacher(job.teacher, k=tc.top_k)
             else:
                 teacher_model = live.model if live is not None else load_teacher(job.teacher)[0]

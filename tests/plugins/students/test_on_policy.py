@@ -27,7 +27,7 @@ from .helpers import nli_pairs
 
 
 def with_on_policy(job: TrainJob, **options: Any) -> TrainJob:
-    job.train_config = HfTrainConfig(**job.train_config.model_dump(), on_policy=OnPolicyConfig(**options))
+    job.train_config = HfTrainConfig(**{**job.train_config.model_dump(), "on_policy": OnPolicyConfig(**options)})
     return job
 
 
