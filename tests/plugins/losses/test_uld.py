@@ -4,6 +4,7 @@ character alignment, and cross-tokenizer KD between two tiny models with differe
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from stillhouse.kernel.errors import ModelError
-from stillhouse.kernel.interfaces import Completion, LossInputs, TokenLogprob
+from stillhouse.kernel.interfaces import Completion, LossInputs, TeacherConfig, TeacherResult, TokenLogprob
+from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.plugins.hf_models import load_tokenizer
 from stillhouse.plugins.losses.divergences import ForwardKL
 from stillhouse.plugins.losses.uld import UniversalLogitDistillation as Uld
@@ -151,3 +153,22 @@ def test_cross_tokenizer_kd_trains_and_lowers_the_uld_loss(
     after = batch_loss(AutoModelForCausalLM.from_pretrained(outcome.model_dir), samples, loss, store)
     assert after < 0.7 * before
     assert len(events.of("metric", "train/loss")) == outcome.steps
+
+
+def test_uld_from_stored_api_top_logprobs(make_loss_job: LossJob) -> None:
+    # An API teacher of another family: its tokens are whole words with a leading space (no student
+    # tokenizer cuts them that way), stored with top_logprobs as the generate stage stores them.
+    job, _ = make_loss_job(Uld(Uld.Config(alpha=0.5)), Path("unused"), max_steps=2, top_k=4)
+    job.teacher = TeacherConfig(model="openai/other-family")
+    folder = RunFolder(job.run_dir)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    for pair in job.train:
+        pieces = re.findall(r"\s*\S+", pair.target)
+        tokens = [TokenLogprob(p, -0.2, [(p.upper(), -2.0), ("zz", -3.0)]) for p in pieces]
+        result = TeacherResult(pair.sample_id, "openai/other-family", [Completion(pair.target, "stop", tokens)])
+        folder.append_teacher_result(result, "train")
+    outcome = HfStudentTrainer(job.student).train(job)
+    topk = outcome.summary["teacher_topk"]
+    # Every word-initial student token gets the teacher's word distribution; tokens inside a word do not.
+    assert topk["source"] == "cross" and 0.1 < topk["coverage"] < 1.0
+    assert outcome.steps == 2
