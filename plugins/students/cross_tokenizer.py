@@ -60,6 +60,18 @@ def from_completion(completion: Completion) -> TeacherTokens | None:
     return TeacherTokens(completion.text, spans, options)
 
 
+def prefix_ends(spans: list[tuple[int, int]]) -> list[int | None]:
+    """Where each token's prefix ends: the previous token's end (its own start for the first, or
+    after a special token). Tokenizers that trim a leading space from offsets (" world" -> 6..11)
+    still give the prefix that the model conditions on. None for empty spans (special tokens)."""
+    ends: list[int | None] = []
+    previous: int | None = None
+    for start, end in spans:
+        ends.append(None if end <= start else (previous if previous is not None else start))
+        previous = end if end > start else None
+    return ends
+
+
 def align_prefix(
     sample: TokenizedSample,
     student_offsets: list[tuple[int, int]],
@@ -75,12 +87,12 @@ def align_prefix(
     if not target or in_teacher < 0 or in_answer < 0:
         return None
     shift = in_teacher - in_answer
-    by_start = {start: i for i, (start, end) in enumerate(teacher.spans) if end > start}
+    by_start = {start: i for i, start in enumerate(prefix_ends(teacher.spans)) if start is not None}
     n = sample.n_targets
     ids = np.full((n, k), -1, dtype=np.int64)
     lps = np.full((n, k), -np.inf, dtype=np.float32)
-    for row, (start, end) in enumerate(student_offsets[:n]):
-        if end <= start or start < in_answer or start >= in_answer + len(target):
+    for row, start in enumerate(prefix_ends(student_offsets[:n])):
+        if start is None or start < in_answer or start >= in_answer + len(target):
             continue  # special tokens, template text around the answer
         index = by_start.get(start + shift)
         if index is None:

@@ -172,3 +172,10 @@ def test_uld_from_stored_api_top_logprobs(make_loss_job: LossJob) -> None:
     # Every word-initial student token gets the teacher's word distribution; tokens inside a word do not.
     assert topk["source"] == "cross" and 0.1 < topk["coverage"] < 1.0
     assert outcome.steps == 2
+
+
+def test_trimmed_offsets_align_by_the_previous_token_end() -> None:
+    # Some tokenizers report " world" as 6..11 (space trimmed): the prefix still ends at 5.
+    teacher = TeacherTokens("Hello world", [(0, 5), (5, 11)], [[("Hello", -0.1)], [(" world", -0.3)]])
+    ids, lps = align_prefix(sample("Hello world<|end|>", "Hello world", 3), [(0, 5), (6, 11), (11, 18)], teacher, {}, 1)
+    assert lps[:, 0].tolist()[:2] == pytest.approx([-0.1, -0.3]) and np.isneginf(lps[2]).all()
