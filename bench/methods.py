@@ -149,7 +149,7 @@ def train_method(
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
-        losses.append(float(value))
+        losses.append(float(value.detach()))
         steps += 1
     elapsed = time.perf_counter() - start
     capture = [getattr(loss, "student_capture", None), getattr(loss, "teacher_capture", None)]

@@ -15,8 +15,9 @@ gradients reach only the student.
 
 Layers are *block* indices (0 = first block, -1 = last), ``layer_map = { -1 = -1 }`` by default
 (last to last, as in MiniLMv2 for the largest teacher gap). ``relation_heads`` defaults to the
-student's attention head count and must divide the Q, K and V widths of both models at every mapped
-block; a map naming a block that does not exist or widths that cannot be split is refused before
+largest count up to the student's attention heads that divides the Q, K and V widths of both models
+at every mapped block (grouped-query attention makes K/V narrower than Q); a value you set must divide
+them; a map naming a block that does not exist or widths that cannot be split is refused before
 training (exit 2, naming the layers).
 
 The relations come from forward hooks on the mapped blocks' projections, installed by
@@ -108,6 +109,21 @@ def projection_width(module: Any) -> int:
     return int(base.out_features)
 
 
+def widths_at(
+    s: int, t: int, student_widths: list[tuple[int, int, int]], teacher_widths: list[tuple[int, int, int]]
+) -> tuple[int, ...]:
+    """The q/k/v widths at a mapped pair (none when an index is out of range: resolve reports it)."""
+    if not (-len(student_widths) <= s < len(student_widths) and -len(teacher_widths) <= t < len(teacher_widths)):
+        return ()
+    return (*student_widths[s], *teacher_widths[t])
+
+
+def default_heads(student_heads: int, widths: list[int]) -> int:
+    """The most relation heads, up to the student's attention head count, that divide every width
+    (grouped-query attention makes K/V narrower than Q: SmolLM2-135M has 576 / 192 / 192 -> 8)."""
+    return next(r for r in range(max(student_heads, 1), 0, -1) if all(w % r == 0 for w in widths))
+
+
 class Capture:
     """Forward hooks that keep the Q/K/V outputs of some blocks, and the position ids of the last call."""
 
@@ -156,7 +172,9 @@ class AttentionRelation(MixedLoss[AttentionRelationConfig]):
     def resolve(self, student_widths: list[tuple[int, int, int]], teacher_widths: list[tuple[int, int, int]],
                 student_heads: int) -> list[tuple[int, int]]:
         """Check the map against per-block (q, k, v) widths; ConfigError naming the layers that do not fit."""
-        heads = self.config.relation_heads or student_heads
+        heads = self.config.relation_heads or default_heads(
+            student_heads, [w for s, t in self.config.layer_map.items() for w in widths_at(s, t, student_widths, teacher_widths)]
+        )
         pairs = []
         for s, t in sorted(self.config.layer_map.items()):
             for index, widths, who in ((s, student_widths, "student"), (t, teacher_widths, "teacher")):

@@ -15,6 +15,7 @@ from stillhouse.kernel.interfaces import LossInputs
 from stillhouse.plugins.losses.attention import (
     AttentionRelation,
     causal_segments,
+    default_heads,
     relation_kl,
 )
 from stillhouse.plugins.students.hf import HfStudentTrainer
@@ -134,3 +135,9 @@ def test_trainer_trains_with_attention_relation(make_loss_job: LossJob, tiny_tea
     losses = [e["value"] for e in events.of("metric", "train/loss")]
     assert loss.pairs == [(0, 1), (1, 3)]
     assert len(losses) == 5 and losses[-1] < losses[0]
+
+
+def test_default_relation_heads_fit_grouped_query_attention() -> None:
+    # SmolLM2-135M: 9 query heads of 64 (q 576) but 3 key/value heads (k, v 192): 9 does not divide 192.
+    assert default_heads(9, [576, 192, 192, 576, 192, 192]) == 8
+    assert default_heads(4, [64, 64, 64, 128, 128, 128]) == 4
