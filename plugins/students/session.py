@@ -223,11 +223,18 @@ class TrainingSession:
         assert job.teacher is not None
         teacher_name = job.teacher.model
         with args.main_process_first(desc="teacher top-k store"):
+            cross = getattr(self.loss, "cross_tokenizer", False)
+            if cross:  # aligned by characters, not ids: never shared with the same-vocabulary losses
+                teacher_name += " (cross-tokenizer)"
             store = open_store(job.run_dir, samples, teacher=teacher_name, k=k)
             if store is not None:
                 self._emit_log(f"teacher top-k store reused: {store.meta.positions} positions, k={k}")
                 return store
-            if local_teacher_spec(job.teacher) is None:
+            if cross:
+                from stillhouse.plugins.students.cross_tokenizer import cross_fill
+
+                fill, source = cross_fill(job, tokenizer, k=k, loss=self.loss.name), "cross"
+            elif local_teacher_spec(job.teacher) is None:
                 from stillhouse.plugins.students.api_logprobs import api_fill
 
                 fill = api_fill(job.run_dir, tokenizer, k=k, loss=self.loss.name, teacher=teacher_name)
@@ -252,7 +259,8 @@ class TrainingSession:
                 raise ModelError(
                     f"the teacher's log-probs map onto none of the student's target tokens (loss '{self.loss.name}')",
                     where=Location(field="train.loss"),
-                    hint='use train.loss = "sft", or a teacher that shares the student\'s tokenizer',
+                    hint='use train.loss = "uld" (cross-tokenizer), "sft", or a teacher that shares the student\'s '
+                    "tokenizer",
                 )
             return store
 
@@ -344,7 +352,8 @@ class TrainingSession:
         tokenizer = load_tokenizer(self.source_spec(), chat_template=self.config.chat_template)
         signals = self.signals_needed()
         teacher_spec = local_teacher_spec(job.teacher)
-        if signals and teacher_spec is not None:
+        cross = getattr(self.loss, "cross_tokenizer", False)
+        if signals and teacher_spec is not None and not cross:
             from stillhouse.plugins.students.teacher import require_shared_vocab
 
             require_shared_vocab(
@@ -361,7 +370,12 @@ class TrainingSession:
                 hint='use train.loss = "sft"',
             )
         train, validation = self.encode(tokenizer)
-        live_topk = "teacher_logprobs" in signals and self.config.teacher_signals == "live" and teacher_spec is not None
+        live_topk = (
+            "teacher_logprobs" in signals
+            and self.config.teacher_signals == "live"
+            and teacher_spec is not None
+            and not cross
+        )
         store = None
         if "teacher_logprobs" in signals and not live_topk:
             store = self.teacher_store(args, train + validation, tokenizer)
@@ -408,6 +422,9 @@ class TrainingSession:
         if self.config.lora is not None:
             model = self.add_lora(model)
         if live is not None:
+            prepare = getattr(self.loss, "prepare_models", None)  # layer maps checked, hooks installed
+            if prepare is not None:
+                prepare(model.get_base_model() if hasattr(model, "get_base_model") else model, live.model)
             projection = self.loss.trainable_module(model.config.hidden_size, live.model.config.hidden_size)
             if projection is not None:
                 # A submodule of the student: optimiser, DDP, mixed precision and checkpoints include it.

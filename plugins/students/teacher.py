@@ -50,8 +50,9 @@ def require_shared_vocab(
         f"loss '{loss}' compares teacher and student token by token, but teacher '{teacher}' and student "
         f"'{student}' do not share a tokenizer: {problem}",
         where=Location(field="train.loss"),
-        hint='use train.loss = "sft" (sequence-level distillation on the teacher\'s text works with any teacher), '
-        "or pick a student from the teacher's model family (same tokenizer)",
+        hint='use train.loss = "uld" (Universal Logit Distillation: the teacher\'s top-k over its own tokens, '
+        'aligned by characters), train.loss = "sft" (the teacher\'s text only), or a student from the teacher\'s '
+        "model family (same tokenizer)",
         title="Teacher and student vocabularies differ",
     )
 

@@ -33,7 +33,18 @@ def one_position(
 
 def test_registered_through_the_hook() -> None:
     host = PluginHost(entry_points=False, plugins=[losses_pkg])
-    assert host.names("loss") == ["forward_kl", "hidden_mse", "jsd", "reverse_kl", "sft", "skew_kl", "tvd"]
+    assert host.names("loss") == [
+        "attention_relation",
+        "forward_kl",
+        "hidden_cosine",
+        "hidden_mse",
+        "jsd",
+        "reverse_kl",
+        "sft",
+        "skew_kl",
+        "tvd",
+        "uld",
+    ]
     assert host.get("loss", "tvd").requires == frozenset({"teacher_logprobs"})
     assert host.get("loss", "hidden_mse").requires == frozenset({"teacher_hidden"})
     assert host.get("loss", "sft").requires == frozenset()

