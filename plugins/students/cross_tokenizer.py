@@ -184,7 +184,11 @@ def cross_fill(job: TrainJob, student_tokenizer: Any, *, k: int, loss: str) -> F
 
     assert job.teacher is not None
     if local_teacher_spec(job.teacher) is None:
-        completions = read_completions(job.run_dir)
+        # every teacher's completions of a sample ([[teachers]]): the first one that aligns is used
+        completions = {
+            sample_id: [c for per_teacher in by_teacher.values() for c in per_teacher]
+            for sample_id, by_teacher in read_completions(job.run_dir).items()
+        }
         if not any(completions.values()):
             api_fill(job.run_dir, student_tokenizer, k=k, loss=loss, teacher=job.teacher.model)  # raises: no logprobs
         return api_cross_fill(completions, student_tokenizer, k=k)

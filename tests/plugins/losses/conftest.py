@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stillhouse.kernel.interfaces import Loss, TeacherConfig, TrainConfig, TrainJob
-from stillhouse.plugins.students.config import HfStudentConfig
+from stillhouse.kernel.interfaces import Loss, TeacherConfig, TrainJob
+from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig
 from tests.plugins.students.helpers import Events, nli_pairs
 
 LossJob = Callable[..., tuple[TrainJob, Events]]
@@ -28,7 +28,7 @@ def make_loss_job(tmp_path: Path, tiny_model_dir: Path) -> LossJob:
             train=nli_pairs(12),
             validation=[],
             student=HfStudentConfig.model_validate({"model": str(tiny_model_dir), "max_length": 256}),
-            train_config=TrainConfig(loss=loss.name, **settings),
+            train_config=HfTrainConfig(loss=loss.name, **settings),
             loss=loss,
             teacher=TeacherConfig(model=f"hf/{teacher}"),
             emit=events.append,
