@@ -81,7 +81,7 @@ def teacher_answers(rows: list[dict[str, Any]], work: Path, max_new_tokens: int)
 def train_method(
     name: str, pairs: list[Any], args: argparse.Namespace, work: Path, on_policy: dict[str, Any] | None
 ) -> dict[str, Any]:
-    from stillhouse.kernel.interfaces import TeacherConfig
+    from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
     from stillhouse.kernel.interfaces import TrainJob as Job
     from stillhouse.plugins.losses.divergences import GeneralizedJSD
     from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig
@@ -120,7 +120,7 @@ def train_method(
         ),
         train_config=train_config,
         loss=loss,
-        teacher=TeacherConfig(model=f"hf/{GGUF}", dtype="float32", device="cpu"),
+        teacher=LiteLLMTeacherConfig(model=f"hf/{GGUF}", dtype="float32", device="cpu"),
         emit=events.append,
         should_stop=should_stop,
     )
