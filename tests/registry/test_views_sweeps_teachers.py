@@ -152,3 +152,60 @@ def test_sql_schema_documents_both_views(still, home: Path) -> None:
         assert relations[name]["kind"] == "view" and relations[name]["doc"]
         assert all(c["doc"] for c in relations[name]["columns"]), name
     assert "params_changed" in [c["name"] for c in relations["sweep_trials"]["columns"]]
+
+
+def test_teacher_stats_of_a_real_two_teacher_run_with_a_judge(tmp_path, run_still, stillhouse_home, fake_server):
+    """generate + filter through the pipeline against the fake OpenAI server (two oracle teachers and
+    a judge, over real HTTP), then ingest: the view agrees with the run's events and samples."""
+    from stillhouse.testing.oracle import Oracle
+
+    labels = ("entailment", "neutral", "contradiction")
+    rows_ = [
+        {"premise": f"A person waits on day {i}.", "hypothesis": f"Someone is outside (case {i}).", "label": labels[i % 3]}
+        for i in range(12)
+    ]
+    gold = tmp_path / "train.jsonl"
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows_))
+    teachers = "".join(
+        f'[[teachers]]\nname = "{name}"\nweight = {weight}\nmodel = "openai/{name}"\napi_base = "URL"\n'
+        f'api_key_env = "VIEWS_TEST_KEY"\ntemperature = 0.0\nmax_retries = 1\n'
+        f"price = {{ input_per_mtok = {price}, output_per_mtok = {price} }}\n"
+        for name, weight, price in (("low", 1.0, 0.5), ("high", 2.0, 5.0))
+    )
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        'task = "nli"\njudge = { model = "openai/judge", api_base = "URL", api_key_env = "VIEWS_TEST_KEY", threshold = 5 }\n'
+        f'{teachers}[data]\ntrain = "train.jsonl"\n[student]\nmodel = "unused-until-train"\n'
+    )
+    server = fake_server(
+        models={
+            "low": Oracle(gold, "nli", p=0.5, seed=1),
+            "high": Oracle(gold, "nli", p=0.9, seed=2),
+            "judge": Oracle(gold, "nli", p=1.0),
+        }
+    )
+    config.write_text(config.read_text().replace('"URL"', f'"{server.url}"'))
+    env = {"VIEWS_TEST_KEY": "test-key-123456"}
+    result = run_still("run", str(config), "--stage", "generate", "--stage", "filter", env=env)
+    assert result.exit_code == 0, result.output
+
+    ingest_all(stillhouse_home)
+    run_dir = next(p for p in (stillhouse_home / "runs").iterdir() if p.is_dir())
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    got = {r["teacher"]: r for r in rows(stillhouse_home, "select * from teacher_stats")}
+    assert set(got) == {"low", "high", "judge"}
+    for name, row in got.items():
+        calls = [e for e in events if e["type"] == "teacher_call" and e.get("teacher") == name]
+        assert row["calls"] == len(calls) > 0, name
+        assert row["cost_usd"] == pytest.approx(sum(e["cost_usd"] for e in calls)), name
+    assert got["judge"]["calls"] == server.stats.by_model["judge"]
+    for name in ("low", "high"):
+        row = got[name]
+        assert row["rows_asked"] == row["answered"] == len(rows_), name
+        accepted = sum(1 for s in samples if s["teacher"] == name and s["accepted"])
+        assert row["accepted"] == accepted and row["acceptance_rate"] == pytest.approx(accepted / len(rows_)), name
+        assert 0 <= row["agreement"] <= 1
+    assert got["high"]["agreement"] == 1.0  # the heavier teacher's answer always wins a two-teacher vote
+    judged = [s["judge_score"] for s in samples if s["teacher"] == "high" and s.get("judge_score") is not None]
+    assert got["high"]["mean_judge_score"] == pytest.approx(sum(judged) / len(judged))
