@@ -203,6 +203,7 @@ def teacher_call_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
         "latency_ms": to_float(event.get("latency_ms")),
         "error": to_text(event.get("error")),
         "ts": to_micros(event.get("ts")),
+        "teacher": to_text(event.get("teacher")) or None,
     }
 
 
@@ -286,6 +287,8 @@ def sample_row(run_id: str, sample: dict[str, Any]) -> dict[str, Any]:
         "n_targets": len(targets),
         "targets_json": _json(targets) if targets else None,
         "source": to_text(sample.get("source")),
+        "teacher": to_text(sample.get("teacher")) or None,
+        "judge_score": to_float(sample.get("judge_score")),
     }
 
 

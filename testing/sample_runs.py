@@ -38,6 +38,18 @@ ROLES = ("teacher", "baseline", "student")
 
 
 @dataclass
+class FakeTeacher:
+    """One of several ``[[teachers]]``: right with probability ``accuracy``; ``price`` scales the
+    run's ``cost_per_call``."""
+
+    name: str
+    model: str
+    weight: float = 1.0
+    accuracy: float = 0.8
+    price: float = 1.0
+
+
+@dataclass
 class FakeRun:
     """What to fabricate. ``scores`` are the primary metric per role; ``status`` decides how far it got:
     completed (all stages), failed (the train stage fails), running (stops inside train)."""
@@ -60,6 +72,8 @@ class FakeRun:
     config: dict[str, Any] = field(default_factory=dict)  # overrides merged into the resolved config
     extra_events: list[dict[str, Any]] = field(default_factory=list)  # appended before run_finished
     seed: int = 0
+    teachers: list[FakeTeacher] = field(default_factory=list)  # [[teachers]]: vote over these instead
+    judge: bool = False  # with teachers: a judge scores each accepted sample
 
 
 @dataclass
@@ -136,45 +150,10 @@ def fabricate(spec: FakeRun) -> FakeFiles:
             pid=4242,
         )
     ]
-    # generate
-    events.append(ev("stage_started", stage="generate"))
-    for i in range(spec.samples):
-        hit = rng.random() < spec.cache_hit_rate
-        prompt_tokens, completion_tokens = rng.randint(60, 200), rng.randint(20, 120)
-        cost = (
-            None
-            if spec.cost_per_call is None
-            else (0.0 if hit else round(spec.cost_per_call * (0.5 + rng.random()), 8))
-        )
-        events.append(
-            ev(
-                "teacher_call",
-                sample_id=f"s{i:04d}",
-                split="train",
-                model=spec.teacher_model,
-                cache_key=f"{spec.seed:04x}{i:08x}",
-                cache_hit=hit,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                cost_usd=cost,
-                latency_ms=0.0 if hit else round(rng.uniform(200, 1500), 1),
-                error=None,
-            )
-        )
-        events.append(ev("progress", stage="generate", done=i + 1, total=spec.samples))
-    events.append(ev("stage_finished", stage="generate", summary={"calls": spec.samples}, seconds=12.5))
-    # filter
-    events.append(ev("stage_started", stage="filter"))
-    samples = _samples(spec, rng)
-    accepted = sum(s["accepted"] for s in samples)
-    events.append(
-        ev(
-            "stage_finished",
-            stage="filter",
-            summary={"accepted": accepted, "rejected": len(samples) - accepted},
-            seconds=0.4,
-        )
-    )
+    if spec.teachers:
+        samples = _ensemble_generate_and_filter(spec, rng, ev, events)
+    else:
+        samples = _generate_and_filter(spec, rng, ev, events)
     # train
     events.append(ev("stage_started", stage="train"))
     steps = spec.train_steps if spec.status == "completed" else max(1, spec.train_steps // 2)
@@ -237,6 +216,148 @@ def fabricate(spec: FakeRun) -> FakeFiles:
     events += [ev(e.pop("type"), **e) for e in [dict(x) for x in spec.extra_events]]
     events.append(ev("run_finished", status="completed", error=None))
     return FakeFiles(events, samples, outputs, results, config)
+
+
+def _generate_and_filter(spec: FakeRun, rng: random.Random, ev: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The generate and filter stages of a one-teacher run: their events, and the samples."""
+    # generate
+    events.append(ev("stage_started", stage="generate"))
+    for i in range(spec.samples):
+        hit = rng.random() < spec.cache_hit_rate
+        prompt_tokens, completion_tokens = rng.randint(60, 200), rng.randint(20, 120)
+        cost = (
+            None
+            if spec.cost_per_call is None
+            else (0.0 if hit else round(spec.cost_per_call * (0.5 + rng.random()), 8))
+        )
+        events.append(
+            ev(
+                "teacher_call",
+                sample_id=f"s{i:04d}",
+                split="train",
+                model=spec.teacher_model,
+                cache_key=f"{spec.seed:04x}{i:08x}",
+                cache_hit=hit,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_usd=cost,
+                latency_ms=0.0 if hit else round(rng.uniform(200, 1500), 1),
+                error=None,
+            )
+        )
+        events.append(ev("progress", stage="generate", done=i + 1, total=spec.samples))
+    events.append(ev("stage_finished", stage="generate", summary={"calls": spec.samples}, seconds=12.5))
+    # filter
+    events.append(ev("stage_started", stage="filter"))
+    samples = _samples(spec, rng)
+    accepted = sum(s["accepted"] for s in samples)
+    events.append(
+        ev(
+            "stage_finished",
+            stage="filter",
+            summary={"accepted": accepted, "rejected": len(samples) - accepted},
+            seconds=0.4,
+        )
+    )
+    return samples
+
+
+def _ensemble_generate_and_filter(
+    spec: FakeRun, rng: random.Random, ev: Any, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Generate and filter with ``[[teachers]]`` (vote mode), shaped as kernel/teacher_ensemble.py
+    writes them: a named teacher_call per teacher and row, per-teacher tallies in the generate
+    summary, samples with ``teacher`` and ``teacher_answers``, the filter summary's per-teacher
+    acceptance from the kernel's own ``acceptance_by_teacher``; with ``judge``, a judge call and
+    ``judge_score`` per accepted sample."""
+    from stillhouse.kernel.teacher_ensemble import acceptance_by_teacher
+
+    labels = ("entailment", "neutral", "contradiction")
+    tallies: dict[str, dict[str, Any]] = {
+        t.name: {"model": t.model, "weight": t.weight, "asked": 0, "answered": 0, "calls": 0, "cache_hits": 0,
+                 "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "list_cost_usd": 0.0}
+        for t in spec.teachers
+    }  # fmt: skip
+    events.append(ev("stage_started", stage="generate"))
+    answers: list[dict[str, str]] = []
+    for i in range(spec.samples):
+        reference = labels[i % 3]
+        row: dict[str, str] = {"": reference}
+        for teacher in spec.teachers:
+            right = rng.random() < teacher.accuracy
+            row[teacher.name] = reference if right else labels[(i + 1) % 3]
+            call = _call(spec, rng, f"s{i:04d}", teacher.name, teacher.model, teacher.price)
+            events.append(ev("teacher_call", **call))
+            tally = tallies[teacher.name]
+            tally["asked"] += 1
+            tally["answered"] += 1
+            tally["calls"] += 1
+            tally["cache_hits"] += int(call["cache_hit"])
+            tally["prompt_tokens"] += call["prompt_tokens"]
+            tally["completion_tokens"] += call["completion_tokens"]
+            tally["cost_usd"] = round(tally["cost_usd"] + (call["cost_usd"] or 0.0), 8)
+            tally["list_cost_usd"] = round(tally["list_cost_usd"] + (call["cost_usd"] or 0.0), 8)
+        answers.append(row)
+        events.append(ev("progress", stage="generate", done=i + 1, total=spec.samples))
+    summary = {"requests": spec.samples, "calls": spec.samples * len(spec.teachers), "mode": "vote", "teachers": tallies}
+    events.append(ev("stage_finished", stage="generate", summary=summary, seconds=12.5))
+    events.append(ev("stage_started", stage="filter"))
+    samples = []
+    for i, row in enumerate(answers):
+        votes: dict[str, float] = {}
+        for teacher in spec.teachers:
+            votes[row[teacher.name]] = votes.get(row[teacher.name], 0.0) + teacher.weight
+        winner = max(votes, key=lambda label: votes[label])
+        chosen = max((t for t in spec.teachers if row[t.name] == winner), key=lambda t: t.weight)
+        ok = winner == row[""]
+        prompt = [{"role": "user", "content": f"question {i}"}]
+        sample: dict[str, Any] = {
+            "sample_id": f"s{i:04d}",
+            "split": "train",
+            "accepted": ok,
+            "reason": "ok" if ok else "wrong_label",
+            "confidence": round(votes[winner] / sum(votes.values()), 4),
+            "prompt": prompt,
+            "teacher_output": f"Answer: {winner}",
+            "parsed_answer": winner,
+            "reference": row[""],
+            "targets": [{"messages": prompt, "target": f"Answer: {winner}", "weight": 1.0}] if ok else [],
+            "source": f"data/{spec.task}/train.jsonl:{i + 1}",
+            "teacher": chosen.name,
+            "teacher_answers": [
+                {"teacher": t.name, "model": t.model, "weight": t.weight, "answers": [row[t.name]],
+                 "text": f"Answer: {row[t.name]}", "error": None}
+                for t in spec.teachers
+            ],
+        }  # fmt: skip
+        if spec.judge and ok:
+            events.append(ev("teacher_call", **_call(spec, rng, sample["sample_id"], "judge", "openai/judge", 1.0)))
+            sample["judge_score"] = float(5 + i % 6)
+            sample["judge_reason"] = "faithful"
+        samples.append(sample)
+    accepted = sum(s["accepted"] for s in samples)
+    summary = {"accepted": accepted, "rejected": len(samples) - accepted, "teachers": acceptance_by_teacher(samples)}
+    events.append(ev("stage_finished", stage="filter", summary=summary, seconds=0.4))
+    return samples
+
+
+def _call(spec: FakeRun, rng: random.Random, sample_id: str, teacher: str, model: str, price: float) -> dict[str, Any]:
+    """A named teacher_call event's payload."""
+    hit = rng.random() < spec.cache_hit_rate
+    cost = None if spec.cost_per_call is None else (0.0 if hit else round(spec.cost_per_call * price, 8))
+    return {
+        "sample_id": sample_id,
+        "split": "train",
+        "model": model,
+        "cache_key": f"{teacher}-{sample_id}",
+        "cache_hit": hit,
+        "prompt_tokens": rng.randint(60, 200),
+        "completion_tokens": rng.randint(5, 20),
+        "cost_usd": cost,
+        "latency_ms": 0.0 if hit else round(rng.uniform(200, 1500), 1),
+        "error": None,
+        "teacher": teacher,
+    }
 
 
 def _fabricate_eval(spec: FakeRun, rng: random.Random, config: dict[str, Any], primary: str, ev: Any) -> FakeFiles:
@@ -478,6 +599,55 @@ def standard_runs() -> list[FakeRun]:
             "20261129-090000-eval-smol-a010", task="nli", name="eval-smol", seed=10, kind="eval", scores={"model": 0.52}
         ),
     ]
+    for run in runs:
+        run.started = started_from_id(run.run_id)
+    return runs
+
+
+SWEEP_ID = "20261201-090000-sweep-5w01"
+
+
+def sweep_and_teacher_runs() -> list[FakeRun]:
+    """Two trials of one `still sweep` (tagged as plugins/sweep/trial.py tags them; trial 1 was
+    pruned) and a run with two ``[[teachers]]`` and a judge. Kept apart from ``standard_runs``,
+    whose registry the TUI snapshots show."""
+    trial = {"sweep": SWEEP_ID}
+    runs = [
+        FakeRun(
+            "20261201-090100-nli-sweep-t0-5w02",
+            task="nli",
+            name="nli-sweep-t0",
+            seed=21,
+            config={"tags": {**trial, "trial": "0"}, "train": {"learning_rate": 1e-4, "lr_scheduler": "linear"}},
+            scores={"student": 0.61},
+        ),
+        FakeRun(
+            "20261201-090300-nli-sweep-t1-5w03",
+            task="nli",
+            name="nli-sweep-t1",
+            seed=22,
+            config={"tags": {**trial, "trial": "1"}, "train": {"learning_rate": 2e-5, "lr_scheduler": "linear"}},
+            scores={"student": 0.55},
+            extra_events=[
+                {"type": "log", "level": "info",
+                 "message": f"sweep {SWEEP_ID}: trial 1 pruned at step 10 (validation loss 0.6); the run stops here"},
+            ],
+        ),
+        FakeRun(
+            "20261202-090000-nli-vote-5w04",
+            task="nli",
+            name="nli-vote",
+            seed=23,
+            teacher_model="openai/t80",
+            samples=30,
+            teachers=[
+                FakeTeacher("t70", "openai/t70", weight=1.0, accuracy=0.7, price=0.1),
+                FakeTeacher("t80", "openai/t80", weight=2.0, accuracy=0.8, price=1.0),
+            ],
+            judge=True,
+            scores={"teacher": 0.8, "baseline": 0.41, "student": 0.74},
+        ),
+    ]  # fmt: skip
     for run in runs:
         run.started = started_from_id(run.run_id)
     return runs

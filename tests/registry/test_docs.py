@@ -47,10 +47,10 @@ def test_there_are_at_least_ten_numbered_examples() -> None:
 @pytest.fixture(scope="module")
 def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stillhouse.registry.ingest import ingest_all
-    from stillhouse.testing.sample_runs import standard_runs, write_run
+    from stillhouse.testing.sample_runs import standard_runs, sweep_and_teacher_runs, write_run
 
     home = tmp_path_factory.mktemp("docs-registry")
-    for spec in standard_runs():
+    for spec in standard_runs() + sweep_and_teacher_runs():
         write_run(home, spec)
     ingest_all(home)
     return home
@@ -89,6 +89,11 @@ def _check(title: str, rows: list[dict]) -> None:
         assert next(r for r in rows if r["stage"] == "generate")["pct_done"] == 100
     elif number == 12:
         assert "eval" in {r["kind"] for r in rows}
+    elif number == 13:  # the sweep's two trials, the unpruned one first
+        assert [(r["trial"], r["pruned"], r["learning_rate"]) for r in rows] == [(0, False, 1e-4), (1, True, 2e-5)]
+    elif number == 14:
+        assert [r["teacher"] for r in rows] == ["judge", "t70", "t80"]
+        assert next(r for r in rows if r["teacher"] == "t80")["acceptance_rate"] > 0
 
 
 @pytest.mark.parametrize(("title", "sql"), examples(), ids=[t for t, _ in examples()])
