@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -70,7 +72,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.num_epochs=1.")
 @click.option("--dry-run", is_flag=True, help="Estimate teacher calls, tokens and cost; call nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the run id and the final status.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object on stdout (progress goes to stderr).")
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="JSON lines on stdout: every run event as it happens, then one {\"type\": \"result\"} line (progress goes to stderr).",
+)
 def run(
     config: str | None, stages: tuple[str, ...], resume_id: str | None, overrides: tuple[str, ...], dry_run: bool, quiet: bool, as_json: bool
 ) -> None:
@@ -84,7 +89,10 @@ def run(
 
     quiet_third_party_progress()  # before any model library is imported: our bars only
     host = get_host()
-    printer = ProgressPrinter(quiet=quiet, stderr=as_json)
+    printer: Callable[[dict[str, Any]], None] = ProgressPrinter(quiet=quiet, stderr=as_json)
+    progress = printer
+    if as_json:
+        printer = JsonLines(sys.stdout, then=progress)
     if resume_id is not None:  # "" (an unset shell variable) must be refused, not ignored
         run_ = Run.open(resume_id)
         if config:
@@ -108,7 +116,7 @@ def run(
 
             def on_event(event: dict[str, Any]) -> None:
                 estimates.append(event)
-                printer(event)
+                progress(event)
 
             Pipeline(loaded, host, Run("dry-run", Path("."), loaded.to_dict()), on_event=on_event).dry_run()
             if as_json:  # the estimate: prompts, calls, tokens, cost_usd (null: no price known)
@@ -116,7 +124,8 @@ def run(
                 click.echo(json.dumps({k: v for k, v in estimate.items() if k != "type"}))
             return
         pipeline = Pipeline.create(loaded, host, on_event=printer)
-    printer.started(pipeline.run)
+    assert isinstance(progress, ProgressPrinter)
+    progress.started(pipeline.run)
     restore = install_sigint(pipeline)
     try:
         # --json: stdout carries the result alone; what plugins print meanwhile (the terminal
@@ -124,15 +133,15 @@ def run(
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
             status = pipeline.execute(list(stages) or None, resume=bool(resume_id))
     except BaseException:
-        if as_json and pipeline.life.ending is not None:  # failed: scripts still get the result
-            click.echo(json.dumps(run_result(pipeline.run, pipeline.life.ending.exit_code, pipeline.life.ending.error)))
+        if isinstance(printer, JsonLines) and pipeline.life.ending is not None:  # failed: scripts still get the result
+            printer.result(run_result(pipeline.run, pipeline.life.ending.exit_code, pipeline.life.ending.error))
         raise
     finally:
         restore()
-    printer.finished(pipeline.run, status)
-    if as_json:
+    progress.finished(pipeline.run, status)
+    if isinstance(printer, JsonLines):
         ending = pipeline.life.ending
-        click.echo(json.dumps(run_result(pipeline.run, ending.exit_code if ending else 0, ending.error if ending else None)))
+        printer.result(run_result(pipeline.run, ending.exit_code if ending else 0, ending.error if ending else None))
     if status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     if status == "incomplete":
@@ -140,6 +149,31 @@ def run(
         why = "; ".join(f"{stage}: {reason}" for stage, reason in pipeline.incomplete.items())
         click.echo(f"incomplete: {why}\n  resume with: still run --resume {pipeline.run.id}", err=True)
         sys.exit(EXIT_INCOMPLETE)
+
+
+class JsonLines:
+    """``still run --json``: each run event as one JSON line on ``out`` (the real stdout, kept before
+    plugins' prints are sent to stderr), then the human progress callback ``then``; ``result``
+    writes the closing ``{"type": "result", ...}`` line. Events come from worker threads too: one
+    lock keeps lines whole."""
+
+    def __init__(self, out: TextIO, *, then: Callable[[dict[str, Any]], None]) -> None:
+        self.out = out
+        self.then = then
+        self._lock = threading.Lock()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, default=str)
+        with self._lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self._write(event)
+        self.then(event)
+
+    def result(self, result: dict[str, Any]) -> None:
+        self._write({"type": "result", **result})
 
 
 def run_result(run_: Run, exit_code: int, error: str | None) -> dict[str, Any]:

@@ -13,10 +13,20 @@ def run_cli(host, *args):
     return CliRunner().invoke(build_cli(host), list(args), catch_exceptions=False)
 
 
-def test_run_json_prints_one_result_on_stdout_and_progress_on_stderr(fake_host, pipeline_config):
+def json_lines(stdout: str) -> tuple[list[dict], dict]:
+    """Every stdout line is one JSON object: the run's events, then the result line."""
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert records and records[-1]["type"] == "result" and all(r["type"] != "result" for r in records[:-1])
+    return records[:-1], records[-1]
+
+
+def test_run_json_prints_events_then_the_result_on_stdout_and_progress_on_stderr(fake_host, pipeline_config):
     result = run_cli(fake_host, "run", str(pipeline_config()), "--json")
     assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout)  # stdout is exactly one JSON document
+    events, out = json_lines(result.stdout)
+    started = [e["stage"] for e in events if e["type"] == "stage_started"]
+    assert started == ["generate", "filter", "train", "evaluate", "report"]
+    assert any(e["type"] == "eval" for e in events) and events[-1]["type"] == "run_finished"
     assert out["status"] == "completed" and out["exit_code"] == 0 and out["error"] is None
     assert out["run_id"] in result.stderr and "done" in result.stderr  # human progress on stderr
     assert out["stages"] == {s: "finished" for s in ("generate", "filter", "train", "evaluate", "report")}
@@ -36,14 +46,15 @@ def test_run_json_keeps_what_reporters_print_off_stdout(make_host, pipeline_conf
     config.write_text(config.read_text().replace('reporters = ["text"]', 'reporters = ["text", "terminal"]'))
     result = run_cli(host, "run", str(config), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["status"] == "completed"
+    assert json_lines(result.stdout)[1]["status"] == "completed"
     assert "Teacher vs" in result.stderr  # the terminal reporter's comparison table
 
 
 def test_run_json_reports_a_failed_run_with_its_exit_code(fake_host, pipeline_config):
     result = run_cli(fake_host, "run", str(pipeline_config()), "--stage", "train", "--json")
     assert result.exit_code == 1
-    out = json.loads(result.stdout)
+    events, out = json_lines(result.stdout)
+    assert any(e["type"] == "stage_failed" and e["stage"] == "train" for e in events)
     assert out["status"] == "failed" and out["exit_code"] == 1 and "no filtered samples" in out["error"]
     assert out["stages"]["train"] == "failed"
 
