@@ -14,6 +14,7 @@ from stillhouse.kernel.text import visible
 # "Writing model shards") would interleave with ours; the libraries read these when imported.
 QUIET_LIBRARIES = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # huggingface_hub, and transformers' own tqdm follows it
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # datasets' map/load bars (hf: data sources)
     "TQDM_DISABLE": "1",  # every other tqdm bar (tqdm reads TQDM_* defaults from the environment)
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
@@ -27,6 +28,8 @@ def quiet_third_party_progress() -> None:
         os.environ.setdefault(name, value)
     if "huggingface_hub" in sys.modules:
         sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
     if "transformers" in sys.modules:
         logging = sys.modules["transformers"].utils.logging
         logging.disable_progress_bar()

@@ -47,12 +47,13 @@ def test_third_party_progress_bars_are_off_in_the_cli_process():
     """Set before transformers is imported, transformers' and tqdm's bars are disabled."""
     code = (
         "from stillhouse.kernel.progress import quiet_third_party_progress; quiet_third_party_progress(); "
-        "import tqdm, huggingface_hub.utils as u; "
-        "print(u.are_progress_bars_disabled(), tqdm.tqdm(range(3)).disable)"
+        "import tqdm, huggingface_hub.utils as u, datasets; "
+        "print(u.are_progress_bars_disabled(), tqdm.tqdm(range(3)).disable, datasets.is_progress_bar_enabled())"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    quiet = ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+    env = {k: v for k, v in os.environ.items() if k not in quiet}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split() == ["True", "True"] and out.stderr == ""
+    assert out.stdout.split() == ["True", "True", "False"] and out.stderr == ""
 
 
 def test_plugins_has_a_header_row(fake_host):
