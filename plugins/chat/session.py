@@ -111,7 +111,7 @@ def stream_reply(model: Any, tokenizer: Any, messages: list[Message], max_new_to
 
     thread = threading.Thread(target=generate, daemon=True)
     thread.start()
-    pieces = []
+    pieces: list[str] = []
     for piece in streamer:
         if not pieces:
             piece = piece.lstrip()  # the reply as generate_chat returns it: no leading whitespace

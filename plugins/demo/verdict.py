@@ -55,7 +55,7 @@ def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None
         text = f"is {ratio:.1f}x the teacher's size on disk" + (" (the teacher file is quantized)" if ratio > 1 else "")
         quantized = _metric(results, "student", QUANTIZED_SIZE)
         if quantized:
-            text += f", {quantized / disk[1]:.1f}x as a q8_0 GGUF file ({quantized / 2**20:.0f} MiB)"  # type: ignore[operator]
+            text += f", {quantized / disk[1]:.1f}x as a q8_0 GGUF file ({quantized / 2**20:.0f} MiB)"
         extras.append(text)
     speed = (_metric(results, "student", "throughput_tokens_per_s"), _metric(results, "teacher", "throughput_tokens_per_s"))
     if all(speed) and speed[1]:

@@ -50,6 +50,8 @@ class CapacityEvaluator(Evaluator[CapacityConfig]):
                 Metric("capacity_requests_per_s", None, reason=why, unit=f"req/s at {target}"),
                 Metric("capacity_concurrent_requests", None, reason=why, unit=f"requests at {target}"),
             ]
+        model = subject.model
+        assert model is not None  # checked above
         prompts = [subject.task.student_messages(e) for e in subject.examples]
         max_new = cfg.max_new_tokens or int(subject.info.get("max_new_tokens") or 128)
         metrics: list[Metric] = []
@@ -61,7 +63,7 @@ class CapacityEvaluator(Evaluator[CapacityConfig]):
                 batch: list[list[Message]] = [prompts[(offset + i) % len(prompts)] for i in range(size)]
                 offset += size
                 start = time.perf_counter()
-                subject.model.answer(batch, max_new_tokens=max_new, batch_size=size)
+                model.answer(batch, max_new_tokens=max_new, batch_size=size)
                 walls_ms.append((time.perf_counter() - start) * 1000)
             rates = [size / (ms / 1000) for ms in walls_ms]
             tail = percentile(walls_ms, cfg.percentile)
