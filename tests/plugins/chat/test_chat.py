@@ -106,3 +106,52 @@ def test_compare_needs_a_run(still, chat_model_dir):
     result = still("chat", str(chat_model_dir), "--compare", input="hi\n")
     assert result.exit_code == 2
     assert "--compare needs a RUN_ID" in result.output
+
+
+def read_until(fd, wanted: bytes, timeout_s: float = 120.0) -> bytes:
+    """Read the terminal until ``wanted`` appears (or the child closes it, or the timeout)."""
+    import os
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while wanted not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        seen += data
+    return seen
+
+
+@pytest.mark.slow  # a fresh process importing torch and transformers: 15-35 s on two busy cores
+def test_chat_on_a_terminal_prompts_streams_and_exits(chat_model_dir):
+    """The real process on a pseudo-terminal: the `you>` prompt, the streamed answer, /exit."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, child = pty.openpty()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, "-c", "from stillhouse.kernel.cli import main; main()", "chat", str(chat_model_dir)]
+    proc = subprocess.Popen(
+        [*command, "--max-new-tokens", TOKENS, "--device", "cpu"], stdin=child, stdout=child, stderr=child, env=env
+    )
+    os.close(child)
+    try:
+        assert b"you> " in read_until(main, b"you> ")
+        os.write(main, b"Hello there\n")
+        answered = read_until(main, b"you> ")
+        assert f"student> {greedy(chat_model_dir, 'Hello there')}".encode() in answered
+        os.write(main, b"/exit\n")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        os.close(main)
