@@ -132,6 +132,12 @@ def stream_loop(target: ChatTarget, options: ChatOptions, stdin: IO[str]) -> Non
 
     from stillhouse.plugins.hf_models import load_causal_lm
 
+    folder = Path(target.model)
+    if (folder / "adapter_config.json").exists() and not (folder / "config.json").exists():
+        raise UserError(
+            f"{folder} holds a LoRA adapter, not a whole model",
+            hint=f"merge it first: still export {target.run_id or 'RUN_ID'} DIR, then still chat DIR (or use --compare)",
+        )
     model, tokenizer = load_causal_lm(target.model, device=options.device)
     label = f"run {target.run_id}'s distilled student" if target.run_id else target.model
     click.echo(f"Chatting with {label}. /exit to leave, /reset to start over.", err=True)

@@ -155,3 +155,12 @@ def test_chat_on_a_terminal_prompts_streams_and_exits(chat_model_dir):
     finally:
         proc.kill()
         os.close(main)
+
+
+def test_a_lora_adapter_alone_is_refused_with_the_way_to_merge_it(still, stillhouse_home, chat_model_dir, local_teacher):
+    run_dir = make_run(stillhouse_home, chat_model_dir, local_teacher)
+    (run_dir / "student" / "config.json").unlink()
+    (run_dir / "student" / "adapter_config.json").write_text("{}")
+    result = still("chat", RUN_ID, input="hi\n")
+    assert result.exit_code == 2
+    assert "LoRA adapter" in result.output and f"still export {RUN_ID} DIR" in result.output
