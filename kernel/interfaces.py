@@ -733,6 +733,11 @@ class EvaluateConfig(StrictModel):
         True,
         description="Closed-label tasks: also score each label's log-likelihood on local models (accuracy_ranked).",
     )
+    export: list[str] = Field(
+        default_factory=list,
+        description='Export the distilled student after evaluation and record each size on disk as a student '
+        'metric, e.g. ["gguf:q8_0"] (FORMAT[:QUANTIZE], any `still export` format; written to <run>/exports/).',
+    )
 
 
 

@@ -13,6 +13,9 @@ from stillhouse.kernel.comparison import retention
 from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.kernel.run_state import fold
 
+QUANTIZED_SIZE = "bytes_on_disk_gguf_q8_0"
+"""The student metric ``evaluate.export = ["gguf:q8_0"]`` records (plugins/exporters/after_evaluate.py)."""
+
 
 def _metric(results: dict[str, Any], role: str, name: str) -> float | None:
     for metric in results.get(role, {}).get("metrics", []):
@@ -49,7 +52,11 @@ def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None
     disk = (_metric(results, "student", "bytes_on_disk"), _metric(results, "teacher", "bytes_on_disk"))
     if all(disk) and disk[1]:
         ratio = disk[0] / disk[1]  # type: ignore[operator]
-        extras.append(f"is {ratio:.1f}x the teacher's size on disk" + (" (the teacher file is quantized)" if ratio > 1 else ""))
+        text = f"is {ratio:.1f}x the teacher's size on disk" + (" (the teacher file is quantized)" if ratio > 1 else "")
+        quantized = _metric(results, "student", QUANTIZED_SIZE)
+        if quantized:
+            text += f", {quantized / disk[1]:.1f}x as a q8_0 GGUF file ({quantized / 2**20:.0f} MiB)"
+        extras.append(text)
     speed = (_metric(results, "student", "throughput_tokens_per_s"), _metric(results, "teacher", "throughput_tokens_per_s"))
     if all(speed) and speed[1]:
         extras.append(f"generated {speed[0] / speed[1]:.1f}x the teacher's tokens/s in this run")  # type: ignore[operator]

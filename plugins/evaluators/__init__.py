@@ -1,4 +1,4 @@
-"""Built-in evaluators: task metrics, latency, throughput, footprint and cost.
+"""Built-in evaluators: task metrics, latency, throughput, footprint, cost and capacity.
 
 Each takes an :class:`EvalSubject` (one model's answers on the evaluation split) and returns
 Metrics named as the report and registry expect (see ``kernel.comparison``). What they read from
@@ -23,6 +23,7 @@ from stillhouse.kernel.interfaces import Evaluator, Register
 
 @hookimpl
 def register_evaluators(register: Register[Evaluator[Any]]) -> None:
+    from stillhouse.plugins.evaluators.capacity import CapacityEvaluator
     from stillhouse.plugins.evaluators.cost import CostEvaluator
     from stillhouse.plugins.evaluators.footprint import FootprintEvaluator
     from stillhouse.plugins.evaluators.latency import LatencyEvaluator
@@ -31,3 +32,4 @@ def register_evaluators(register: Register[Evaluator[Any]]) -> None:
 
     for cls in (TaskMetricsEvaluator, LatencyEvaluator, ThroughputEvaluator, FootprintEvaluator, CostEvaluator):
         register(cls)
+    register(CapacityEvaluator)  # not in the default evaluate.evaluators: it answers many more batches

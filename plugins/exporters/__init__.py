@@ -1,4 +1,4 @@
-"""Built-in exporters (``hf``, ``gguf``) and the ``still export`` command.
+"""Built-in exporters (``hf``, ``gguf``, ``onnx``, ``dataset``) and the ``still export`` command.
 
 A third-party exporter (CoreML, MLC, ExecuTorch ...) subclasses ``kernel.interfaces.Exporter`` and
 registers through ``register_exporters``; ``still export --format <name>`` then finds it.
@@ -13,6 +13,7 @@ import click
 
 from stillhouse.kernel import hookimpl
 from stillhouse.kernel.interfaces import Exporter, Register
+from stillhouse.kernel.runs import Run
 
 
 @hookimpl
@@ -20,17 +21,30 @@ def register_exporters(register: Register[Exporter[Any]]) -> None:
     from stillhouse.plugins.exporters.dataset import DatasetExporter
     from stillhouse.plugins.exporters.gguf_format import GgufExporter
     from stillhouse.plugins.exporters.hf import HfExporter
+    from stillhouse.plugins.exporters.onnx_format import OnnxExporter
 
     register(HfExporter)
     register(GgufExporter)
     register(DatasetExporter)
+    register(OnnxExporter)
+
+
+@hookimpl
+def stage_finished(run: Run, stage: str, summary: dict[str, Any]) -> None:
+    """``evaluate.export``: export the distilled student and record each export's size."""
+    specs = (run.config.get("evaluate") or {}).get("export") or []
+    if stage == "evaluate" and specs:
+        from stillhouse.kernel.plugins import get_host
+        from stillhouse.plugins.exporters.after_evaluate import record_exports
+
+        record_exports(get_host(), run.dir, list(specs))
 
 
 @click.command("export")
 @click.argument("run_id")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", default="hf", show_default=True, help="hf, gguf, or an exporter plugin's name.")
-@click.option("--quantize", help="gguf: f16 (default), q8_0, q4_0, q4_1.")
+@click.option("--quantize", help="gguf: f16 (default), q8_0, q4_0, q4_1; onnx: fp32 (default), int8.")
 @click.option("--dtype", help="hf: bf16, fp16 or fp32 (default: the dtype the student was trained in).")
 @click.option("--force", is_flag=True, help="Replace DEST if it exists and is not empty.")
 @click.option(
@@ -44,7 +58,6 @@ def export_command(
 ) -> None:
     """Export the distilled student of RUN_ID, with tokenizer and model card, to DEST."""
     from stillhouse.kernel.plugins import get_host
-    from stillhouse.kernel.runs import Run
     from stillhouse.plugins.exporters.run_export import export_run, exporter_for
 
     exporter = exporter_for(get_host(), fmt, {"quantize": quantize, "dtype": dtype})
@@ -57,6 +70,8 @@ def export_command(
         click.echo(f"Run it with llama.cpp (llama-cli -m {gguf[0]}), or evaluate it: still eval --model {gguf[0]} ...")
     elif fmt == "dataset":
         click.echo(f'Load it with datasets.load_from_disk("{dest}"); its train split has the messages TRL trainers read')
+    elif fmt == "onnx":
+        click.echo(f"Run it with onnxruntime: InferenceSession(\"{dest / 'model.onnx'}\") (see its README.md)")
     elif fmt == "hf":
         click.echo(f'Load it with AutoModelForCausalLM.from_pretrained("{dest}")')
 

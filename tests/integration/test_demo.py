@@ -76,3 +76,21 @@ def test_closing_sentence_leaves_out_what_was_not_measured() -> None:
     sentence = closing_sentence(results, "rouge_l")
     assert "50% retained)" in sentence and "parameters" not in sentence and "tokens/s" not in sentence
     assert "shows nothing about quality" in closing_sentence({"teacher": {"metrics": []}}, "rouge_l")
+
+
+def test_closing_sentence_gives_the_q8_0_size_when_the_student_was_exported() -> None:
+    from stillhouse.plugins.demo.verdict import QUANTIZED_SIZE, closing_sentence
+
+    results = _results(0.167, 0.009, 0.050)
+    results["student"]["metrics"].append({"name": QUANTIZED_SIZE, "value": 0.3 * 200e6, "n": 1})
+    sentence = closing_sentence(results, "rouge_l")
+    # 200 MB float32 beside a 94 MB teacher, 60 MB (57 MiB) as q8_0: 0.6x the teacher's file
+    assert "2.1x the teacher's size on disk (the teacher file is quantized), 0.6x as a q8_0 GGUF file (57 MiB)" in sentence
+    assert "q8_0" not in closing_sentence(_results(0.167, 0.009, 0.050), "rouge_l")
+
+
+def test_the_demo_exports_its_student_as_q8_0(make_host) -> None:
+    from stillhouse.kernel.config import load_config
+    from stillhouse.plugins.demo import DEMO_CONFIG
+
+    assert load_config(DEMO_CONFIG, make_host()).pipeline.evaluate.export == ["gguf:q8_0"]

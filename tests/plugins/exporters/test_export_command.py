@@ -49,7 +49,7 @@ def test_register_exporters_adds_a_format(still, student_run, exports):
 def test_built_in_formats_are_registered(make_host):
     import stillhouse.plugins.exporters as exporters_plugin
 
-    assert make_host(exporters_plugin, entry_points=False).names("exporter") == ["dataset", "gguf", "hf"]
+    assert make_host(exporters_plugin, entry_points=False).names("exporter") == ["dataset", "gguf", "hf", "onnx"]
 
 
 def test_an_unknown_format_lists_the_known_ones(still, student_run, exports):
