@@ -81,10 +81,10 @@ def teacher_answers(rows: list[dict[str, Any]], work: Path, max_new_tokens: int)
 def train_method(
     name: str, pairs: list[Any], args: argparse.Namespace, work: Path, on_policy: dict[str, Any] | None
 ) -> dict[str, Any]:
-    from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
     from stillhouse.kernel.interfaces import TrainJob as Job
     from stillhouse.plugins.losses.divergences import GeneralizedJSD
     from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig
+    from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
 
     run = work / name
     shutil.rmtree(run / "checkpoints", ignore_errors=True)  # a stopped run reports its last checkpoint: never an old one
