@@ -38,6 +38,11 @@ class HfStudentConfig(StudentConfig):
         4096, ge=64, description="Tokens per teacher forward when building the top-k store."
     )
     ddp_backend: str | None = Field(None, description="torch.distributed backend; default nccl on GPU, gloo on CPU.")
+    save_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="dtype of the saved final student; auto: bfloat16 when training used bf16 mixed precision or "
+        "the model was loaded in bfloat16, float16 when loaded in float16, else the loaded dtype.",
+    )
 
 
 def as_hf_config(config: StudentConfig) -> HfStudentConfig:

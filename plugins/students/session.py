@@ -312,6 +312,18 @@ class TrainingSession:
                 shutil.rmtree(path, ignore_errors=True)
         return str(complete[-1]) if complete else None
 
+    def save_dtype(self, model: Any, *, mixed_bf16: bool) -> str:
+        """The dtype the final student is saved in: ``student.save_dtype``, or for auto the dtype it
+        was trained in (bf16 mixed precision or a bf16/fp16 load; else the weights' own dtype)."""
+        cfg = self.config
+        if cfg.save_dtype != "auto":
+            return cfg.save_dtype
+        if mixed_bf16 or cfg.dtype == "bfloat16":
+            return "bfloat16"
+        if cfg.dtype == "float16":
+            return "float16"
+        return str(model.dtype).removeprefix("torch.")
+
     def export(self, trainer: Any, tokenizer: Any) -> Path:
         """Write the final student (merged LoRA, no training-only modules) in Hugging Face format."""
         out = self.job.output_dir
@@ -322,10 +334,15 @@ class TrainingSession:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         if hasattr(base, "distill_projection"):
             del base.distill_projection
+        save_dtype = self.save_dtype(model, mixed_bf16=bool(trainer.args.bf16))
         if trainer.is_world_process_zero():
+            import torch
+
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             model.config.use_cache = True
+            # training is over: cast in place (save_pretrained writes the config's dtype from the weights)
+            model.to(getattr(torch, save_dtype))
             model.save_pretrained(out)
             tokenizer.save_pretrained(out)
             meta = {
@@ -336,6 +353,7 @@ class TrainingSession:
                 "loss_options": self.loss.config.model_dump(mode="json"),
                 "lora": lora.model_dump() if lora else None,
                 "steps": trainer.state.global_step,
+                "dtype": save_dtype,
             }
             (out / METADATA_FILE).write_text(json.dumps(meta, indent=2))
         trainer.accelerator.wait_for_everyone()

@@ -13,7 +13,7 @@ from stillhouse.tui.screens.help import HelpScreen
 from stillhouse.tui.screens.plugins import PluginsScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.sql import ExamplesScreen, SqlScreen
-from tests.tui.helpers import drive, highlight_row, screen_text, shows, wait_for
+from tests.tui.helpers import drive, highlight_row, notified, screen_text, shows, wait_for
 
 RUNS = {s.name: s for s in standard_runs()}
 
@@ -54,6 +54,30 @@ def test_sql_query_results_and_inline_error(fixture_home: Path, make_app) -> Non
         await shows(pilot, "read-only")
 
     drive(app, scenario)
+
+
+def test_sql_ctrl_y_copies_the_whole_result_as_tsv(fixture_home: Path, make_app) -> None:
+    """ctrl+y puts every row (not only those on screen) on the clipboard as TSV and says how many."""
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        screen = await sql_screen(pilot)
+        await pilot.press("ctrl+y")
+        await notified(pilot, "run a query first")
+        assert app.clipboard == ""
+        # 600 rows: more than the table's first page (500) and far more than the 80x24 screen shows
+        screen.query_one(TextArea).load_text("SELECT i, CASE WHEN i % 2 = 1 THEN 'r' || i END AS s FROM range(600) t(i)")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.result is not None)
+        await pilot.press("ctrl+y")  # the editor has focus: ctrl+y copies rather than the editor's "redo"
+        lines = app.clipboard.splitlines()
+        assert len(lines) == 601 and lines[0] == "i\ts"
+        assert lines[1] == "0\t" and lines[2] == "1\tr1" and lines[-1] == "599\tr599"  # NULL: an empty field
+        copied = list(app._notifications)[-1]
+        assert copied.title == "Copied 600 rows as TSV"
+        assert "terminals without OSC 52 support do not receive it" in copied.message
+
+    drive(app, scenario, size=(80, 24))
 
 
 def test_example_queries_are_one_key_away_and_all_run(fixture_home: Path, make_app) -> None:

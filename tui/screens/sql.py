@@ -99,6 +99,8 @@ class SqlScreen(ReportsWorkerErrors, Screen):
         # priority: the editor binds ctrl+a to "line start"; here it selects all, as elsewhere
         Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
         Binding("ctrl+s", "export_csv", "Export CSV"),  # not ctrl+x: the editor's "cut"
+        # priority: the editor binds ctrl+y to "redo"; here it copies (the editor keeps super+y for redo)
+        Binding("ctrl+y", "copy_tsv", "Copy TSV", show=False, priority=True),
         # priority: a focused editor would otherwise keep it
         Binding("f2", "toggle_schema", "Schema", priority=True),
     ]
@@ -119,7 +121,7 @@ class SqlScreen(ReportsWorkerErrors, Screen):
             with Vertical(id="sql-main"):
                 yield TextArea("", id="sql-editor", show_line_numbers=False, soft_wrap=True)
                 yield Static(
-                    "ctrl+r runs · ctrl+e examples · f2 schema · esc leaves the editor · ctrl+s exports CSV · read-only",
+                    "ctrl+r runs · ctrl+e examples · f2 schema · esc leaves the editor · ctrl+s exports CSV · ctrl+y copies TSV · read-only",
                     id="sql-status",
                 )
                 yield PagedTable(id="sql-results", zebra_stripes=True, page_size=PAGE)
@@ -252,6 +254,19 @@ class SqlScreen(ReportsWorkerErrors, Screen):
             return
         self.export_csv(self.result)
 
+    def action_copy_tsv(self) -> None:
+        """Every row of the result as TSV on the clipboard, through the terminal (OSC 52)."""
+        if self.result is None:
+            self.notify("run a query first (ctrl+r)", title="Nothing to copy", markup=False)
+            return
+        self.app.copy_to_clipboard(as_tsv(self.result))
+        self.notify(
+            "sent to the terminal's clipboard (OSC 52); terminals without OSC 52 support do not receive it "
+            "- ctrl+s writes a CSV file instead",
+            title=f"Copied {len(self.result.rows):,} rows as TSV",
+            markup=False,
+        )
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def export_csv(self, result: QueryTable) -> None:
         """Every row of the result (not only the rows shown) to a CSV file under the home."""
@@ -274,3 +289,15 @@ def write_csv(result: QueryTable, folder: Path) -> Path:
         writer.writerow(result.columns)
         writer.writerows([["" if v is None else v for v in row] for row in result.rows])
     return path
+
+
+def as_tsv(result: QueryTable) -> str:
+    """``result`` as tab-separated text: a header line, then every row (NULL as empty; tabs and
+    line breaks inside a value become spaces so each row stays one line)."""
+
+    def field(value: Any) -> str:
+        return "" if value is None else " ".join(str(value).replace("\t", " ").splitlines())
+
+    lines = ["\t".join(field(c) for c in result.columns)]
+    lines += ["\t".join(field(v) for v in row) for row in result.rows]
+    return "\n".join(lines) + "\n"

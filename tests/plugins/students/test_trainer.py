@@ -210,3 +210,35 @@ def test_a_diverging_loss_stops_training_with_the_step_and_saves_no_student(make
     assert "training diverged" in error.what and "at step" in error.what or "NaN/inf weights" in error.what
     assert "learning_rate" in (error.hint or "")
     assert not (job.output_dir / "model.safetensors").exists()
+
+
+def test_save_dtype_writes_the_student_in_that_dtype_and_auto_keeps_a_cpu_fp32_run_fp32(make_job: JobFactory) -> None:
+    """student.save_dtype = "bfloat16" saves bf16 weights (about half the bytes) with a config and
+    metadata that say so, and the saved student still loads and generates on CPU, in bf16 too;
+    auto on a CPU run without mixed precision keeps fp32."""
+    import json
+
+    from stillhouse.plugins.students.config import HfStudentConfig
+
+    def trained(save_dtype: str, name: str) -> Path:
+        job, _ = make_job(SftLoss(), run_dir=job_root / name, max_steps=1, student={"save_dtype": save_dtype})
+        return train(job).model_dir
+
+    job_root = Path(make_job()[0].run_dir).parent
+    fp32, bf16 = trained("auto", "auto"), trained("bfloat16", "bf16")
+    for folder, dtype, torch_dtype in ((fp32, "float32", torch.float32), (bf16, "bfloat16", torch.bfloat16)):
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+            assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch_dtype}  # noqa: SIM118
+        config = json.loads((folder / "config.json").read_text())
+        assert config.get("dtype", config.get("torch_dtype")) == dtype
+        assert json.loads((folder / "stillhouse_student.json").read_text())["dtype"] == dtype
+    ratio = (bf16 / "model.safetensors").stat().st_size / (fp32 / "model.safetensors").stat().st_size
+    assert 0.45 < ratio < 0.55, ratio
+
+    pairs = nli_pairs(1)
+    for load_dtype in ("auto", "bfloat16"):  # evaluation loads with student.dtype: fp32 on CPU, or bf16 as saved
+        student = HfStudentConfig.model_validate({"model": str(bf16), "dtype": load_dtype, "device": "cpu"})
+        chat = HfStudentTrainer(student).load(bf16)
+        assert chat.model.dtype == (torch.bfloat16 if load_dtype == "bfloat16" else torch.float32)
+        answers = chat.answer([pairs[0].messages], max_new_tokens=3, batch_size=1)
+        assert len(answers) == 1 and answers[0].completion_tokens >= 1, load_dtype
