@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.interfaces import TeacherConfig, TrainConfig, TrainJob, TrainPair
+from stillhouse.kernel.interfaces import TeacherConfig, TrainJob, TrainPair
 from stillhouse.kernel.plugins import PluginHost
 
 NLI = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "data" / "nli.jsonl"
@@ -85,7 +85,7 @@ def main() -> None:
         train=pairs(0, 12),
         validation=pairs(12, 4),
         student=trainer_cls.Config(model=student, max_length=256),
-        train_config=TrainConfig(
+        train_config=trainer_cls.Train(  # the hf trainer's [train] model: top_k is one of its options
             loss=args.loss, learning_rate=3e-3, batch_size=2, num_epochs=args.epochs, logging_steps=1, top_k=8
         ),
         loss=loss_cls(),

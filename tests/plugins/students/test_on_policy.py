@@ -201,12 +201,12 @@ def served_teacher(tiny_teacher_dir: Path) -> Any:
 def test_a_served_teacher_scores_on_policy_samples_over_http(
     served_teacher: str, models: tuple[Any, Any, Any], make_job: JobFactory
 ) -> None:
-    from stillhouse.kernel.interfaces import TeacherConfig
     from stillhouse.plugins.students.on_policy_checks import check_on_policy
     from stillhouse.plugins.students.on_policy_served import ServedTeacher
+    from stillhouse.plugins.teachers.config import LiteLLMTeacherConfig
 
     student, teacher, tokenizer = models
-    config = TeacherConfig(model="openai/tiny-teacher", api_base=served_teacher)
+    config = LiteLLMTeacherConfig(model="openai/tiny-teacher", api_base=served_teacher)
     local, served = batcher_for(teacher, tokenizer, k=16), ServedTeacher(config, k=16)
     torch.manual_seed(2)
     batch = local.batch(student, prompts_of(tokenizer, 3), torch.ones(3))
@@ -223,7 +223,7 @@ def test_a_served_teacher_scores_on_policy_samples_over_http(
     with pytest.raises(ConfigError, match="seq_kd"):
         check_on_policy(OnPolicyConfig(seq_kd=True), config, GeneralizedJSD(), {"teacher_logprobs"})
     # A server that cannot score (nothing listens there) is refused, naming the teachers that can.
-    gone = TeacherConfig(model="openai/tiny-teacher", api_base="http://127.0.0.1:9/v1")
+    gone = LiteLLMTeacherConfig(model="openai/tiny-teacher", api_base="http://127.0.0.1:9/v1")
     with pytest.raises(ConfigError, match="could not score tokens") as caught:
         check_on_policy(OnPolicyConfig(), gone, GeneralizedJSD(), {"teacher_logprobs"})
     assert "still serve" in (caught.value.hint or "")
