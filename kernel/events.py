@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict, Union, cast, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, Union, cast, get_args, get_type_hints
+
+if TYPE_CHECKING:
+    from stillhouse.kernel.interfaces import TeacherResult
 
 STAGES = ("generate", "filter", "train", "evaluate", "report")
 """The pipeline's stages in the order they run (the ``stage`` of stage and progress events)."""
@@ -86,6 +89,26 @@ class TeacherCall(_Base):
     error: str | None
     teacher: NotRequired[str]  # with [[teachers]]: the teacher's name; "judge" for the judge's calls
 
+
+
+def teacher_call_fields(result: TeacherResult, split: str, teacher: str | None = None) -> dict[str, Any]:
+    """The fields of a ``teacher_call`` event for one answer (``teacher``: the ``[[teachers]]`` name
+    or "judge"; left out for the one ``[teacher]``). One place, so every caller logs the same record."""
+    fields: dict[str, Any] = {
+        "sample_id": result.sample_id,
+        "split": split,
+        "model": result.model,
+        "cache_key": result.cache_key,
+        "cache_hit": result.cache_hit,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "cost_usd": result.cost_usd,
+        "latency_ms": round(result.latency_ms, 3),
+        "error": result.error,
+    }
+    if teacher is not None:
+        fields["teacher"] = teacher
+    return fields
 
 class MetricEvent(_Base):
     type: Literal["metric"]

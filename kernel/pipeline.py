@@ -25,6 +25,7 @@ from stillhouse.kernel.curation import (
 from stillhouse.kernel.data import LoadedSplit, load_split
 from stillhouse.kernel.distributed import is_main_process, world_size
 from stillhouse.kernel.errors import ConfigError, StageError, StillhouseError
+from stillhouse.kernel.events import teacher_call_fields
 from stillhouse.kernel.interfaces import (
     Example,
     Loss,
@@ -330,19 +331,7 @@ class Pipeline:
             nonlocal cost
             split = split_of.get(result.sample_id, "")
             self.run.folder.append_teacher_result(result, split)
-            self.emit(
-                "teacher_call",
-                sample_id=result.sample_id,
-                split=split,
-                model=result.model,
-                cache_key=result.cache_key,
-                cache_hit=result.cache_hit,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd,
-                latency_ms=round(result.latency_ms, 3),
-                error=result.error,
-            )
+            self.emit("teacher_call", **teacher_call_fields(result, split))
             counts["ok" if result.ok else "failed"] += 1
             counts["cache_hits"] += int(result.cache_hit)
             tokens["prompt"] += result.prompt_tokens

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from stillhouse.kernel.events import teacher_call_fields
 from stillhouse.kernel.interfaces import (
     Estimate,
     Example,
@@ -224,20 +225,7 @@ def _ask(
         folder.append_teacher_result(result, split, teacher=named.name)
         values = {f.name: getattr(result, f.name) for f in fields(result)}
         mine[result.sample_id] = StoredTeacherResult(**values, split=split, teacher=named.name)
-        pipe.emit(
-            "teacher_call",
-            sample_id=result.sample_id,
-            split=split,
-            model=result.model,
-            teacher=named.name,
-            cache_key=result.cache_key,
-            cache_hit=result.cache_hit,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            cost_usd=result.cost_usd,
-            latency_ms=round(result.latency_ms, 3),
-            error=result.error,
-        )
+        pipe.emit("teacher_call", **teacher_call_fields(result, split, named.name))
         tally.calls += 1
         tally.cache_hits += int(result.cache_hit)
         tally.prompt_tokens += result.prompt_tokens
@@ -616,20 +604,7 @@ class Judge:
             self.calls += 1
             self.cache_hits += int(result.cache_hit)
             self.cost = None if self.cost is None or result.cost_usd is None else self.cost + result.cost_usd
-            self.pipe.emit(
-                "teacher_call",
-                sample_id=result.sample_id,
-                split=split,
-                model=result.model,
-                teacher="judge",
-                cache_key=result.cache_key,
-                cache_hit=result.cache_hit,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd,
-                latency_ms=round(result.latency_ms, 3),
-                error=result.error,
-            )
+            self.pipe.emit("teacher_call", **teacher_call_fields(result, split, "judge"))
             out[result.sample_id] = parse_judgement(result.completions[0].text if result.ok else "", self.options)
 
         teacher.check()
