@@ -220,9 +220,11 @@ def decontaminate(
     evaluation: Mapping[str, Sequence[Example]],
     config: ContaminationConfig,
     fields_of: FieldsOf = prompt_fields,
+    *,
+    split: str = "train",
 ) -> tuple[list[Example], dict[str, Any]]:
-    """Training examples whose prompt nearly matches a row of an evaluation split, counted per
-    split; dropped when ``config.mode`` is "drop"."""
+    """Examples of ``split`` (train, or validation against test) whose prompt nearly matches a row
+    of an evaluation split, counted per split; dropped when ``config.mode`` is "drop"."""
     indexes: dict[str, tuple[dict[tuple[tuple[str, str], ...], Example], NearIndex]] = {}
     for name, rows in evaluation.items():
         exact: dict[tuple[tuple[str, str], ...], Example] = {}
@@ -254,7 +256,7 @@ def decontaminate(
             kept.append(example)
     report = {
         "step": "contamination",
-        "split": "train",
+        "split": split,
         "mode": config.mode,
         "before": len(train),
         "after": len(kept),
@@ -331,6 +333,13 @@ def curate_splits(
             if name in splits:
                 splits[name].examples, report = deduplicate(splits[name].examples, data.dedup, name, fields_of)
                 reports.append(report)
+    if data.contamination.mode != "off" and "validation" in splits and "test" in splits:
+        # a validation row that is also a test row: early stopping and sweeps would select on the test set
+        kept, report = decontaminate(
+            splits["validation"].examples, {"test": splits["test"].examples}, data.contamination, fields_of, split="validation"
+        )
+        reports.append(report)
+        splits["validation"].examples = kept
     evaluation: dict[str, list[Example]] = {name: splits[name].examples for name in ("test", "validation") if name in splits}
     if data.contamination.mode != "off" and "train" in splits and evaluation:
         kept, report = decontaminate(splits["train"].examples, evaluation, data.contamination, fields_of)
@@ -377,7 +386,12 @@ def require_training_rows(train: LoadedSplit, reports: Iterable[Mapping[str, Any
     if train.examples:
         return
     for report in reports:
-        if report.get("step") == "contamination" and report.get("before") and not report.get("after"):
+        if (
+            report.get("step") == "contamination"
+            and report.get("split", "train") == "train"
+            and report.get("before")
+            and not report.get("after")
+        ):
             raise DataError(
                 f"every training row nearly matches a row of the {' or '.join(report['matches'])} split, so nothing is left to train on",
                 where=Location(field="data.contamination"),
@@ -505,6 +519,29 @@ def balance_training(
     return balanced, report
 
 
+def balance_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What the train stage's summary keeps of a balance report: the mode, what it balanced by, the
+    training set's distribution (copies per label or field value) and, with class weights, the weights."""
+    dists = report.get("distributions") or {}
+    out: dict[str, Any] = {"mode": report.get("mode"), "by": report.get("by"), "training": dict(dists.get("training") or {})}
+    if report.get("weights"):
+        out["weights"] = dict(report["weights"])
+    if report.get("absent"):
+        out["absent"] = list(report["absent"])
+    return out
+
+
+def balance_brief(summary: Mapping[str, Any]) -> str:
+    """One short line of a train summary's balance (the TUI's stage timeline shows it)."""
+    counts = " ".join(f"{k}={v}" for k, v in (summary.get("training") or {}).items())
+    line = f"balance {summary.get('mode')} by {summary.get('by')}: {counts}"
+    if summary.get("weights"):
+        line += " · weights " + " ".join(f"{k}={v:g}" for k, v in summary["weights"].items())
+    if summary.get("absent"):
+        line += f" · none of {', '.join(summary['absent'])}"
+    return line
+
+
 def _sorted_counts(counts: Mapping[str, float]) -> dict[str, Any]:
     return {label: counts[label] for label in sorted(counts)}
 
@@ -518,6 +555,9 @@ def curation_counts(reports: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             removed = report.get("removed") or {}
             counts[f"{split}_exact_duplicates"] = removed.get("exact", 0)
             counts[f"{split}_near_duplicates"] = removed.get("near", 0)
+        elif step == "contamination" and split == "validation":
+            counts["validation_rows_in_test"] = report.get("leaked", 0)
+            counts["validation_rows_in_test_dropped"] = report.get("before", 0) - report.get("after", 0)
         elif step == "contamination":
             counts["leaked_train_rows"] = report.get("leaked", 0)
             counts["leaked_dropped"] = report.get("before", 0) - report.get("after", 0)
@@ -561,12 +601,13 @@ def describe(event: Mapping[str, Any]) -> str:
             else ""
         )
     if step == "contamination":
+        rows = "training" if event.get("split", "train") == "train" else str(event.get("split"))
         if not event.get("leaked"):
             checked = " and ".join(event.get("matches") or {}) or "no"
-            return f"contamination: no training row matches a row of the {checked} split (threshold {event.get('threshold')})"
+            return f"contamination: no {rows} row matches a row of the {checked} split (threshold {event.get('threshold')})"
         per_split = ", ".join(f"{n} like {name}" for name, n in (event.get("matches") or {}).items())
-        action = "dropped" if event.get("mode") == "drop" else "kept (mode report)"
-        line = f"contamination: {event.get('leaked', 0)} training rows match an evaluation row ({per_split}): {action}"
+        action = f"dropped from {rows}" if event.get("mode") == "drop" else "kept (mode report)"
+        line = f"contamination: {event.get('leaked', 0)} {rows} rows match an evaluation row ({per_split}): {action}"
         shown = event.get("examples") or []
         if shown:
             first = shown[0]
@@ -591,6 +632,8 @@ def describe(event: Mapping[str, Any]) -> str:
 
 __all__ = [
     "NearIndex",
+    "balance_brief",
+    "balance_summary",
     "balance_plan",
     "balance_training",
     "check_curation",

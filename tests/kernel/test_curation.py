@@ -107,6 +107,43 @@ def test_a_planted_test_set_leak_is_dropped_and_reported_per_split(tmp_path: Pat
     assert len(kept) == 16 and report["leaked"] == 1  # counted, kept
 
 
+def test_a_row_in_both_validation_and_test_is_reported_and_dropped_from_validation(tmp_path: Path) -> None:
+    from stillhouse.kernel.config import pipeline_model
+    from stillhouse.kernel.curation import curate_splits, curation_counts
+    from stillhouse.kernel.data import LoadedSplit
+
+    rows = snli_rows()
+    loaded = {
+        "train": examples(tmp_path, rows[:12]),
+        "validation": examples(tmp_path, [*rows[12:16], near_copy(rows[20], "in-both")], "validation"),
+        "test": examples(tmp_path, rows[18:], "test"),
+    }
+    for mode, kept in (("drop", 4), ("report", 5)):
+        splits = {name: LoadedSplit(name, list(rows_)) for name, rows_ in loaded.items()}
+        cfg = pipeline_model().model_validate(
+            {
+                "task": "nli",
+                "data": {"train": "t", "validation": "v", "test": "e", "contamination": {"mode": mode}},
+                "teacher": {"model": "m"},
+                "student": {"model": "s"},
+            }
+        )
+        reports = curate_splits(nli_task(), cfg, splits, seed=0)
+        report = next(r for r in reports if r["step"] == "contamination" and r["split"] == "validation")
+        assert report["matches"] == {"test": 1} and report["leaked"] == 1
+        assert [(e["id"], e["matches"]) for e in report["examples"]] == [("in-both", rows[20]["id"])]
+        assert len(splits["validation"].examples) == kept
+        assert ("in-both" in {e.id for e in splits["validation"].examples}) == (mode == "report")
+        counts = curation_counts(reports)
+        assert counts["validation_rows_in_test"] == 1 and counts["validation_rows_in_test_dropped"] == 5 - kept
+        line = describe(report)
+        assert "1 validation rows match an evaluation row (1 like test)" in line
+        assert ("dropped from validation" in line) == (mode == "drop")
+        # train is checked against the validation split that is left, and the test split
+        train_report = next(r for r in reports if r["step"] == "contamination" and r["split"] == "train")
+        assert train_report["leaked"] == 0
+
+
 # -- balance ------------------------------------------------------------------------------------
 
 

@@ -117,6 +117,35 @@ def test_stage_summaries_are_not_cut_where_the_screen_has_room(fixture_home: Pat
     drive(app, scenario)
 
 
+def test_the_train_stage_shows_the_balance_of_the_training_set(fixture_home: Path, make_app) -> None:
+    import json
+
+    spec = RUNS["nli-mini"]
+    path = fixture_home / "runs" / spec.run_id / "events.jsonl"
+    lines = path.read_text().splitlines()
+    i = next(i for i, line in enumerate(lines) if '"stage_finished"' in line and '"train"' in line)
+    event = json.loads(lines[i])
+    balance = {
+        "mode": "weights",
+        "by": "label",
+        "training": {"contradiction": 4, "entailment": 11, "neutral": 8},
+        "weights": {"contradiction": 1.9167, "entailment": 0.697, "neutral": 0.9583},
+    }
+    event["summary"] = {**event["summary"], "balance": balance}
+    lines[i] = json.dumps(event)
+    path.write_text("\n".join(lines) + "\n")
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, spec.run_id)
+        text = " ".join(screen_text(app).split())
+        train_line = text.split("✓ train", 1)[1].split("✓ evaluate", 1)[0]
+        assert "balance weights by label: contradiction=4 entailment=11 neutral=8" in train_line
+        assert "weights contradiction=1.9167 entailment=0.697 neutral=0.9583" in train_line
+
+    drive(app, scenario)
+
+
 def test_samples_filter_by_verdict_reason_and_search(fixture_home: Path, make_app) -> None:
     app = make_app(fixture_home)
     spec = RUNS["qa"]

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from stillhouse.kernel.curation import balance_brief
 from stillhouse.tui.state import RunState, StageState
 from stillhouse.tui.widgets import cells
 
@@ -71,6 +72,8 @@ def stage_line(stage: StageState, now: float) -> list[Text | str]:
     )
     if stage.status == "finished":
         summary = ", ".join(f"{k}={v}" for k, v in stage.summary.items() if not isinstance(v, (dict, list)))
+        if isinstance(balance := stage.summary.get("balance"), dict):  # the train stage: its label balance
+            summary = f"{summary}; {balance_brief(balance)}" if summary else balance_brief(balance)
         return [name, Text(cells.duration(seconds)), summary]
     if stage.status in ("failed", "interrupted"):
         return [name, Text(stage.status, style=cells.STATUS_STYLES.get(stage.status, "")), stage.error or ""]
