@@ -574,6 +574,18 @@ class Loss(Plugin[ConfigT]):
 
 
 @dataclass
+class NamedTeacher:
+    """One entry of ``[[teachers]]``: a name, a weight and its backend's validated teacher config."""
+
+    name: str
+    weight: float
+    config: TeacherConfig
+
+    def dump(self) -> dict[str, Any]:
+        return {"name": self.name, "weight": self.weight, **self.config.model_dump(mode="json")}
+
+
+@dataclass
 class TrainJob:
     """Everything a student trainer needs for one training run."""
 
@@ -589,6 +601,9 @@ class TrainJob:
     emit: EmitFn
     resume: bool = False
     should_stop: Callable[[], bool] = lambda: False
+    teachers: list[NamedTeacher] = field(default_factory=list)
+    """Every ``[[teachers]]`` entry (empty with one ``[teacher]``); ``teacher`` is the primary one. A
+    logit loss combines the top-k of those that are local ``hf/`` models sharing the student's tokenizer."""
 
 
 @dataclass

@@ -12,10 +12,11 @@ import shutil
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stillhouse.kernel.config import LoadedConfig, to_toml
 from stillhouse.kernel.curation import (
+    balance_summary,
     balance_training,
     curate_splits,
     curation_counts,
@@ -54,6 +55,9 @@ from stillhouse.kernel.runs import (
 from stillhouse.kernel.secrets import remember_env
 from stillhouse.kernel.teaching.config import CallTeacherConfig
 from stillhouse.kernel.tracking import run_trackers
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from stillhouse.kernel.teacher_ensemble import JudgeSpec
 
 REASON_CODE = re.compile(r"[a-z][a-z0-9_]{1,40}")
 # Below this share of accepted training samples the filter stage warns: the student learns from little.
@@ -389,6 +393,8 @@ class Pipeline:
         if self.loaded.judge is not None:  # judge = {...}: score each accepted answer, apply the threshold
             by_id = {e.id: e for split in examples.values() for e in split}
             judged = teacher_ensemble.Judge(self).apply(records, by_id)
+            judged["mode"] = self.loaded.judge.options.mode
+            judged["self_preference"] = self._warn_self_preference(self.loaded.judge)
         self.run.folder.write_samples(records)
         accepted = sum(1 for r in records if r["accepted"])
         reasons = Counter(r["reason"] for r in records)
@@ -408,6 +414,25 @@ class Pipeline:
             summary["judge"] = judged
         self._check_acceptance([r for r in records if r["split"] == "train"])
         return summary
+
+    def _warn_self_preference(self, judge: JudgeSpec) -> list[str]:
+        """The teachers whose model is the judge's, said as a warning (terminal and event): a model
+        tends to score its own answers higher."""
+        from stillhouse.kernel import teacher_ensemble
+
+        named = [(t.name, t.config) for t in self.loaded.teachers]
+        if not named and self.cfg.teacher is not None:
+            named = [("teacher", self.cfg.teacher)]
+        same = teacher_ensemble.self_preference(judge, named)
+        if same:
+            self.emit(
+                "log",
+                level="warning",
+                message=f"the judge's model {judge.config.model} is also the model of teacher {', '.join(same)}: "
+                "a model tends to prefer its own answers (self-preference bias); use a judge of another model where one "
+                "is available",
+            )
+        return same
 
     def _check_acceptance(self, train_records: list[SampleRecord]) -> None:
         """Stop here when no training sample survived (training would fail minutes later with
@@ -557,6 +582,7 @@ class Pipeline:
             emit=self._emit_from_plugin,
             resume=self.run.folder.checkpoints.exists() and not self.upstream_changed,
             should_stop=self.should_stop,
+            teachers=list(self.loaded.teachers),
         )
         if not job.resume and job.checkpoint_dir.exists():
             shutil.rmtree(job.checkpoint_dir)  # checkpoints of a training on older samples
@@ -565,12 +591,15 @@ class Pipeline:
             raise StopRequested
         self._artifact("student", outcome.model_dir)
         self._drop_resume_state(job.checkpoint_dir)
-        return {
+        summary = {
             "steps": outcome.steps,
             "train_pairs": len(train_pairs),
             "validation_pairs": len(job.validation),
             **outcome.summary,
         }
+        if balance is not None:
+            summary["balance"] = balance_summary(balance)
+        return summary
 
     def _drop_resume_state(self, checkpoint_dir: Path) -> None:
         """Training finished: nothing will resume it, so its optimizer state only fills the disk."""

@@ -114,6 +114,8 @@ class SampleRecord(TypedDict, total=False):
     teacher_answers: list[dict[str, Any]]  # with [[teachers]]: each teacher's answer (name, model, weight, answer, text)
     judge_score: float | None  # with a judge: its score of the answer (on its scale)
     judge_reason: str | None  # with a judge: its short reason
+    judge_comparisons: list[dict[str, Any]]  # a pairwise judge: each pair of teachers, asked in both orders
+    judge_verdict: str  # a pairwise judge: how the chosen teacher fared
 
 
 class RoleResults(TypedDict, total=False):

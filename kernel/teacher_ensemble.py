@@ -2,8 +2,8 @@
 
 Each teacher of a ``[[teachers]]`` list is a plugin of its backend with its own config, so each gets
 the teaching engine's cache, budget and cost accounting (:mod:`stillhouse.kernel.teaching`). Its
-answers are stored in the run folder under its name (``teacher/outputs.jsonl``), and the filter
-stage combines them per sample:
+answers are stored in the run folder under its name (``teacher/outputs.jsonl``); in vote mode the
+teachers answer at the same time, one thread each. The filter stage combines them per sample:
 
 - answers that are labels, numbers or spans (nli, classification, math, qa): a weighted vote across
   teachers and their samples (each teacher's weight split evenly over its completions), compared by
@@ -12,7 +12,8 @@ stage combines them per sample:
   answer is then verified like a one-teacher answer.
 - free text (tasks with ``free_text = True``: summarization, conversation): best-of, the answer the
   task's verifier accepts with the highest verdict confidence (then the heaviest teacher), or with
-  ``ensemble.best_of = "judge"`` the one the judge scores highest.
+  ``ensemble.best_of = "judge"`` the one the judge scores highest (or, with ``judge.mode =
+  "pairwise"``, the one that wins most comparisons side by side, each pair asked in both orders).
 - ``ensemble.mode = "cascade"``: the teachers are asked in list order (cheap first); a row goes to
   the next teacher only when the previous one's answer fails verification or its samples disagree
   (majority share below ``ensemble.escalate_below``). The combined answer is the last one asked.
@@ -28,7 +29,10 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +42,7 @@ from stillhouse.kernel.events import teacher_call_fields
 from stillhouse.kernel.interfaces import (
     Estimate,
     Example,
+    NamedTeacher,
     Parsed,
     StrictModel,
     TaskType,
@@ -48,6 +53,8 @@ from stillhouse.kernel.interfaces import (
 )
 from stillhouse.kernel.run_folder import SampleRecord, StoredTeacherResult
 from stillhouse.kernel.teaching.config import CallTeacherConfig
+from stillhouse.kernel.teaching.loop import LoopThread
+from stillhouse.kernel.teaching.teacher import CallTeacher
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from stillhouse.kernel.pipeline import Pipeline
@@ -57,6 +64,10 @@ JUDGE_MARKER = "You grade one answer to a task"
 """The start of the judge's system prompt (the fake OpenAI server recognises judge calls by it)."""
 QUESTION_HEADING = "### Task\n"
 ANSWER_HEADING = "\n### Answer to grade\n"
+PAIRWISE_MARKER = "You compare two answers to a task"
+"""The start of the pairwise judge's system prompt (the fake OpenAI server recognises it)."""
+FIRST_HEADING = "\n### Answer A\n"
+SECOND_HEADING = "\n### Answer B\n"
 
 DEFAULT_RUBRICS = {
     "summarization": "Faithfulness to the document: every statement of the summary is supported by the "
@@ -69,6 +80,7 @@ DEFAULT_RUBRIC = "Correctness: the answer is right for the task and its reasonin
 
 _SCORE = re.compile(r"score\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 _REASON = re.compile(r"reason\s*[:=]\s*(.+)", re.IGNORECASE)
+_WINNER = re.compile(r"winner\s*[:=]\s*\**\s*(A|B|tie)\b", re.IGNORECASE)
 
 
 class EnsembleConfig(StrictModel):
@@ -104,6 +116,12 @@ class JudgeOptions(StrictModel):
     rubric: str | None = Field(None, description="What the judge scores; the task's default rubric if unset.")
     threshold: float | None = Field(None, description="Reject accepted answers the judge scores below this.")
     scale: Literal["1-10", "0-1"] = Field("1-10", description="The score range the judge is asked for.")
+    mode: Literal["pointwise", "pairwise"] = Field(
+        "pointwise",
+        description='How best_of = "judge" picks among the teachers\' answers: pointwise scores each alone; '
+        "pairwise shows the judge two answers side by side, each pair in both orders (a win counts only when "
+        "both orders agree).",
+    )
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -112,18 +130,6 @@ class JudgeOptions(StrictModel):
 
 JUDGE_KEYS = frozenset(JudgeOptions.model_fields)
 ENTRY_KEYS = frozenset({"name", "weight"})
-
-
-@dataclass
-class NamedTeacher:
-    """One entry of ``[[teachers]]``: a name, a weight and its backend's validated teacher config."""
-
-    name: str
-    weight: float
-    config: TeacherConfig
-
-    def dump(self) -> dict[str, Any]:
-        return {"name": self.name, "weight": self.weight, **self.config.model_dump(mode="json")}
 
 
 @dataclass
@@ -181,70 +187,122 @@ class TeacherTally:
     """Cost at the teacher's price of every answer it gave for this run, cached or not."""
 
 
+MAX_CONCURRENT_TEACHERS = 8
+"""Vote mode asks this many teachers at once (each through its own engine, in a thread of its own)."""
+
+
 def generate(pipe: Pipeline, requests: list[TeacherRequest], split_of: dict[str, str]) -> dict[str, Any]:
-    """The generate stage with ``[[teachers]]``: each teacher through its own engine, in list order."""
+    """The generate stage with ``[[teachers]]``: each teacher through its own engine; in vote mode
+    all at once, in a cascade in list order (a row reaches a teacher only when the previous failed it)."""
     teachers = pipe.loaded.teachers
     ensemble = pipe.loaded.ensemble
     stored = pipe.run.folder.latest_results_by_teacher()
-    examples = _examples(pipe)
+    for named in teachers:
+        stored.setdefault(named.name, {})
     tallies = {t.name: TeacherTally(t.config.model, t.weight) for t in teachers}
-    rows = list(requests)
     final: dict[str, str] = {}  # sample id -> the teacher whose answer stands (cascade)
+    lock = threading.Lock()
+    if ensemble.mode == "vote":
+        asks = [_Ask(pipe, named, list(requests), stored[named.name], tallies[named.name], split_of, lock) for named in teachers]
+        _run_concurrently(asks)
+        return _generate_summary(pipe, requests, stored, tallies, final)
+    examples = _examples(pipe)
+    rows = list(requests)
     for index, named in enumerate(teachers):
         if pipe.should_stop():
             break
-        if ensemble.mode == "cascade" and index > 0:
+        if index > 0:
             previous = teachers[index - 1].name
-            rows = [
-                r for r in rows if _escalate(pipe, examples.get(r.sample_id), stored.get(previous, {}).get(r.sample_id))
-            ]
+            rows = [r for r in rows if _escalate(pipe, examples.get(r.sample_id), stored[previous].get(r.sample_id))]
         for r in rows:
             final[r.sample_id] = named.name
-        _ask(pipe, named, rows, stored.setdefault(named.name, {}), tallies[named.name], split_of)
+        _run_concurrently([_Ask(pipe, named, rows, stored[named.name], tallies[named.name], split_of, lock)])
     return _generate_summary(pipe, requests, stored, tallies, final)
 
 
-def _ask(
-    pipe: Pipeline,
-    named: NamedTeacher,
-    rows: list[TeacherRequest],
-    mine: dict[str, StoredTeacherResult],
-    tally: TeacherTally,
-    split_of: dict[str, str],
-) -> None:
-    """Ask one teacher the rows it has no answer to yet; store, report and count each answer."""
-    folder = pipe.run.folder
-    tally.asked = len(rows)
-    pending = [r for r in rows if not (r.sample_id in mine and mine[r.sample_id].ok)]
-    teacher = _teacher_within_budget(pipe, named)
-    teacher.check()
-    already, every = len(rows) - len(pending), max(1, len(rows) // 100)
-
-    def on_result(result: TeacherResult) -> None:
-        split = split_of.get(result.sample_id, "")
-        folder.append_teacher_result(result, split, teacher=named.name)
-        values = {f.name: getattr(result, f.name) for f in fields(result)}
-        mine[result.sample_id] = StoredTeacherResult(**values, split=split, teacher=named.name)
-        pipe.emit("teacher_call", **teacher_call_fields(result, split, named.name))
-        tally.calls += 1
-        tally.cache_hits += int(result.cache_hit)
-        tally.prompt_tokens += result.prompt_tokens
-        tally.completion_tokens += result.completion_tokens
-        tally.cost_usd = None if tally.cost_usd is None or result.cost_usd is None else tally.cost_usd + result.cost_usd
-        done = already + tally.calls
-        if done % every == 0 or done == tally.asked:
-            pipe.emit("progress", stage="generate", done=done, total=tally.asked, role=named.name)
-
+def _run_concurrently(asks: Sequence[_Ask]) -> None:
+    """Start every teacher here (its budget and its check, in list order), then let them answer at
+    once, one thread each, their engines on one shared event loop; the first failure in list order
+    is raised once all are done, so what was answered meanwhile is stored and a resume asks only the rest."""
+    shared = LoopThread("stillhouse-teachers") if len(asks) > 1 else None
     try:
+        for ask in asks:
+            ask.start(shared)
+        if len(asks) == 1:
+            asks[0].run()
+            return
+        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_TEACHERS, len(asks)), thread_name_prefix="teacher") as pool:
+            futures = [pool.submit(ask.run) for ask in asks]
+        for future in futures:
+            future.result()
+    finally:
+        for ask in asks:
+            ask.finish()
+        if shared is not None:
+            shared.close()
+
+
+@dataclass
+class _Ask:
+    """One teacher asked the rows it has no answer to yet: each answer stored, reported and counted
+    under a lock shared by the teachers answering at the same time (one run folder, one event log)."""
+
+    pipe: Pipeline
+    named: NamedTeacher
+    rows: list[TeacherRequest]
+    mine: dict[str, StoredTeacherResult]
+    tally: TeacherTally
+    split_of: dict[str, str]
+    lock: threading.Lock
+    teacher: Teacher | None = None
+
+    def start(self, loop: LoopThread | None) -> None:
+        self.teacher = _teacher_within_budget(self.pipe, self.named)
+        if loop is not None and isinstance(self.teacher, CallTeacher):
+            self.teacher.share_loop(loop)
+        self.teacher.check()
+
+    def run(self) -> None:
+        pipe, named, mine, tally, teacher = self.pipe, self.named, self.mine, self.tally, self.teacher
+        assert teacher is not None
+        folder = pipe.run.folder
+        tally.asked = len(self.rows)
+        pending = [r for r in self.rows if not (r.sample_id in mine and mine[r.sample_id].ok)]
+        already, every = len(self.rows) - len(pending), max(1, len(self.rows) // 100)
+
+        def on_result(result: TeacherResult) -> None:
+            split = self.split_of.get(result.sample_id, "")
+            with self.lock:
+                folder.append_teacher_result(result, split, teacher=named.name)
+                values = {f.name: getattr(result, f.name) for f in fields(result)}
+                mine[result.sample_id] = StoredTeacherResult(**values, split=split, teacher=named.name)
+                pipe.emit("teacher_call", **teacher_call_fields(result, split, named.name))
+                tally.calls += 1
+                tally.cache_hits += int(result.cache_hit)
+                tally.prompt_tokens += result.prompt_tokens
+                tally.completion_tokens += result.completion_tokens
+                tally.cost_usd = (
+                    None if tally.cost_usd is None or result.cost_usd is None else tally.cost_usd + result.cost_usd
+                )
+                done = already + tally.calls
+                if done % every == 0 or done == tally.asked:
+                    pipe.emit("progress", stage="generate", done=done, total=tally.asked, role=named.name)
+
         if pending:
             teacher.generate(pending, on_result, cache_dir=pipe.cache_dir, should_stop=pipe.should_stop)
-    finally:
+
+    def finish(self) -> None:
+        """Close the engine and count what this teacher's answers cost."""
+        teacher, tally, mine = self.teacher, self.tally, self.mine
+        if teacher is None:
+            return
         teacher.close()
-    tally.answered = sum(1 for r in rows if r.sample_id in mine and mine[r.sample_id].ok)
-    costs = [list_cost(teacher, mine[r.sample_id]) for r in rows if r.sample_id in mine]
-    tally.list_cost_usd = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
-    if tally.cost_usd is not None:
-        tally.cost_usd = round(tally.cost_usd, 6)
+        tally.asked = len(self.rows)
+        tally.answered = sum(1 for r in self.rows if r.sample_id in mine and mine[r.sample_id].ok)
+        costs = [list_cost(teacher, mine[r.sample_id]) for r in self.rows if r.sample_id in mine]
+        tally.list_cost_usd = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
+        if tally.cost_usd is not None:
+            tally.cost_usd = round(tally.cost_usd, 6)
 
 
 def estimate(pipe: Pipeline, requests: Sequence[TeacherRequest]) -> Estimate:
@@ -402,13 +460,20 @@ class Combiner:
         self.ensemble = pipe.loaded.ensemble
         self.results = pipe.run.folder.latest_results_by_teacher()
         self.judge_scores: dict[str, tuple[float | None, str | None]] = {}
+        self.comparisons: dict[str, list[dict[str, Any]]] = {}
+        """Pairwise judging: per sample id, each pair of teachers' answers compared in both orders."""
 
     def has_results(self) -> bool:
         return any(self.results.get(t.name) for t in self.teachers)
 
     def prepare(self, examples: Sequence[Example]) -> None:
         """Best-of by the judge: score every verified free-text candidate first (one batch of calls)."""
-        if not (is_free_text(self.task) and self.ensemble.best_of == "judge" and self.pipe.loaded.judge):
+        judge = self.pipe.loaded.judge
+        if not (is_free_text(self.task) and self.ensemble.best_of == "judge" and judge):
+            return
+        if judge.options.mode == "pairwise":
+            pools = {e.id: (e, _one_per_teacher(self._verified(e, self._candidates(e)))) for e in examples}
+            self.comparisons = PairwiseJudge(self.pipe).compare([(e, pool) for e, pool in pools.values() if len(pool) > 1])
             return
         items = []
         for example in examples:
@@ -505,7 +570,14 @@ class Combiner:
             return self._fallback(example, answers)
         total = sum(c.weight for c in candidates)
 
+        comparisons = self.comparisons.get(example.id, [])
+        wins = Counter(c["winner"] for c in comparisons if c["winner"] is not None)
+
+        compared = {id(c) for c in _one_per_teacher(passed)}
+
         def rank(cand: Candidate) -> tuple[float, float]:
+            if self.comparisons:
+                return (wins[cand.teacher.name] if id(cand) in compared else float("-inf"), cand.teacher.weight)
             if self.judge_scores:
                 score = self.judge_scores.get(_candidate_id(cand), (None, None))[0]
                 return (score if score is not None else float("-inf"), cand.teacher.weight)
@@ -516,6 +588,12 @@ class Combiner:
         record = self.pipe._judge(self.task, example, best.as_result(), 0.0)
         record["teacher"] = best.teacher.name
         record["confidence"] = round(sum(c.weight for c in passed) / total, 6) if total else None
+        if comparisons:
+            record["judge_comparisons"] = comparisons
+            record["judge_verdict"] = (
+                f"{best.teacher.name} won {wins[best.teacher.name]} of its {len(comparisons)} comparison"
+                f"{'s' if len(comparisons) > 1 else ''} (a win counts when both orders agree; ties otherwise)"
+            )
         return record
 
     def _cascade(self, example: Example, answers: dict[str, StoredTeacherResult | None]) -> SampleRecord:
@@ -526,6 +604,14 @@ class Combiner:
         record = self.pipe._judge(self.task, example, result, self.task.config.min_agreement)
         record["teacher"] = last.name
         return record
+
+
+def _one_per_teacher(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Each teacher's first verified answer (the pairwise judge compares teachers, not samples)."""
+    out: dict[str, Candidate] = {}
+    for cand in candidates:
+        out.setdefault(cand.teacher.name, cand)
+    return list(out.values())
 
 
 def _reject(record: SampleRecord, reason: str) -> None:
@@ -567,32 +653,28 @@ class Judge:
         self.pipe = pipe
         self.spec = spec
         self.options = spec.options
-        rubric = spec.options.rubric or DEFAULT_RUBRICS.get(pipe.cfg.task, DEFAULT_RUBRIC)
+        self.rubric = spec.options.rubric or DEFAULT_RUBRICS.get(pipe.cfg.task, DEFAULT_RUBRIC)
         low, high = spec.options.bounds
         self.calls = self.cache_hits = 0
         self.cost: float | None = 0.0
         self.system = (
-            f"{JUDGE_MARKER}. Score it against this rubric: {rubric}\n"
+            f"{JUDGE_MARKER}. Score it against this rubric: {self.rubric}\n"
             f"Reply with exactly two lines:\nScore: <a number from {low:g} to {high:g}, higher is better>\n"
             "Reason: <one short sentence>"
         )
 
+    def question(self, example: Example) -> str:
+        return "\n\n".join(m["content"] for m in self.pipe.task.student_messages(example) if m["role"] != "assistant")
+
     def messages(self, example: Example, answer: str) -> list[dict[str, str]]:
-        question = "\n\n".join(
-            m["content"] for m in self.pipe.task.student_messages(example) if m["role"] != "assistant"
-        )
         return [
             {"role": "system", "content": self.system},
-            {"role": "user", "content": f"{QUESTION_HEADING}{question}\n{ANSWER_HEADING}{answer}"},
+            {"role": "user", "content": f"{QUESTION_HEADING}{self.question(example)}\n{ANSWER_HEADING}{answer}"},
         ]
 
-    def score(self, items: Sequence[tuple[str, Example, str]]) -> dict[str, tuple[float | None, str | None]]:
-        """(score, reason) per item id; the items are asked in a random order (seeded by the run)."""
-        order = list(items)
-        random.Random(self.pipe.run.id).shuffle(order)
-        requests = [TeacherRequest(item_id, self.messages(example, answer)) for item_id, example, answer in order]
-        split_of = {item_id: example.split for item_id, example, _ in items}
-        out: dict[str, tuple[float | None, str | None]] = {}
+    def ask(self, requests: Sequence[TeacherRequest], split_of: dict[str, str]) -> dict[str, str]:
+        """The judge's reply text per request id ("" for a failed call); every reply stored and counted."""
+        out: dict[str, str] = {}
         if not requests:
             return out
         teacher = make_teacher(self.pipe.host, self.spec.config)
@@ -605,14 +687,23 @@ class Judge:
             self.cache_hits += int(result.cache_hit)
             self.cost = None if self.cost is None or result.cost_usd is None else self.cost + result.cost_usd
             self.pipe.emit("teacher_call", **teacher_call_fields(result, split, "judge"))
-            out[result.sample_id] = parse_judgement(result.completions[0].text if result.ok else "", self.options)
+            out[result.sample_id] = result.completions[0].text if result.ok else ""
 
         teacher.check()
         try:
-            teacher.generate(requests, on_result, cache_dir=self.pipe.cache_dir, should_stop=self.pipe.should_stop)
+            teacher.generate(list(requests), on_result, cache_dir=self.pipe.cache_dir, should_stop=self.pipe.should_stop)
         finally:
             teacher.close()
         return out
+
+    def score(self, items: Sequence[tuple[str, Example, str]]) -> dict[str, tuple[float | None, str | None]]:
+        """(score, reason) per item id; the items are asked in a random order (seeded by the run)."""
+        order = list(items)
+        random.Random(self.pipe.run.id).shuffle(order)
+        requests = [TeacherRequest(item_id, self.messages(example, answer)) for item_id, example, answer in order]
+        split_of = {item_id: example.split for item_id, example, _ in items}
+        replies = self.ask(requests, split_of)
+        return {item_id: parse_judgement(text, self.options) for item_id, text in replies.items()}
 
     def apply(self, records: list[SampleRecord], examples: dict[str, Example]) -> dict[str, Any]:
         """Score every accepted record; below the threshold, reject it (``judge_below_threshold``)."""
@@ -666,6 +757,88 @@ def parse_judgement(text: str, options: JudgeOptions) -> tuple[float | None, str
     return score, reason
 
 
+class PairwiseJudge(Judge):
+    """Compares the teachers' answers to a sample two at a time. Each pair is shown in an order drawn
+    from a seed (the run id, the sample id and the two teachers' names: the same on a resume), and
+    asked again the other way round; a teacher wins a pair only when both orders name its answer,
+    any other outcome is a tie. The judge never sees a teacher's name."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        super().__init__(pipe)
+        self.system = (
+            f"{PAIRWISE_MARKER}. Decide which answer is better against this rubric: {self.rubric}\n"
+            "Reply with exactly two lines:\nWinner: <A, B or tie>\nReason: <one short sentence>"
+        )
+
+    def pair_messages(self, example: Example, first: str, second: str) -> list[dict[str, str]]:
+        body = f"{QUESTION_HEADING}{self.question(example)}\n{FIRST_HEADING}{first}\n{SECOND_HEADING}{second}"
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": body}]
+
+    def compare(self, pools: Sequence[tuple[Example, Sequence[Candidate]]]) -> dict[str, list[dict[str, Any]]]:
+        """Per sample id, one entry per pair of teachers: who was shown first (and the seed that
+        chose it), the verdict and reason of each order, and the winner (None: a tie)."""
+        pairs: list[tuple[Example, Candidate, Candidate, str]] = []
+        requests: list[TeacherRequest] = []
+        split_of: dict[str, str] = {}
+        for example, pool in pools:
+            for i, left in enumerate(pool):
+                for right in pool[i + 1 :]:
+                    seed = f"{self.pipe.run.id}:{example.id}:{left.teacher.name}:{right.teacher.name}"
+                    first, second = (left, right) if random.Random(seed).random() < 0.5 else (right, left)
+                    pairs.append((example, first, second, seed))
+                    for a, b in ((first, second), (second, first)):
+                        rid = _pair_id(example, a, b)
+                        requests.append(TeacherRequest(rid, self.pair_messages(example, _text(a), _text(b))))
+                        split_of[rid] = example.split
+        replies = self.ask(requests, split_of)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for example, first, second, seed in pairs:
+            asked = parse_verdict(replies.get(_pair_id(example, first, second), ""))
+            swapped = parse_verdict(replies.get(_pair_id(example, second, first), ""))
+            names = (first.teacher.name, second.teacher.name)
+            winners = (_winner(asked[0], names), _winner(swapped[0], names[::-1]))
+            out.setdefault(example.id, []).append(
+                {
+                    "first": names[0],
+                    "second": names[1],
+                    "order_seed": seed,
+                    "verdicts": [asked[0], swapped[0]],
+                    "reasons": [asked[1], swapped[1]],
+                    "winner": winners[0] if winners[0] is not None and winners[0] == winners[1] else None,
+                }
+            )
+        return out
+
+
+def _text(cand: Candidate) -> str:
+    return cand.result.completions[cand.index].text
+
+
+def _pair_id(example: Example, a: Candidate, b: Candidate) -> str:
+    return f"{example.id}::{a.teacher.name}>{b.teacher.name}"
+
+
+def _winner(verdict: str | None, shown: tuple[str, str]) -> str | None:
+    """The teacher a verdict names, given the teachers shown as A and B (None: a tie or no verdict)."""
+    return {"A": shown[0], "B": shown[1]}.get(verdict or "")
+
+
+def parse_verdict(text: str) -> tuple[str | None, str | None]:
+    """("A" | "B" | "tie" | None, reason) from a pairwise judge's reply."""
+    match = _WINNER.search(text or "")
+    reason_match = _REASON.search(text or "")
+    reason = reason_match.group(1).strip()[:200] if reason_match else ((text or "").strip()[:200] or None)
+    if match is None:
+        return None, reason
+    verdict = match.group(1)
+    return (verdict.upper() if verdict.lower() != "tie" else "tie"), reason
+
+
+def self_preference(judge: JudgeSpec, teachers: Sequence[tuple[str, TeacherConfig]]) -> list[str]:
+    """The teachers whose model is the judge's own (a model tends to prefer its own answers)."""
+    return [name for name, config in teachers if config.model == judge.config.model]
+
+
 __all__ = [
     "ANSWER_HEADING",
     "JUDGE_MARKER",
@@ -673,11 +846,14 @@ __all__ = [
     "EnsembleConfig",
     "Judge",
     "JudgeOptions",
+    "PairwiseJudge",
     "JudgeSpec",
     "NamedTeacher",
     "acceptance_by_teacher",
     "cascade_saving",
     "generate",
     "parse_judgement",
+    "parse_verdict",
+    "self_preference",
     "primary_teacher",
 ]

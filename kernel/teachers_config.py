@@ -69,6 +69,14 @@ def validate_teachers(
 def _check_ensemble(raw: dict[str, Any], has_teachers: bool, has_judge: bool, source: str, text: str) -> None:
     """[ensemble] options that would do nothing are mistakes: said before any call."""
     ensemble = raw.get("ensemble")
+    judge = raw.get("judge")
+    best_of = ensemble.get("best_of") if isinstance(ensemble, dict) else None
+    if isinstance(judge, dict) and judge.get("mode") == "pairwise" and not (has_teachers and best_of == "judge"):
+        raise ConfigError(
+            'judge.mode = "pairwise" compares the answers of several teachers, but nothing asks it to',
+            where=Location(source, find_line(text, ("judge", "mode")) or find_line(text, ("judge",)), "judge.mode"),
+            hint='use it with [[teachers]] and ensemble.best_of = "judge", or leave judge.mode out (pointwise scores)',
+        )
     if not isinstance(ensemble, dict):
         return  # validated with the rest of the config
     defaults = EnsembleConfig().model_dump(mode="json")

@@ -22,7 +22,10 @@ fixed latency, and can misbehave on purpose:
   are counted per model (``stats.by_model``, ``stats.answered_by_model``).
 - judge prompts (the kernel's judge system prompt, :data:`stillhouse.kernel.teacher_ensemble.JUDGE_MARKER`):
   with an oracle the judge scores an answer the task's verifier accepts against the gold row 9, any
-  other 2; without one, a score drawn from the prompt. Always ``Score: N\nReason: ...``.
+  other 2; without one, a score drawn from the prompt. Always ``Score: N\nReason: ...``. Pairwise
+  prompts (:data:`~stillhouse.kernel.teacher_ensemble.PAIRWISE_MARKER`, two answers A and B): with an
+  oracle the answer the verifier accepts wins (a tie when both or neither do); without one a verdict
+  drawn from the prompt. Always ``Winner: A|B|tie\nReason: ...``.
 
 It counts what it did (``stats``: requests, answered per prompt, faults) so tests can check at the
 server that nothing was paid for twice. Run it in a thread (:class:`FakeOpenAIServer`) or as a
@@ -206,8 +209,12 @@ class FakeOpenAIApp:
         oracle = self.behaviour.models.get(model, self.behaviour.oracle)
         if callable(oracle):  # a scripted model: (messages, choice index) -> reply
             return str(oracle(messages, index))
-        from stillhouse.kernel.teacher_ensemble import JUDGE_MARKER
+        from stillhouse.kernel.teacher_ensemble import JUDGE_MARKER, PAIRWISE_MARKER
 
+        if any(m["role"] == "system" and PAIRWISE_MARKER in m["content"] for m in messages):
+            from stillhouse.testing.oracle import pairwise_reply
+
+            return pairwise_reply(oracle, prompt)
         if any(m["role"] == "system" and JUDGE_MARKER in m["content"] for m in messages):
             from stillhouse.testing.oracle import judge_reply
 

@@ -205,3 +205,29 @@ def judge_reply(oracle: Oracle | None, prompt: str) -> str:
     if right:
         return "Score: 9\nReason: the answer is correct and its reasoning supports it."
     return "Score: 2\nReason: the answer contradicts what the input says."
+
+
+def split_pair(prompt: str) -> tuple[str, str, str]:
+    """(task, answer A, answer B) of the kernel's pairwise judge prompt."""
+    from stillhouse.kernel.teacher_ensemble import FIRST_HEADING, SECOND_HEADING
+
+    question, _, answers = prompt.partition(FIRST_HEADING)
+    first, _, second = answers.partition(SECOND_HEADING)
+    return question, first.strip(), second.strip()
+
+
+def pairwise_reply(oracle: Oracle | None, prompt: str) -> str:
+    """A judge's reply to the kernel's pairwise prompt: with an oracle that knows the row, the
+    answer the task's verifier accepts against the gold row wins, a tie when both or neither do;
+    otherwise a verdict drawn from the prompt (so swapping the answers may change it, as a judge with
+    a position bias would). Always ``Winner: A|B|tie\\nReason: ...``."""
+    question, first, second = split_pair(prompt)
+    example = oracle.find(question) if oracle is not None else None
+    if oracle is None or example is None:
+        verdict = _draw("pairwise", prompt).choice(["A", "B", "tie"])
+        return f"Winner: {verdict}\nReason: a verdict drawn from the prompt."
+    task = oracle._task
+    right = [task.verify(example, task.parse(text)).accepted for text in (first, second)]
+    if right[0] == right[1]:
+        return "Winner: tie\nReason: " + ("both answers are correct." if right[0] else "neither answer is correct.")
+    return f"Winner: {'A' if right[0] else 'B'}\nReason: only that answer agrees with what the input says."

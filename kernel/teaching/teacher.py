@@ -57,8 +57,15 @@ class CallTeacher(Teacher):
             raise TypeError(f"{type(self).__name__} must implement complete() or acomplete()")
         self._price: tuple[Price | None] | None = None  # memo of find_price(), None until asked
         self._loop: LoopThread | None = None
+        self._shared_loop: LoopThread | None = None
         self._engine: Engine | None = None
         self._threads: ThreadPoolExecutor | None = None
+
+    def share_loop(self, loop: LoopThread) -> None:
+        """Run this teacher's engine on ``loop``, which its owner closes (not this teacher). Several
+        teachers answering at the same time share one loop: litellm keeps process-wide state (its
+        logging worker) bound to one event loop, and fails or stalls when two loops run at once."""
+        self._shared_loop = loop
 
     # -- the one call: implement either ---------------------------------------------------
 
@@ -269,7 +276,7 @@ class CallTeacher(Teacher):
             settings = self.engine_settings(calls)
             if type(self).acomplete is CallTeacher.acomplete:
                 self._threads = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="stillhouse-call")
-            self._loop = LoopThread()
+            self._loop = self._shared_loop or LoopThread()
             try:
                 self._loop.run(self.start(calls))
             except BaseException:
@@ -285,7 +292,8 @@ class CallTeacher(Teacher):
                 self._loop.run(self.stop(), timeout=15)
             except (TimeoutError, RuntimeError):
                 pass
-            self._loop.close()
+            if self._loop is not self._shared_loop:
+                self._loop.close()
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
         self._loop = self._engine = self._threads = None

@@ -118,3 +118,21 @@ def test_the_readme_dataset_sources_parse():
     data = tomllib.loads(block)["data"]
     assert parse_source(data["train"]) == DatasetSource("stanfordnlp/snli")
     assert parse_source(data["test"]) == DatasetSource("nyu-mll/glue", "validation_matched", "mnli", "main")
+
+
+def test_balance_by_a_column_of_an_hf_source(fake_host, pipeline_config, tmp_path):
+    folder = tmp_path / "topics"
+    topics = ["sky", "sky", "sky", "ground", "ground", "ground"]
+    datasets.Dataset.from_dict({**rows(), "topic": topics}).save_to_disk(str(folder))
+    config = with_data(pipeline_config(), 'train = "hf:topics"\nbalance = "downsample"\nbalance_by = "topic"')
+    pipeline = Pipeline.create(load_config(config, fake_host), fake_host)
+    assert pipeline.execute(["generate", "filter", "train"]) == "completed"
+    events = [json.loads(line) for line in pipeline.run.path("events.jsonl").read_text().splitlines()]
+    report = next(e for e in events if e["type"] == "curation" and e.get("step") == "balance")
+    assert report["by"] == "topic" and report["mode"] == "downsample"
+    assert report["distributions"]["input"] == {"ground": 3, "sky": 3}  # read from the dataset's own column
+    # accepted: t0 t1 t2 (sky) and t5 (ground); downsampled to the rarer topic's count
+    assert report["distributions"]["accepted"] == {"ground": 1, "sky": 3}
+    assert report["distributions"]["training"] == {"ground": 1, "sky": 1}
+    train = next(e for e in events if e["type"] == "stage_finished" and e["stage"] == "train")["summary"]
+    assert train["balance"]["training"] == {"ground": 1, "sky": 1} and train["train_pairs"] == 2

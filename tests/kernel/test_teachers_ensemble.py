@@ -246,6 +246,8 @@ model = "openai/a"
             ["ensemble.min_agreement", "one [teacher]"],
         ),
         (TEACHER + '[ensemble]\nbest_of = "judge"\n', 7, ["needs a judge"]),
+        (TEACHER + '[judge]\nmodel = "openai/j"\nmode = "pairwise"\n', 8, ["judge.mode", "best_of"]),
+        (TEACHER + '[judge]\nmodel = "openai/j"\nmode = "listwise"\n', 8, ["judge.mode", "pairwise"]),
     ],
 )
 def test_bad_teacher_lists_and_judges_exit_2_naming_file_line_and_field(
@@ -315,6 +317,14 @@ def scripted(summary: str):
     return reply
 
 
+def write_summarization(folder: Path, body: str, rows: list[dict[str, Any]]) -> Path:
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = folder / "pipeline.toml"
+    config.write_text(f'task = "summarization"\n{body}\n[data]\ntrain = "train.jsonl"\n[student]\nmodel = "unused"\n')
+    return config
+
+
 @pytest.mark.parametrize("best_of", ["verifier", "judge"])
 def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(
     tmp_path, run_still, stillhouse_home, fake_server, best_of
@@ -337,12 +347,7 @@ def test_free_text_takes_the_best_answer_by_the_verifier_or_the_judge(
         + teacher("heavy", server.url, weight=3)
         + teacher("light", server.url)
     )
-    folder = tmp_path / best_of
-    folder.mkdir()
-    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = folder / "pipeline.toml"
-    config.write_text(f'task = "summarization"\n{body}\n[data]\ntrain = "train.jsonl"\n[student]\nmodel = "unused"\n')
-
+    config = write_summarization(tmp_path / best_of, body, rows)
     result = run_still("run", str(config), "--stage", "generate", "--stage", "filter", env=ENV)
     assert result.exit_code == 0, result.output
     records = samples(only_run(stillhouse_home))
@@ -382,3 +387,139 @@ def test_a_resumed_generate_asks_each_teacher_only_what_it_has_not_answered(
     assert {name: sum(server.stats.answered_by_model[name].values()) for name in oracles} == answered
     failing = next(p for p in server.stats.seen if "[[fail:500]]" in p)
     assert server.stats.seen[failing] == 2 * 2 * 2  # 2 runs x 2 teachers x (1 try + 1 retry)
+
+
+@pytest.mark.slow  # two runs of three teachers with 0.2 s of latency per answer
+def test_vote_asks_the_teachers_at_once_and_gives_what_one_after_another_gives(
+    tmp_path, run_still, stillhouse_home, fake_server, monkeypatch
+):
+    from stillhouse.kernel import teacher_ensemble
+
+    rows = nli_rows(16, seed=5)
+    names = ("t1", "t2", "t3")
+    outcomes = {}
+    full = teacher_ensemble.MAX_CONCURRENT_TEACHERS
+    for workers in (1, full):  # one after another first: litellm's first call in a process is slow
+        monkeypatch.setattr(teacher_ensemble, "MAX_CONCURRENT_TEACHERS", workers)
+        home = tmp_path / f"home-{workers}"  # a cache of its own: every answer comes from the server
+        home.mkdir()
+        monkeypatch.setenv("STILLHOUSE_HOME", str(home))
+        folder = tmp_path / f"workers-{workers}"
+        body = "".join(teacher(name, "URL", weight=w) for name, w in zip(names, (1, 2, 1.5), strict=True))
+        config = write(folder, body, rows, labelled=False)
+        oracles = {n: Oracle(folder / "gold.jsonl", "nli", p=0.7, seed=20 + i) for i, n in enumerate(names)}
+        server = fake_server(models=oracles, latency_s=0.2)
+        config.write_text(config.read_text().replace('"URL"', f'"{server.url}"'))
+        result = run_still("run", str(config), "--stage", "generate", "--stage", "filter", env=ENV)
+        assert result.exit_code == 0, result.output
+        run_dir = only_run(home)
+        # every teacher asked every row once, counted at the server
+        assert {n: server.stats.by_model[n] for n in names} == dict.fromkeys(names, len(rows))
+        generated = next(e for e in events(run_dir) if e["type"] == "stage_finished" and e["stage"] == "generate")
+        outputs = sorted(
+            (r["teacher"], r["sample_id"], r["completions"][0]["text"])
+            for r in map(json.loads, (run_dir / "teacher" / "outputs.jsonl").read_text().splitlines())
+        )
+        outcomes[workers] = (generated["summary"], samples(run_dir), outputs, server.stats.max_inflight)
+    at_once, in_order = outcomes[full], outcomes[1]
+    # one teacher's engine has at most `concurrency = 4` requests in flight; more means teachers overlapped
+    assert in_order[3] <= 4 < at_once[3]
+    assert at_once[0] == in_order[0]
+    assert at_once[2] == in_order[2]
+    # the filter's samples, record for record (each run read its own copy of the data: the path differs)
+    assert [{**r, "source": None} for r in at_once[1]] == [{**r, "source": None} for r in in_order[1]]
+
+
+def pairwise_scripted(summary: str, *, biased: bool = False):
+    """A teacher that also judges: pairwise, it prefers the answer that names the time (or, biased,
+    always the first one shown); pointwise, it scores as :func:`scripted` does."""
+
+    def reply(messages: list[dict[str, str]], index: int) -> str:
+        from stillhouse.kernel.teacher_ensemble import PAIRWISE_MARKER
+        from stillhouse.testing.oracle import split_pair
+
+        if any(PAIRWISE_MARKER in m["content"] for m in messages):
+            if biased:
+                return "Winner: A\nReason: the first answer reads well."
+            _, first, second = split_pair(messages[-1]["content"])
+            if ("seven" in first) == ("seven" in second):
+                return "Winner: tie\nReason: equally vague."
+            return f"Winner: {'A' if 'seven' in first else 'B'}\nReason: names the time."
+        return scripted(summary)(messages, index)
+
+    return reply
+
+
+@pytest.mark.parametrize("biased", [False, True])
+def test_the_pairwise_judge_asks_each_pair_in_both_orders_and_counts_only_consistent_wins(
+    tmp_path, run_still, stillhouse_home, fake_server, biased
+):
+    rows = [{"dialogue": d, "summary": "A booking is made."} for d in DIALOGUES]
+    models = {
+        "heavy": pairwise_scripted("Two people talk about going out for dinner tonight.", biased=biased),
+        "light": pairwise_scripted("#Person1# books a window table for two at seven tonight."),
+        "mid": pairwise_scripted("Someone makes a plan with another person."),
+    }
+    server = fake_server(models=models)
+    # the judge is the heavy teacher's own model: a self-preference the run warns about
+    judge = (
+        f'judge = {{ model = "openai/heavy", api_base = "{server.url}", api_key_env = "ENSEMBLE_TEST_KEY", '
+        'mode = "pairwise" }\n'
+    )
+    body = judge + '[ensemble]\nbest_of = "judge"\n' + "".join(
+        teacher(name, server.url, weight=w) for name, w in (("heavy", 3), ("light", 1), ("mid", 2))
+    )
+    config = write_summarization(tmp_path / "pairwise", body, rows)
+    result = run_still("run", str(config), "--stage", "generate", "--stage", "filter", env=ENV)
+    assert result.exit_code == 0, result.output
+    run_dir = only_run(stillhouse_home)
+    records = samples(run_dir)
+    firsts = set()
+    for record in records:
+        comparisons = record["judge_comparisons"]
+        assert {frozenset((c["first"], c["second"])) for c in comparisons} == {
+            frozenset(p) for p in (("heavy", "light"), ("heavy", "mid"), ("light", "mid"))
+        }
+        for c in comparisons:
+            firsts.add(c["first"])
+            # the order is recorded with its seed, which reproduces it: the pair in list order, kept or swapped
+            listed = sorted((c["first"], c["second"]), key=["heavy", "light", "mid"].index)
+            assert c["order_seed"] == f"{run_dir.name}:{record['sample_id']}:{listed[0]}:{listed[1]}"
+            assert (c["first"] == listed[0]) == (random.Random(c["order_seed"]).random() < 0.5)
+            if biased:  # "A" both times: once for each answer, so never a win
+                assert c["verdicts"] == ["A", "A"] and c["winner"] is None
+            elif "light" in (c["first"], c["second"]):  # the verdicts follow the order each was shown in
+                assert c["verdicts"] == (["A", "B"] if c["first"] == "light" else ["B", "A"])
+                assert c["winner"] == "light" and c["reasons"] == ["names the time."] * 2
+            else:
+                assert c["verdicts"] == ["tie", "tie"] and c["winner"] is None
+        assert "won" in record["judge_verdict"]
+    # every row: its teacher by the judge's consistent wins, or with no win at all by weight
+    assert [r["teacher"] for r in records] == ["heavy" if biased else "light"] * len(rows)
+    assert len(firsts) > 1  # the order is drawn per pair, not always the list order
+    # 3 pairs x 2 orders per row, then the one pointwise check of the chosen answer
+    assert server.stats.by_model["heavy"] == len(rows) + (3 * 2 + 1) * len(rows)
+    warnings = [e["message"] for e in events(run_dir) if e["type"] == "log" and e.get("level") == "warning"]
+    assert any("self-preference" in m and "heavy" in m for m in warnings)
+    assert "self-preference" in result.output
+    filtered = next(e for e in events(run_dir) if e["type"] == "stage_finished" and e["stage"] == "filter")["summary"]
+    assert filtered["judge"]["self_preference"] == ["heavy"] and filtered["judge"]["mode"] == "pairwise"
+
+
+def test_the_fake_servers_pairwise_judge_prefers_the_answer_its_oracle_accepts(tmp_path):
+    from stillhouse.kernel.teacher_ensemble import FIRST_HEADING, QUESTION_HEADING, SECOND_HEADING
+    from stillhouse.testing.oracle import pairwise_reply
+
+    rows = nli_rows(1)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps(rows[0]) + "\n")
+    oracle = Oracle(gold, "nli", p=1.0, seed=0)
+    wrong = next(label for label in LABELS if label != rows[0]["label"])
+    question = f"{QUESTION_HEADING}Premise: {rows[0]['premise']}\nHypothesis: {rows[0]['hypothesis']}\n"
+
+    def prompt(a: str, b: str) -> str:
+        return f"{question}{FIRST_HEADING}Answer: {a}\n{SECOND_HEADING}Answer: {b}"
+
+    assert pairwise_reply(oracle, prompt(rows[0]["label"], wrong)).startswith("Winner: A")
+    assert pairwise_reply(oracle, prompt(wrong, rows[0]["label"])).startswith("Winner: B")
+    assert pairwise_reply(oracle, prompt(wrong, wrong)).startswith("Winner: tie")
