@@ -18,6 +18,7 @@ from stillhouse.kernel.errors import ConfigError, DataError, Location, ModelErro
 from stillhouse.kernel.interfaces import TrainJob, TrainOutcome
 from stillhouse.plugins.students.config import HfStudentConfig, as_hf_train
 from stillhouse.plugins.students.data import EncodeReport, TokenizedSample, encode_pairs
+from stillhouse.plugins.students.ensemble_store import ensemble_store, local_teachers
 from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
 from stillhouse.plugins.students.teacher import SIGNALS, local_teacher_spec
 
@@ -226,6 +227,17 @@ class TrainingSession:
             cross = getattr(self.loss, "cross_tokenizer", False)
             if cross:  # aligned by characters, not ids: never shared with the same-vocabulary losses
                 teacher_name += " (cross-tokenizer)"
+            several = [] if cross else local_teachers(job.teachers)
+            if len(several) >= 2:  # [[teachers]]: the local teachers' top-k combined by weight
+                return ensemble_store(
+                    job.run_dir,
+                    samples,
+                    several,
+                    tokenizer,
+                    k=k,
+                    batch_tokens=self.config.teacher_batch_tokens,
+                    log=self._emit_log,
+                )
             store = open_store(job.run_dir, samples, teacher=teacher_name, k=k)
             if store is not None:
                 self._emit_log(f"teacher top-k store reused: {store.meta.positions} positions, k={k}")
@@ -371,16 +383,19 @@ class TrainingSession:
         signals = self.signals_needed()
         teacher_spec = local_teacher_spec(job.teacher)
         cross = getattr(self.loss, "cross_tokenizer", False)
+        several = local_teachers(job.teachers)
         if signals and teacher_spec is not None and not cross:
             from stillhouse.plugins.students.teacher import require_shared_vocab
 
-            require_shared_vocab(
-                tokenizer,
-                load_tokenizer(teacher_spec),
-                loss=self.loss.name,
-                teacher=job.teacher.model if job.teacher else "?",
-                student=self.source_spec(),
-            )
+            checked = [t.config for t in several] or ([job.teacher] if job.teacher else [])
+            for config in checked:  # with [[teachers]], every local one: their top-k are combined
+                require_shared_vocab(
+                    tokenizer,
+                    load_tokenizer(local_teacher_spec(config) or teacher_spec),
+                    loss=self.loss.name,
+                    teacher=config.model,
+                    student=self.source_spec(),
+                )
         elif signals and job.teacher is None:
             raise ConfigError(
                 f"loss '{self.loss.name}' needs a teacher",
@@ -393,6 +408,7 @@ class TrainingSession:
             and self.config.teacher_signals == "live"
             and teacher_spec is not None
             and not cross
+            and len(several) < 2  # several teachers' top-k are combined once, into the store
         )
         store = None
         if "teacher_logprobs" in signals and not live_topk:
@@ -404,6 +420,8 @@ class TrainingSession:
                 "source": store.meta.source,
                 "coverage": round(store.meta.coverage, 4),
             }
+            if store.meta.source == "ensemble":
+                self.summary["teacher_topk"]["teachers"] = {t.name: t.weight for t in several}
         live = None
         model = self.load_student(tokenizer)
         if live_topk or "teacher_hidden" in signals:

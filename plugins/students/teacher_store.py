@@ -39,7 +39,7 @@ class StoreMeta:
     id_dtype: str
     positions: int
     vocab_size: int
-    source: str  # "model" | "api" | "cross" (teacher tokens aligned by characters)
+    source: str  # "model" | "api" | "cross" (teacher tokens aligned by characters) | "ensemble" (local teachers combined)
     offsets: dict[str, int]
     coverage: float = 1.0
 
@@ -82,9 +82,11 @@ class TopKStore:
         return self.nbytes() / max(self.meta.positions, 1)
 
 
-def open_store(run_dir: Path, samples: Sequence[TokenizedSample], *, teacher: str, k: int) -> TopKStore | None:
+def open_store(
+    run_dir: Path, samples: Sequence[TokenizedSample], *, teacher: str, k: int, store_dir: str = STORE_DIR
+) -> TopKStore | None:
     """The existing store when it fits these samples, teacher and k; None otherwise."""
-    path = Path(run_dir) / STORE_DIR
+    path = Path(run_dir) / store_dir
     if not (path / "index.json").exists():
         return None
     try:
@@ -107,10 +109,11 @@ def write_store(
     k: int,
     vocab_size: int,
     source: str,
+    store_dir: str = STORE_DIR,
 ) -> TopKStore:
     """Lay out rows for the unique samples, let ``fill`` compute them, then publish atomically."""
-    final = Path(run_dir) / STORE_DIR
-    partial = Path(run_dir) / (STORE_DIR + ".partial")
+    final = Path(run_dir) / store_dir
+    partial = Path(run_dir) / (store_dir + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     unique: dict[str, TokenizedSample] = {}

@@ -95,6 +95,31 @@ def test_vocabulary_mismatch_is_reported_before_training(make_job: JobFactory, t
     assert not job.checkpoint_dir.exists() and not (job.run_dir / STORE_DIR).exists()
 
 
+def test_training_with_two_local_teachers_reads_their_combined_top_k(
+    make_job: JobFactory, tiny_teacher_dir: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from stillhouse.kernel.interfaces import NamedTeacher, TeacherConfig
+    from stillhouse.plugins.students.ensemble_store import TEACHERS_DIR, ensemble_label
+
+    job, events = make_job(ForwardKL(), max_steps=1, top_k=K)
+    job.teachers = [
+        NamedTeacher("big", 2.0, TeacherConfig(model=f"hf/{tiny_teacher_dir}")),
+        NamedTeacher("small", 1.0, TeacherConfig(model=f"hf/{tiny_model_dir}")),
+    ]
+    outcome = HfStudentTrainer(job.student).train(job)
+    topk = outcome.summary["teacher_topk"]
+    assert topk["source"] == "ensemble" and topk["teachers"] == {"big": 2.0, "small": 1.0}
+    assert json.loads((job.run_dir / STORE_DIR / "index.json").read_text())["teacher"] == ensemble_label(job.teachers)
+    assert {p.name for p in (job.run_dir / TEACHERS_DIR).iterdir()} == {"big", "small"}
+    assert any("combining the top-8 of 2 local teachers" in e["message"] for e in events.of("log"))
+    # a local teacher with another vocabulary stops training before any step, as the primary one does
+    other = build_tiny_model(tmp_path / "other-vocab", vocab_size=400, layers=1, hidden=32)
+    job2, _ = make_job(ForwardKL(), run_dir=tmp_path / "run2", max_steps=1, top_k=K)
+    job2.teachers = [job.teachers[0], NamedTeacher("odd", 1.0, TeacherConfig(model=f"hf/{other}"))]
+    with pytest.raises(ModelError, match="do not share a tokenizer"):
+        HfStudentTrainer(job2.student).train(job2)
+
+
 def write_outputs(run_dir: Path, records: list[dict]) -> None:
     path = RunFolder(run_dir).teacher_outputs
     path.parent.mkdir(parents=True, exist_ok=True)

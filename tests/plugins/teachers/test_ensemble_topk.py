@@ -16,7 +16,7 @@ from stillhouse.plugins.hf_models import load_tokenizer
 from stillhouse.plugins.students.api_logprobs import api_fill
 from stillhouse.plugins.students.data import encode_pairs
 from stillhouse.plugins.students.ensemble_topk import combine_topk
-from stillhouse.plugins.students.teacher_store import write_store
+from stillhouse.plugins.students.teacher_store import TopKStore, write_store
 from tests.plugins.students.helpers import nli_pairs
 
 
@@ -66,3 +66,53 @@ def test_api_fill_combines_the_teachers_whose_answer_is_the_target(tmp_path: Pat
         # answer token: 1*0.9 + 3*0.5 = 2.4; " the": 1*0.1 + 3*0.5 = 1.6 (c, weight 100, left out)
         assert ids[row].tolist() == [token, the_id]
         np.testing.assert_allclose(np.exp(lps[row].astype(np.float64)), [0.6, 0.4], rtol=1e-3)
+
+
+def test_local_teachers_top_k_are_stored_each_and_combined_by_weight(
+    tmp_path: Path, tiny_teacher_dir: Path, tiny_model_dir: Path
+) -> None:
+    from stillhouse.kernel.interfaces import NamedTeacher, TeacherConfig
+    from stillhouse.plugins.students.ensemble_store import TEACHERS_DIR, ensemble_store
+
+    k = 4
+    tok = load_tokenizer(str(tiny_teacher_dir))
+    samples, _ = encode_pairs(tok, nli_pairs(3), max_length=512)
+    big = NamedTeacher("big", 3.0, TeacherConfig(model=f"hf/{tiny_teacher_dir}"))
+    small = NamedTeacher("small", 1.0, TeacherConfig(model=f"hf/{tiny_model_dir}"))
+    logs: list[str] = []
+    store = ensemble_store(tmp_path, samples, [big, small], tok, k=k, batch_tokens=400, log=logs.append)
+    assert store.meta.source == "ensemble" and store.meta.coverage == 1.0
+    own = {t.name: TopKStore(tmp_path / TEACHERS_DIR / t.name) for t in (big, small)}
+    assert {s.meta.teacher for s in own.values()} == {big.config.model, small.config.model}
+    vocab = len(tok)
+    differs = 0
+    for sample in samples:
+        n = sample.n_targets
+        # by hand: each teacher's stored top-k as a dense distribution, mixed 3:1, cut to k, renormalised
+        mix = np.zeros((n, vocab))
+        for named in (big, small):
+            ids, lps = own[named.name].rows(own[named.name].offset(sample), n)
+            dense = np.zeros((n, vocab))
+            np.put_along_axis(dense, ids.astype(np.int64), np.exp(lps.astype(np.float64)), axis=1)
+            mix += named.weight * dense
+        mix /= big.weight + small.weight
+        top = -np.sort(-mix, axis=1)[:, :k]
+        ids, lps = store.rows(store.offset(sample), n)
+        got = np.exp(lps.astype(np.float64))
+        # the combined top-k holds the k heaviest tokens of the mix (ties may come in either order) ...
+        np.testing.assert_allclose(np.sort(got, axis=1)[:, ::-1], top / top.sum(1, keepdims=True), rtol=2e-3)
+        # ... each with its own share of the mix
+        chosen = np.take_along_axis(mix, ids.astype(np.int64), axis=1)
+        np.testing.assert_allclose(got, chosen / chosen.sum(1, keepdims=True), rtol=2e-3)
+        _, big_lps = own["big"].rows(own["big"].offset(sample), n)
+        alone = np.exp(big_lps.astype(np.float64))
+        alone /= alone.sum(1, keepdims=True)
+        differs += int(not np.allclose(np.sort(got, axis=1), np.sort(alone, axis=1), atol=1e-2))
+    assert differs  # not the big teacher's distribution alone: the small one's probabilities took part
+    assert not any("reused" in line for line in logs)
+    # a new weight: the combination is redone from the teachers' own stores, no teacher runs again
+    logs.clear()
+    heavier = NamedTeacher("small", 5.0, small.config)
+    again = ensemble_store(tmp_path, samples, [big, heavier], tok, k=k, batch_tokens=400, log=logs.append)
+    assert sum("top-k store reused" in line for line in logs) == 2 and not any("computing" in line for line in logs)
+    assert again.meta.teacher != store.meta.teacher
