@@ -186,6 +186,8 @@ def test_launch_and_resume_start_still_sweep_processes(sweeps_home: Path, tmp_pa
     app = make_app(sweeps_home)
 
     async def scenario(pilot) -> None:
+        # the command palette offers the screen like every mode
+        assert "Go to Sweeps" in [c.title for c in app.get_system_commands(app.screen)]
         await sweeps_screen(pilot)
         await pilot.press("R")
         await notified(pilot, "already finished its 1 trials")
