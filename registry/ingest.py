@@ -189,7 +189,9 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
     for row in _fetch(con, "stages", ids):
         stages.setdefault(row["run_id"], {})[row["stage"]] = row
 
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in ("metrics", "teacher_calls", "logs", "artifacts")}
+    out: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in ("metrics", "teacher_calls", "logs", "artifacts", "sweep_results")
+    }
     event_evals: list[dict[str, Any]] = []
     config_runs: dict[str, dict[str, Any]] = {}  # run_id -> latest run_started event
     for delta in deltas:
@@ -215,6 +217,8 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
                 out["artifacts"].append(R.artifact_row(rid, event))
             elif kind == "log":
                 out["logs"].append(R.log_row(rid, event))
+            elif kind == "sweep_trial":
+                out["sweep_results"].append(R.sweep_result_row(rid, event))
             # other event types (third-party plugins) are left to the events file
         if delta.newest_us is not None and (run.get("updated_at") is None or delta.newest_us > run["updated_at"]):
             run["updated_at"] = delta.newest_us
@@ -233,6 +237,7 @@ def _apply(con: Any, deltas: list[RunDelta], metrics: Any) -> int:
     written += _insert(con, "teacher_calls", out["teacher_calls"])
     written += _insert(con, "logs", out["logs"])
     written += _upsert(con, "artifacts", R.last_by(out["artifacts"], "run_id", "name"), ("run_id", "name"))
+    written += _upsert(con, "sweep_results", R.last_by(out["sweep_results"], "run_id"), ("run_id",))
     written += _upsert(con, "evals", R.last_by(event_evals, "run_id", "role", "metric"), ("run_id", "role", "metric"))
     written += _write_results(con, [d for d in deltas if d.results is not None])
     written += _replace_files(con, deltas)

@@ -246,6 +246,28 @@ def result_rows(run_id: str, results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def sweep_result_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A ``sweep_trial`` event (plugins/sweep appends it to a trial's run once Optuna was told)."""
+    objectives, directions, values = (_list(event.get(k)) for k in ("objectives", "directions", "values"))
+    params = event.get("params")
+    return {
+        "run_id": run_id,
+        "sweep_id": to_text(event.get("sweep_id")),
+        "trial": to_int(event.get("trial")),
+        "state": to_text(event.get("state")),
+        "objective": to_text(objectives[0]) if objectives else None,
+        "direction": to_text(directions[0]) if directions else None,
+        "value": to_float(values[0]) if values else None,
+        "second_objective": to_text(objectives[1]) if len(objectives) > 1 else None,
+        "second_value": to_float(values[1]) if len(values) > 1 else None,
+        "n_trials": to_int(event.get("n_trials")),
+        "pruned_at_step": to_int(event.get("pruned_at_step")),
+        "params_json": _json(params) if isinstance(params, dict) else None,
+        "error": to_text(event.get("error")),
+        "ts": to_micros(event.get("ts")),
+    }
+
+
 def artifact_row(run_id: str, event: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -305,6 +327,10 @@ def eval_sample_row(run_id: str, role: str, row: dict[str, Any]) -> dict[str, An
         "latency_ms": to_float(row.get("latency_ms")),
         "error": to_text(row.get("error")),
     }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _json(value: Any) -> str | None:

@@ -71,6 +71,7 @@ class FakeRun:
     scores: dict[str, float] = field(default_factory=lambda: {"teacher": 0.9, "baseline": 0.45, "student": 0.82})
     config: dict[str, Any] = field(default_factory=dict)  # overrides merged into the resolved config
     extra_events: list[dict[str, Any]] = field(default_factory=list)  # appended before run_finished
+    after_events: list[dict[str, Any]] = field(default_factory=list)  # appended after it (a sweep's sweep_trial)
     seed: int = 0
     teachers: list[FakeTeacher] = field(default_factory=list)  # [[teachers]]: vote over these instead
     judge: bool = False  # with teachers: a judge scores each accepted sample
@@ -215,6 +216,7 @@ def fabricate(spec: FakeRun) -> FakeFiles:
     events.append(ev("stage_finished", stage="report", summary={}, seconds=0.2))
     events += [ev(e.pop("type"), **e) for e in [dict(x) for x in spec.extra_events]]
     events.append(ev("run_finished", status="completed", error=None))
+    events += [ev(e.pop("type"), **e) for e in [dict(x) for x in spec.after_events]]
     return FakeFiles(events, samples, outputs, results, config)
 
 
@@ -607,6 +609,16 @@ def standard_runs() -> list[FakeRun]:
 SWEEP_ID = "20261201-090000-sweep-5w01"
 
 
+def sweep_trial_event(
+    trial: int, state: str, values: list[float] | None, params: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The ``sweep_trial`` event plugins/sweep appends to a trial's run once Optuna was told."""
+    return {
+        "type": "sweep_trial", "sweep_id": SWEEP_ID, "trial": trial, "state": state, "values": values,
+        "objectives": ["accuracy"], "directions": ["maximize"], "params": params, "n_trials": 2, **extra,
+    }  # fmt: skip
+
+
 def sweep_and_teacher_runs() -> list[FakeRun]:
     """Two trials of one `still sweep` (tagged as plugins/sweep/trial.py tags them; trial 1 was
     pruned) and a run with two ``[[teachers]]`` and a judge. Kept apart from ``standard_runs``,
@@ -620,6 +632,7 @@ def sweep_and_teacher_runs() -> list[FakeRun]:
             seed=21,
             config={"tags": {**trial, "trial": "0"}, "train": {"learning_rate": 1e-4, "lr_scheduler": "linear"}},
             scores={"student": 0.61},
+            after_events=[sweep_trial_event(0, "complete", [0.61], {"train.learning_rate": 1e-4})],
         ),
         FakeRun(
             "20261201-090300-nli-sweep-t1-5w03",
@@ -632,6 +645,7 @@ def sweep_and_teacher_runs() -> list[FakeRun]:
                 {"type": "log", "level": "info",
                  "message": f"sweep {SWEEP_ID}: trial 1 pruned at step 10 (validation loss 0.6); the run stops here"},
             ],
+            after_events=[sweep_trial_event(1, "pruned", None, {"train.learning_rate": 2e-5}, pruned_at_step=10)],
         ),
         FakeRun(
             "20261202-090000-nli-vote-5w04",

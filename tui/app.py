@@ -1,6 +1,6 @@
 """The Stillhouse terminal UI: one App, one mode per top-level screen.
 
-Modes (``1``-``5``): Runs, New run, Compare, SQL, Plugins. The run detail screen is pushed on top
+Modes (``1``-``6``): Runs, New run, Compare, SQL, Plugins, Sweeps. The run detail screen is pushed on top
 of Runs. Database and file work happens in thread workers on the screens; the app owns what they
 share: the home folder, the run catalog (behind a lock, since workers touch it), and the clock
 (injected so snapshot tests see fixed times).
@@ -28,8 +28,9 @@ from stillhouse.tui.screens.plugins import PluginsScreen
 from stillhouse.tui.screens.run_detail import RunDetailScreen
 from stillhouse.tui.screens.runs import RunsScreen
 from stillhouse.tui.screens.sql import SqlScreen
+from stillhouse.tui.screens.sweeps import SweepsScreen
 
-MODE_TITLES = {"runs": "Runs", "new": "New run", "compare": "Compare", "sql": "SQL", "plugins": "Plugins"}
+MODE_TITLES = {"runs": "Runs", "new": "New run", "compare": "Compare", "sql": "SQL", "plugins": "Plugins", "sweeps": "Sweeps"}
 
 
 def registry_rows(home: Path, *, ingest: bool = False, newest: int | None = None) -> list[RunRow]:
@@ -50,6 +51,7 @@ class StillhouseApp(App[None]):
         "compare": CompareScreen,
         "sql": SqlScreen,
         "plugins": PluginsScreen,
+        "sweeps": SweepsScreen,
     }
     DEFAULT_MODE = "runs"
     BINDINGS = [
@@ -58,6 +60,7 @@ class StillhouseApp(App[None]):
         Binding("3", "switch_mode('compare')", "Compare", show=False),
         Binding("4", "switch_mode('sql')", "SQL", show=False),
         Binding("5", "switch_mode('plugins')", "Plugins", show=False),
+        Binding("6", "switch_mode('sweeps')", "Sweeps", show=False),
         Binding("f1,question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),

@@ -56,7 +56,7 @@ def still_command() -> list[str]:
     return [sys.executable, "-c", "from stillhouse.kernel.cli import main; main()"]
 
 
-def _start(args: list[str], home: Path, label: str) -> Launched:
+def start_detached(args: list[str], home: Path, label: str) -> Launched:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -81,7 +81,7 @@ def launch_run(config_path: Path, home: Path, extra_args: list[str] | None = Non
     config_path = Path(config_path).resolve()
     if not config_path.exists():
         raise UserError(f"config file not found: {config_path}", hint="save the config before launching")
-    return _start(["run", str(config_path), *(extra_args or [])], home, "run")
+    return start_detached(["run", str(config_path), *(extra_args or [])], home, "run")
 
 
 def resume_run(run_id: str, home: Path) -> Launched:
@@ -95,7 +95,7 @@ def resume_run(run_id: str, home: Path) -> Launched:
         raise UserError(f"run {run_id} already completed", hint="start a new run from its config instead")
     if state.status in ("running", "created") and state.pid and run_process_alive(run_dir, state.pid):
         raise UserError(f"run {run_id} is still running (pid {state.pid})", hint="cancel it first (x) to resume it later")
-    return _start(["run", "--resume", run_id], home, f"resume-{run_id[-4:]}")
+    return start_detached(["run", "--resume", run_id], home, f"resume-{run_id[-4:]}")
 
 
 def find_run_by_pid(pid: int, home: Path, since: float = 0.0) -> str | None:

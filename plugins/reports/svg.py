@@ -94,3 +94,51 @@ def line_chart(points: Sequence[tuple[float, float]], title: str, x_label: str =
     body.append(_text(WIDTH - RIGHT, HEIGHT - BOTTOM + 16, f"{x_max:g}", anchor="end", size=10))
     body.append(_text(LEFT + plot_w / 2, HEIGHT - BOTTOM + 30, x_label))
     return _svg(body, title)
+
+
+def scatter_chart(
+    points: Sequence[tuple[float, float, str]],
+    title: str,
+    *,
+    x_label: str,
+    y_label: str = "",
+    log_x: bool = False,
+    x_ticks: Sequence[tuple[float, str]] = (),
+    highlight: Sequence[bool] = (),
+) -> str:
+    """Dots at (x, y), each with a tooltip (its third element); ``log_x`` spaces x by its logarithm
+    (learning rates), ``x_ticks`` names positions (categories), ``highlight`` rings chosen dots."""
+    import math
+
+    def fx(x: float) -> float:
+        return math.log10(x) if log_x and x > 0 else x
+
+    xs, ys = [fx(p[0]) for p in points], [p[1] for p in points]
+    x_min, x_max = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y_min, y_max = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    if y_max == y_min:
+        y_min, y_max = y_min - 0.5, y_max + 0.5
+    pad = (x_max - x_min) * 0.05 or 0.5
+    x_min, x_max = x_min - pad, x_max + pad
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: float) -> float:
+        return LEFT + plot_w * (x - x_min) / (x_max - x_min)
+
+    def py(y: float) -> float:
+        return HEIGHT - BOTTOM - plot_h * (y - y_min) / (y_max - y_min)
+
+    body = _axes(y_max, y_min)
+    for i, ((_, y, tip), x) in enumerate(zip(points, xs, strict=True)):
+        ring = ' stroke="#e45756" stroke-width="2.5"' if i < len(highlight) and highlight[i] else ""
+        body.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4.5" fill="{COLORS[0]}" fill-opacity="0.8"{ring} '
+            f'data-x="{points[i][0]:.6g}" data-y="{y:.6g}"><title>{escape(tip)}</title></circle>'
+        )
+    ticks = list(x_ticks) or [(10**v if log_x else v, f"{10**v if log_x else v:.3g}") for v in (xs and (min(xs), max(xs)) or ())]
+    for value, label in ticks:
+        body.append(_text(px(fx(value)), HEIGHT - BOTTOM + 16, label, size=10))
+    body.append(_text(LEFT + plot_w / 2, HEIGHT - BOTTOM + 32, x_label + (" (log scale)" if log_x else "")))
+    if y_label:
+        body.append(_text(LEFT, TOP - 4, y_label, anchor="start", size=10))
+    return _svg(body, title)

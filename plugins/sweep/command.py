@@ -87,6 +87,9 @@ def start(sweep_file: str | None, n_trials: int | None, timeout: str | None, res
         for params in section.enqueue:
             study.enqueue_trial(encode_params(sweep, params))
     target = n_trials or section.n_trials
+    # what `still sweep list` and the TUI count towards, and the objective's names
+    study.set_user_attr("n_trials", target)
+    study.set_user_attr("objectives", [sweep.metric] + ([section.objective.second] if section.objective.second else []))
     click.echo(f"sweep {folder.id}  ({folder.dir})")
     click.echo(f"  objective: {sweep.metric} ({section.objective.direction}) on {section.objective.split}"
                + (f", {section.objective.second} (minimize)" if section.objective.second else "")
@@ -114,7 +117,15 @@ def start(sweep_file: str | None, n_trials: int | None, timeout: str | None, res
 
     restore = install_sigint(stopper)
     try:
-        summary = work(study, runner, n_trials=target, timeout_s=budget, should_stop=stopper.should_stop, on_trial=report)
+        summary = work(
+            study,
+            runner,
+            n_trials=target,
+            timeout_s=budget,
+            should_stop=stopper.should_stop,
+            on_trial=report,
+            after_tell=lambda trial, outcome: runner.record(trial, outcome, target),
+        )
     finally:
         restore()
     if summary.stale_failed:
@@ -135,9 +146,11 @@ def start(sweep_file: str | None, n_trials: int | None, timeout: str | None, res
 @sweep_group.command("show")
 @click.argument("sweep_id")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show(sweep_id: str, as_json: bool) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the HTML report here.")
+def show(sweep_id: str, as_json: bool, html_path: Path | None) -> None:
     """Trials, the best trial (the Pareto front when multi-objective), parameter importances;
-    writes the best trial's config as a runnable best.toml in the sweep folder."""
+    writes the best trial's config as a runnable best.toml and the HTML report (objective per
+    trial, each parameter vs the objective, importances) as report.html in the sweep folder."""
     from stillhouse.kernel.plugins import get_host
     from stillhouse.plugins.sweep.report import summarise, write_best
     from stillhouse.plugins.sweep.spec import load_sweep
@@ -148,28 +161,37 @@ def show(sweep_id: str, as_json: bool) -> None:
     sweep = load_sweep(folder.source, host, text=folder.text)
     result = summarise(folder, sweep)
     best_path = write_best(folder, sweep, result, host)
+    from stillhouse.plugins.sweep.html import render_sweep_html
+
+    page = render_sweep_html(result, sweep.section)
+    reports = [folder.dir / "report.html", *([html_path] if html_path else [])]
+    for path in reports:
+        try:
+            path.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write the HTML report to {path}: {exc.strerror or exc}") from None
     if as_json:
-        click.echo(json.dumps({**result, "best_toml": str(best_path) if best_path else None}, indent=2, default=str))
+        extra = {"best_toml": str(best_path) if best_path else None, "report_html": [str(p) for p in reports]}
+        click.echo(json.dumps({**result, **extra}, indent=2, default=str))
         return
     from stillhouse.plugins.sweep.report import print_summary
 
     print_summary(result, best_path)
+    click.echo("report: " + ", ".join(str(p) for p in reports))
 
 
 @sweep_group.command("list")
 def list_cmd() -> None:
-    """Sweeps under $STILLHOUSE_HOME/sweeps with their trial counts."""
-    from stillhouse.plugins.sweep.study import finished_count, list_sweeps, load_study
+    """Sweeps under $STILLHOUSE_HOME/sweeps with their trial counts, state and best value."""
+    from stillhouse.plugins.sweep.reading import overviews
 
-    folders = list_sweeps()
-    if not folders:
+    rows = overviews()
+    if not rows:
         click.echo("no sweeps yet: still sweep SWEEP.toml")
         return
-    for folder in folders:
-        try:
-            study = load_study(folder)
-            done, running = finished_count(study)
-            total = len(study.get_trials(deepcopy=False))
-            click.echo(f"{folder.id}  {done} finished, {running} running, {total} trials")
-        except Exception as exc:  # noqa: BLE001 - one unreadable sweep does not hide the others
-            click.echo(f"{folder.id}  unreadable: {type(exc).__name__}: {exc}")
+    for row in rows:
+        if row.error:
+            click.echo(f"{row.id}  unreadable: {row.error}")
+            continue
+        best = f"  best {row.objective} {row.best_value:.4g} (trial {row.best_trial})" if row.best_value is not None else ""
+        click.echo(f"{row.id}  {row.finished} finished, {row.running} running, {row.total} trials  [{row.state}, target {row.target}]{best}")

@@ -15,7 +15,8 @@ from stillhouse.plugins.sweep.study import SweepFolder, import_optuna, load_stud
 from stillhouse.plugins.sweep.trial import decode_params, with_params
 
 
-def _trial_row(trial: Any, sweep: Sweep) -> dict[str, Any]:
+def trial_row(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """One trial as ``still sweep show`` (and the TUI) shows it; ``space`` decodes its params."""
     duration = trial.duration.total_seconds() if trial.duration is not None else None
     return {
         "number": trial.number,
@@ -24,7 +25,7 @@ def _trial_row(trial: Any, sweep: Sweep) -> dict[str, Any]:
         # loss), not the objective: shown as where it was pruned instead.
         "values": list(trial.values) if trial.values is not None and trial.state.name == "COMPLETE" else None,
         "pruned_at_step": max(trial.intermediate_values) if trial.state.name == "PRUNED" and trial.intermediate_values else None,
-        "params": decode_params(sweep, trial.params),
+        "params": decode_params(space, trial.params),
         "run_id": trial.user_attrs.get("run_id"),
         "seconds": round(duration, 3) if duration is not None else None,
         "error": trial.user_attrs.get("error"),
@@ -42,7 +43,7 @@ def summarise(folder: SweepFolder, sweep: Sweep) -> dict[str, Any]:
         "sweep_id": folder.id,
         "objectives": objectives,
         "directions": sweep.directions,
-        "trials": [_trial_row(t, sweep) for t in trials],
+        "trials": [trial_row(t, sweep.section.space) for t in trials],
         "best": None,
         "pareto_front": [],
         "importances": None,
@@ -51,10 +52,10 @@ def summarise(folder: SweepFolder, sweep: Sweep) -> dict[str, Any]:
     if complete:
         if sweep.multi_objective:
             front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=sweep.directions[0] == "maximize")
-            result["pareto_front"] = [_trial_row(t, sweep) for t in front]
+            result["pareto_front"] = [trial_row(t, sweep.section.space) for t in front]
             result["best"] = result["pareto_front"][0]
         else:
-            result["best"] = _trial_row(study.best_trial, sweep)
+            result["best"] = trial_row(study.best_trial, sweep.section.space)
     if len(complete) >= 2:
         try:
             target = (lambda t: t.values[0]) if sweep.multi_objective else None

@@ -164,7 +164,7 @@ def worker_attrs() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start_time(pid)}
 
 
-def _worker_dead(attrs: Any) -> bool:
+def worker_dead(attrs: Any) -> bool:
     """Whether the worker that owns a RUNNING trial is gone (judged on this machine only)."""
     if not isinstance(attrs, dict) or attrs.get("host") != socket.gethostname():
         return False
@@ -177,12 +177,20 @@ def _worker_dead(attrs: Any) -> bool:
     return not pid_alive(pid) or not same_process(pid, None, start if isinstance(start, (int, float)) else None)
 
 
+def worker_alive(attrs: Any) -> bool:
+    """Whether the worker that owns a RUNNING trial is a live process on this machine (one a
+    cancel can signal)."""
+    if not isinstance(attrs, dict) or attrs.get("host") != socket.gethostname() or not isinstance(attrs.get("pid"), int):
+        return False
+    return not worker_dead(attrs)
+
+
 def fail_stale_trials(study: optuna.Study) -> list[int]:
     """Mark FAIL the RUNNING trials whose worker process died (a kill -9): they never finish."""
     optuna = import_optuna()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if _worker_dead(trial.user_attrs.get("worker")):
+        if worker_dead(trial.user_attrs.get("worker")):
             study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
             failed.append(trial.number)
     return failed
@@ -196,6 +204,7 @@ class TrialOutcome:
     values: list[float] | None = None
     run_id: str | None = None
     error: str | None = None
+    pruned_at_step: int | None = None
 
 
 @dataclass
@@ -221,8 +230,10 @@ def work(
     timeout_s: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_trial: Callable[[int, TrialOutcome], None] | None = None,
+    after_tell: Callable[[optuna.Trial, TrialOutcome], None] | None = None,
 ) -> WorkerSummary:
-    """Ask, run and tell trials until ``n_trials`` are finished or running, the time is up, or a stop."""
+    """Ask, run and tell trials until ``n_trials`` are finished or running, the time is up, or a stop.
+    ``after_tell`` sees each trial once Optuna recorded it (the sweep writes it into the trial's run)."""
     optuna = import_optuna()
     states = {
         "complete": optuna.trial.TrialState.COMPLETE,
@@ -263,6 +274,8 @@ def work(
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             failures += 1
         summary.trials.append((trial.number, outcome))
+        if after_tell is not None:
+            after_tell(trial, outcome)
         if on_trial is not None:
             on_trial(trial.number, outcome)
         if outcome.state == "interrupted":

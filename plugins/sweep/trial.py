@@ -53,11 +53,12 @@ def encode_params(sweep: Sweep, params: dict[str, Any]) -> dict[str, Any]:
     return {k: json.dumps(v) if isinstance(sweep.section.space.get(k), CategoricalParam) and isinstance(v, list) else v for k, v in params.items()}
 
 
-def decode_params(sweep: Sweep, params: dict[str, Any]) -> dict[str, Any]:
-    """Optuna's stored params as config values (a list choice back from its JSON text)."""
+def decode_params(space: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Optuna's stored params as config values (a list choice back from its JSON text);
+    ``space`` is the sweep section's search space."""
     out = {}
     for key, value in params.items():
-        param = sweep.section.space.get(key)
+        param = space.get(key)
         if isinstance(param, CategoricalParam) and isinstance(value, str) and value not in param.choices:
             out[key] = json.loads(value)
         else:
@@ -136,6 +137,7 @@ class TrialRunner:
         self.on_event = on_event
         self.should_stop = should_stop
         self.pipeline: Any = None  # the trial running now (the CLI forwards Ctrl-C to it)
+        self.runs: dict[int, Run] = {}  # trial number -> its run, for record()
         self.primary = host.get(TaskType, sweep.base.pipeline.task).primary_metric
 
     def __call__(self, trial: Any) -> TrialOutcome:
@@ -178,6 +180,7 @@ class TrialRunner:
 
         pipeline = Pipeline.create(loaded, self.host, on_event=sink)
         self.pipeline = pipeline
+        self.runs[trial.number] = pipeline.run
         try:
             status = pipeline.execute()
         except Exception as exc:  # noqa: BLE001 - one trial's failure is recorded; the sweep goes on
@@ -186,7 +189,7 @@ class TrialRunner:
             self.pipeline = None
         run_id = pipeline.run.id
         if pruned:
-            return TrialOutcome("pruned", run_id=run_id)
+            return TrialOutcome("pruned", run_id=run_id, pruned_at_step=pruned[0])
         if status == "interrupted":
             return TrialOutcome("interrupted", run_id=run_id, error="stopped by the user")
         if status != "completed":
@@ -196,3 +199,25 @@ class TrialRunner:
         if values is None:
             return TrialOutcome("failed", run_id=run_id, error=why)
         return TrialOutcome("complete", values=values, run_id=run_id)
+
+    def record(self, trial: Any, outcome: TrialOutcome, n_trials: int) -> None:
+        """Append a ``sweep_trial`` event to the trial's run, after its run_finished: what Optuna
+        was told (state, objective values) with the sweep's objectives and the trial's parameters.
+        The registry ingests it into ``sweep_results``; a trial without a run has nothing to write to."""
+        run = self.runs.pop(trial.number, None)
+        if run is None:
+            return
+        objectives = [self.sweep.metric] + ([self.sweep.section.objective.second] if self.sweep.multi_objective else [])
+        run.emit(
+            "sweep_trial",
+            sweep_id=self.sweep_id,
+            trial=trial.number,
+            state=outcome.state,
+            values=outcome.values if outcome.state == "complete" else None,
+            objectives=objectives,
+            directions=self.sweep.directions,
+            params=decode_params(self.sweep.section.space, trial.params),
+            n_trials=n_trials,
+            pruned_at_step=outcome.pruned_at_step,
+            error=outcome.error,
+        )

@@ -94,6 +94,12 @@ def _check(title: str, rows: list[dict]) -> None:
     elif number == 14:
         assert [r["teacher"] for r in rows] == ["judge", "t70", "t80"]
         assert next(r for r in rows if r["teacher"] == "t80")["acceptance_rate"] > 0
+    elif number == 15:  # trial 0 complete (the best), trial 1 pruned without a value
+        assert [(r["trial"], r["state"], r["value"], r["learning_rate"]) for r in rows] == [
+            (0, "complete", 0.61, 1e-4),
+            (1, "pruned", None, 2e-5),
+        ]
+        assert {(r["best_trial"], r["best_value"], r["complete"], r["pruned"]) for r in rows} == {(0, 0.61, 1, 1)}
 
 
 @pytest.mark.parametrize(("title", "sql"), examples(), ids=[t for t, _ in examples()])

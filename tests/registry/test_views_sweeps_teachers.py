@@ -136,10 +136,14 @@ def test_a_version_2_database_gains_the_columns_and_views(tmp_path: Path) -> Non
     try:
         migrate(con, target=2)
         con.execute("INSERT INTO teacher_calls (run_id, model) VALUES ('r', 'm')")
-        assert migrate(con) == [3] and current_version(con) == 3
+        assert migrate(con, target=3) == [3] and current_version(con) == 3
         assert con.execute("SELECT run_id, model, teacher FROM teacher_calls").fetchall() == [("r", "m", None)]
         assert con.execute("SELECT count(*) FROM sweep_trials").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM teacher_stats").fetchone() == (0,)
+        # 0004: the sweep_results table and the sweeps view, empty until a sweep records a trial
+        assert migrate(con, target=4) == [4] and current_version(con) == 4
+        assert con.execute("SELECT count(*) FROM sweep_results").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM sweeps").fetchone() == (0,)
     finally:
         con.close()
 
@@ -209,3 +213,33 @@ def test_teacher_stats_of_a_real_two_teacher_run_with_a_judge(tmp_path, run_stil
     assert got["high"]["agreement"] == 1.0  # the heavier teacher's answer always wins a two-teacher vote
     judged = [s["judge_score"] for s in samples if s["teacher"] == "high" and s.get("judge_score") is not None]
     assert got["high"]["mean_judge_score"] == pytest.approx(sum(judged) / len(judged))
+
+
+def test_sweep_results_and_sweeps_hold_what_optuna_was_told(views_home: Path) -> None:
+    """The sweep_trial events (after run_finished) land in sweep_results; the sweeps view counts
+    them and names the best complete trial."""
+    got = rows(views_home, "select * from sweep_results order by trial")
+    assert [(r["run_id"], r["sweep_id"], r["trial"], r["state"]) for r in got] == [
+        (TRIAL_0.run_id, SWEEP_ID, 0, "complete"),
+        (TRIAL_1.run_id, SWEEP_ID, 1, "pruned"),
+    ]
+    assert [r["value"] for r in got] == [0.61, None]
+    assert [r["pruned_at_step"] for r in got] == [None, 10]
+    assert got[0]["objective"] == "accuracy" and got[0]["direction"] == "maximize" and got[0]["second_objective"] is None
+    assert json.loads(got[0]["params_json"]) == {"train.learning_rate": 1e-4}
+    (sweep,) = rows(views_home, "select * from sweeps")
+    assert sweep["sweep_id"] == SWEEP_ID and sweep["n_trials"] == 2
+    assert (sweep["trials"], sweep["complete"], sweep["pruned"], sweep["failed"]) == (2, 1, 1, 0)
+    assert (sweep["best_value"], sweep["best_trial"], sweep["best_run_id"]) == (0.61, 0, TRIAL_0.run_id)
+
+
+def test_sweeps_picks_the_smallest_value_when_minimizing(home: Path) -> None:
+    from stillhouse.testing.sample_runs import sweep_trial_event
+
+    for number, value in enumerate([3.0, 1.5, 2.0]):
+        event = sweep_trial_event(number, "complete", [value], {"train.learning_rate": 1e-4 * (number + 1)})
+        event["directions"] = ["minimize"]
+        write_run(home, FakeRun(f"20261204-09000{number}-min-t{number}-5w1{number}", seed=30 + number, after_events=[event]))
+    ingest_all(home)
+    (sweep,) = rows(home, "select * from sweeps")
+    assert (sweep["direction"], sweep["best_value"], sweep["best_trial"]) == ("minimize", 1.5, 1)

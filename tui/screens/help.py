@@ -16,7 +16,7 @@ Distil a large model into a small one, and watch it happen.
 
 ## Everywhere
 
-- `1` Runs · `2` New run · `3` Compare · `4` SQL · `5` Plugins (outside text fields)
+- `1` Runs · `2` New run · `3` Compare · `4` SQL · `5` Plugins · `6` Sweeps (outside text fields)
 - `ctrl+p` command palette: screens, themes, "Open run …" by name
 - `ctrl+t` light / dark theme · `f1` or `?` this help · `escape` back
 - `ctrl+q` quit: runs keep going, they are separate processes
@@ -31,6 +31,9 @@ Distil a large model into a small one, and watch it happen.
   the editor as you type), `ctrl+s` saves, `ctrl+l` launches. The Form tab fills in the key fields.
 - **Compare**: `space` picks runs (two or more), `d` shows all config keys or only differences.
 - **SQL**: `ctrl+r` runs the query, `ctrl+e` picks an example query.
+- **Sweeps**: every `still sweep` with its progress; the selected sweep's trials update live.
+  `o` sorts the trials by objective, `enter` opens a trial's run, `c` compares the best trials,
+  `n` launches a sweep file, `x` cancels a running sweep, `R` resumes a stopped one.
 """
 
 

@@ -63,7 +63,10 @@ def test_sweep_runs_tagged_trials_with_one_generation_prunes_and_writes_best_tom
         assert config["tags"] == {"sweep": sweep_id, "trial": str(number)}
         assert run_dir.name.split("-")[2:4] == ["nli", "tiny"] and config["name"] == f"nli-tiny-t{number}"
     for number in (0, 1):
-        assert _events(runs[number])[-1]["status"] == "completed"
+        *_, finished, told = _events(runs[number])  # the sweep_trial event follows run_finished
+        assert finished["type"] == "run_finished" and finished["status"] == "completed"
+        assert told["type"] == "sweep_trial" and told["state"] == "complete" and told["trial"] == number
+        assert told["objectives"] == ["accuracy"] and len(told["values"]) == 1
 
     # The teacher answered each of the 12 prompts (8 train + 4 validation) once, for the whole sweep.
     assert server.stats.answered_total == 12 and set(server.stats.answered.values()) == {1}
@@ -82,7 +85,8 @@ def test_sweep_runs_tagged_trials_with_one_generation_prunes_and_writes_best_tom
     assert any(e["type"] == "log" and f"pruned at step {full[0]}" in e["message"] for e in events)
     assert not any(e["type"] == "stage_finished" and e["stage"] == "train" for e in events)
     assert not any(e["type"] == "stage_started" and e["stage"] == "evaluate" for e in events)
-    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "interrupted"
+    assert events[-2]["type"] == "run_finished" and events[-2]["status"] == "interrupted"
+    assert events[-1]["type"] == "sweep_trial" and events[-1]["state"] == "pruned" and events[-1]["pruned_at_step"] == full[0]
     assert "trial 2   pruned" in result.output
 
     shown = run_still("sweep", "show", sweep_id, "--json", env=KEY_ENV)
@@ -100,3 +104,12 @@ def test_sweep_runs_tagged_trials_with_one_generation_prunes_and_writes_best_tom
 
     table = run_still("sql", f"select count(*) as n from params where key = 'tags.sweep' and value = '{sweep_id}'", "--format", "csv")
     assert table.exit_code == 0 and table.output.split()[-1] == "4", table.output
+    # The registry holds what Optuna was told: one sweep_results row per trial, summed by `sweeps`.
+    told = run_still("sql", f"select trial, state, value from sweep_results where sweep_id = '{sweep_id}' order by trial", "--format", "json")
+    assert told.exit_code == 0, told.output
+    rows = json.loads(told.output)
+    assert [(r["trial"], r["state"]) for r in rows][:3] == [(0, "complete"), (1, "complete"), (2, "pruned")]
+    by_number = {t["number"]: t for t in summary["trials"]}
+    assert all(r["value"] == (by_number[r["trial"]]["values"] or [None])[0] for r in rows)
+    best = run_still("sql", f"select best_trial, n_trials from sweeps where sweep_id = '{sweep_id}'", "--format", "json")
+    assert json.loads(best.output) == [{"best_trial": summary["best"]["number"], "n_trials": 4}]
