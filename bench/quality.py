@@ -20,6 +20,10 @@ Every metric the evaluate stage returns is recorded per role (so a rank-classifi
 up once the evaluator has it); the primary metric gives retention = distilled / teacher. Training
 time is the train stage's wall time on this machine (shared; compare only within one run).
 Writes ``bench/results/quality.json`` (``--out``) and prints a table.
+
+Cost on the shared 2-core CPU (single-threaded runs, 2026-12-07): training ~35 tokens/s (NLI, batch 8:
+~20-25 s a step, 54 steps for 214 samples x 2 epochs); rank classification of 150 NLI rows takes 4-8 min
+per local role (one full forward per row and label); the ``--real`` track ~28 min for both losses.
 """
 
 from __future__ import annotations
@@ -122,6 +126,30 @@ def value(metrics: dict[str, Any], role: str, name: str) -> float | None:
     return None if entry is None else entry["value"]
 
 
+def oracle_config(task: str, n: int, args: argparse.Namespace, url: str, last: bool) -> dict[str, Any]:
+    """The ``still run`` config of one learning-curve point: n train rows answered by the oracle at ``url``;
+    teacher and baseline are evaluated only at the last point."""
+    spec = TASKS[task]
+    return {
+        "name": f"quality-{task}-{n}",
+        "task": task,
+        "data": {"train": f"train_{n}.jsonl", "test": "test.jsonl", "balance": args.balance},
+        "task_options": {"rationale": spec["rationale"]},
+        "teacher": {
+            "model": "openai/fake-teacher", "api_base": url, "api_key_env": "OPENAI_API_KEY",
+            "temperature": 0.0, "max_tokens": 512, "concurrency": 8,
+        },
+        "student": {"model": GGUF, "max_length": spec["max_length"]},
+        "train": {k: v for k, v in {
+            "learning_rate": args.lr, "num_epochs": args.epochs, "batch_size": args.batch,
+        }.items() if v is not None},
+        "evaluate": {
+            "evaluators": ["task_metrics"], "max_new_tokens": spec["max_new_tokens"],
+            "batch_size": 16, "roles": ["teacher", "baseline", "student"] if last else ["student"],
+        },
+    }  # fmt: skip
+
+
 def oracle_track(task: str, args: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str, Any]:
     from stillhouse.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
     from stillhouse.testing.oracle import Oracle
@@ -141,24 +169,7 @@ def oracle_track(task: str, args: argparse.Namespace, work: Path, env: dict[str,
         for n in points:
             write_rows(folder / f"train_{n}.jsonl", train_rows[:n])
             last = n == points[-1]
-            config = {
-                "name": f"quality-{task}-{n}",
-                "task": task,
-                "data": {"train": f"train_{n}.jsonl", "test": "test.jsonl"},
-                "task_options": {"rationale": spec["rationale"]},
-                "teacher": {
-                    "model": "openai/fake-teacher", "api_base": server.url, "api_key_env": "OPENAI_API_KEY",
-                    "temperature": 0.0, "max_tokens": 512, "concurrency": 8,
-                },
-                "student": {"model": GGUF, "max_length": spec["max_length"]},
-                "train": {k: v for k, v in {
-                    "learning_rate": args.lr, "num_epochs": args.epochs, "batch_size": args.batch,
-                }.items() if v is not None},
-                "evaluate": {
-                    "evaluators": ["task_metrics"], "max_new_tokens": spec["max_new_tokens"],
-                    "batch_size": 16, "roles": ["teacher", "baseline", "student"] if last else ["student"],
-                },
-            }  # fmt: skip
+            config = oracle_config(task, n, args, server.url, last)
             print(f"[{task}] n={n} ...", flush=True)
             result = run_pipeline(config, folder, work / "home", env, ["generate", "filter", "train", "evaluate"])
             accepted = result.get("filter", {}).get("by_split", {}).get("train", {}).get("accepted")
@@ -167,6 +178,7 @@ def oracle_track(task: str, args: argparse.Namespace, work: Path, env: dict[str,
                 "accepted": accepted,
                 "train_s": result.get("train_s"),
                 "student": value(result.get("metrics", {}), "student", primary(task)),
+                "student_ranked": value(result.get("metrics", {}), "student", f"{primary(task)}_ranked"),
                 "error": result.get("error"),
             }
             print(f"[{task}] n={n}: {point}", flush=True)
@@ -188,12 +200,17 @@ def oracle_track(task: str, args: argparse.Namespace, work: Path, env: dict[str,
         "baseline": baseline,
         "distilled": student,
         "retention_pct": round(100 * student / teacher, 1) if student is not None and teacher else None,
+        # rank classification (closed-label tasks): the label the model prefers, not the one it writes;
+        # None for the API teacher (no log-probs: it keeps free generation)
+        "ranked": {role: value(metrics, role, f"{name}_ranked") for role in ("teacher", "baseline", "student")},
         "train_s": full.get("train_s"),
         "train_summary": full.get("train"),
         "metrics": metrics,
         "learning_curve": curve,
         "oracle_accuracy_on_asked": round(oracle.stats.correct / oracle.stats.answered, 3) if oracle.stats.answered else None,
-        "settings": {"rationale": spec["rationale"], "lr": args.lr, "epochs": args.epochs, "batch": args.batch},
+        "settings": {
+            "rationale": spec["rationale"], "lr": args.lr, "epochs": args.epochs, "batch": args.batch, "balance": args.balance,
+        },  # fmt: skip
         "error": full.get("error"),
     }
 
@@ -244,7 +261,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{fmt(x['retention_pct']):>10}{fmt(x['accepted']):>10}{fmt(x['train_s']):>9}"
             )
         for point in r.get("learning_curve", []):
-            print(f"    curve: {point['train_rows']} rows, {point['accepted']} accepted -> {fmt(point['student'])} ({fmt(point['train_s'])} s)")
+            ranked = f", ranked {fmt(point['student_ranked'])}" if point.get("student_ranked") is not None else ""
+            print(f"    curve: {point['train_rows']} rows, {point['accepted']} accepted -> {fmt(point['student'])}{ranked} ({fmt(point['train_s'])} s)")
+        if any(v is not None for v in r.get("ranked", {}).values()):
+            x = r["ranked"]
+            print(f"{'  ranked':<22}{r['primary_metric'] + '_r':<10}{fmt(x['teacher']):>9}{fmt(x['baseline']):>10}{fmt(x['student']):>11}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the tool's default)")
     parser.add_argument("--epochs", type=float, default=None, help="epochs (default: the tool's default)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: the tool's default)")
+    parser.add_argument("--balance", default="none", choices=["none", "downsample", "upsample", "weights"], help="data.balance")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--real", action="store_true", help="also the real-teacher summarization track")
     parser.add_argument("--real-train", type=int, default=48)
