@@ -57,7 +57,7 @@ def start(sweep_file: str | None, n_trials: int | None, timeout: str | None, res
     from stillhouse.kernel.progress import ProgressPrinter, quiet_third_party_progress
     from stillhouse.plugins.sweep.spec import load_sweep
     from stillhouse.plugins.sweep.study import SweepFolder, import_optuna, open_study, work
-    from stillhouse.plugins.sweep.trial import TrialRunner, encode_params
+    from stillhouse.plugins.sweep.trial import TrialRunner, check_trial_config, encode_params
 
     quiet_third_party_progress()
     host = get_host()
@@ -69,6 +69,7 @@ def start(sweep_file: str | None, n_trials: int | None, timeout: str | None, res
             raise UserError("give a SWEEP file, or --resume SWEEP_ID", hint="e.g. still sweep examples/sweep.toml")
         sweep = load_sweep(sweep_file, host)
         folder = None
+    check_trial_config(sweep, host)
     section = sweep.section
     budget = _timeout_seconds(timeout, section.timeout)
     import_optuna()  # a missing Optuna is reported before a folder is made
@@ -136,7 +137,8 @@ def start(sweep_file: str | None, n_trials: int | None, timeout: str | None, res
         last = summary.trials[-1][1]
         raise StageError(
             f"the sweep stopped: {summary.stopped_because}; the last one: {last.error}",
-            hint=f"see the trial's run (still runs show {last.run_id}); fix the config, then still sweep --resume {folder.id}",
+            hint=(f"see the trial's run (still runs show {last.run_id}); " if last.run_id else "")
+            + f"fix the config, then still sweep --resume {folder.id}",
         )
     if summary.stopped_because == "stopped":
         click.echo(f"  continue: still sweep --resume {folder.id}", err=True)

@@ -91,10 +91,22 @@ def trial_config(sweep: Sweep, sweep_id: str, number: int, params: dict[str, Any
     if second and SECOND_METRICS[second][1] not in evaluators:
         evaluators.append(SECOND_METRICS[second][1])
     evaluate["evaluators"] = evaluators
+    # Options of evaluators the trial does not run (the config's latency settings when the trial
+    # measures only task metrics) would be refused as options of an unlisted evaluator.
+    if isinstance(evaluate.get("options"), dict):
+        evaluate["options"] = {k: v for k, v in evaluate["options"].items() if k in evaluators}
     # The interleaved timing phase measures nothing the objective reads (latency is the latency
     # evaluator's): trials skip it. best.toml keeps the config's own [evaluate].
     evaluate["timing"] = {**(evaluate.get("timing") or {}), "enabled": False}
     return raw
+
+
+def check_trial_config(sweep: Sweep, host: PluginHost) -> None:
+    """Validate the config a trial runs (the first enqueued values, else the config's own) before
+    any sweep folder or trial exists: what the sweep adds to [evaluate] must load like the rest."""
+    params = dict(sweep.section.enqueue[0]) if sweep.section.enqueue else {}
+    raw = trial_config(sweep, "check", 0, params)
+    validate_config(raw, host, source=f"{sweep.pipeline_path} (as a trial of {sweep.source})", base_dir=sweep.pipeline_path.parent)
 
 
 def objective_values(sweep: Sweep, run: Run) -> tuple[list[float] | None, str | None]:

@@ -84,3 +84,24 @@ def test_unknown_sweep_id_is_a_user_error(run_still, stillhouse_home: Path) -> N
     for args in (("show", "no-such-sweep"), ("--resume", "no-such-sweep")):
         result = run_still("sweep", *args)
         assert result.exit_code == 2 and "no-such-sweep" in result.output, result.output
+
+
+def test_trial_config_of_a_pipeline_with_evaluator_options_validates(tmp_path: Path) -> None:
+    """A pipeline with the default evaluators and [evaluate.options.latency] (the demo's config):
+    a trial measures task metrics only, so the latency options must go with the latency evaluator —
+    found when the first sweep over the demo failed every trial with 'options for evaluator latency'."""
+    from stillhouse.kernel.config import validate_config
+    from stillhouse.kernel.plugins import get_host
+    from stillhouse.plugins.sweep.spec import load_sweep
+    from stillhouse.plugins.sweep.trial import check_trial_config, trial_config
+
+    pipeline = write_pipeline(tmp_path, "http://127.0.0.1:9/v1", Path("unused-student"))
+    text = pipeline.read_text().replace('evaluators = ["task_metrics"]\n', "")
+    pipeline.write_text(text + "\n[evaluate.options.latency]\nsingle_requests = 3\n")
+    host = get_host()
+    sweep = load_sweep(str(write_sweep(tmp_path)), host)
+    check_trial_config(sweep, host)  # raised ConfigError before the fix
+    raw = trial_config(sweep, "s", 1, {"train.learning_rate": 1e-3})
+    assert raw["evaluate"]["evaluators"] == ["task_metrics"]
+    assert "latency" not in raw["evaluate"].get("options", {})
+    validate_config(raw, host, source="trial", base_dir=tmp_path)
