@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 import stillhouse.plugins.exporters as exporters_plugin
 from stillhouse.kernel.runs import Run
 from stillhouse.plugins.reports.content import build_view, load_report_input
@@ -68,6 +71,16 @@ def test_the_q8_0_export_is_evaluated_and_reported_as_its_own_row(make_host, sti
     assert "size on disk" in text and "export failed" in text
     [html] = HtmlReporter().write(load_report_input(run.dir))
     assert "distilled, q8_0 GGUF" in html.read_text() and "q8_0 GGUF vs distilled" in html.read_text()
+
+    # `still runs show`: the registry lists the export's metrics beside the student's, with the change
+    from stillhouse.kernel.cli import build_cli
+
+    shown = CliRunner().invoke(build_cli(make_host()), ["runs", "show", RUN_ID, "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    rows = {(r["export"], r["metric"]): r for r in json.loads(shown.output)["exports"]}
+    accuracy = rows[("student-gguf-q8_0", "accuracy")]
+    assert accuracy["n"] == LIMIT and accuracy["change"] == pytest.approx(accuracy["value"] - student_accuracy)
+    assert rows[("student-gguf-q5_k", "accuracy")]["value"] is None
 
 
 def test_an_export_whose_config_no_longer_loads_is_a_missing_row_not_a_crash(make_host, stillhouse_home, tiny_model_dir):
