@@ -48,7 +48,6 @@ def push_folder(
     """Create ``repo_id`` (kept if it exists) and upload ``folder`` to it in one commit; return the
     commit's URL."""
     from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError
 
     if constants.is_offline_mode():
         raise UserError(
@@ -61,9 +60,9 @@ def push_folder(
         commit = api.upload_folder(
             repo_id=repo_id, repo_type=repo_type, folder_path=str(folder), commit_message=message or "Upload with still export"
         )
-    except (HfHubHTTPError, OSError) as exc:  # httpx's network errors are OSErrors too
+    except Exception as exc:  # noqa: BLE001 - HTTP status errors, its HTTP client's network errors, bad card metadata
         raise UserError(
-            f"pushing {folder} to {repo_id} failed: {str(exc).splitlines()[0]}",
+            f"pushing {folder} to {repo_id} failed: {type(exc).__name__}: {(str(exc) or '?').splitlines()[0]}",
             hint=f"the export is kept in {folder}; retry with `hf upload {repo_id} {folder}`",
         ) from None
     return str(commit.commit_url)
