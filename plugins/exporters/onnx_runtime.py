@@ -31,15 +31,15 @@ def has_kv_cache(session: Any) -> bool:
     return any(i.name.startswith(PAST) for i in session.get_inputs())
 
 
-def empty_cache(session: Any) -> dict[str, Any]:
-    """Zero-length past keys and values for every cache input: (1, kv_heads, 0, head_dim)."""
+def empty_cache(session: Any, batch: int = 1) -> dict[str, Any]:
+    """Zero-length past keys and values for every cache input: (batch, kv_heads, 0, head_dim)."""
     import numpy as np
 
     cache = {}
     for spec in session.get_inputs():
         if spec.name.startswith(PAST):
             _, heads, _, head_dim = spec.shape
-            cache[spec.name] = np.zeros((1, int(heads), 0, int(head_dim)), dtype=np.float32)
+            cache[spec.name] = np.zeros((batch, int(heads), 0, int(head_dim)), dtype=np.float32)
     return cache
 
 
