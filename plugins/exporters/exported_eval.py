@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from stillhouse.kernel.comparison import exported_role
-from stillhouse.kernel.interfaces import ChatModel, EvaluateConfig, Example, Metric, TaskType
+from stillhouse.kernel.interfaces import ChatModel, EvalRole, EvaluateConfig, Example, Metric, TaskType
 from stillhouse.kernel.run_folder import RoleResults
 from stillhouse.kernel.runs import Run
 
@@ -70,7 +70,9 @@ def evaluate_exported(host: Any, run: Run, spec: str, dest: Path, primary: str) 
     """Evaluate the export of ``spec`` in ``dest`` on the run's evaluation rows (see the module doc)."""
     from stillhouse.kernel.evaluation import evaluate_role
 
-    role = exported_role(spec)
+    # EvalRole lists the pipeline's fixed roles; an export's role is built from its spec, and
+    # evaluate_role only names files and events with it.
+    role = cast(EvalRole, exported_role(spec))
     fmt = spec.partition(":")[0]
     try:
         task, examples, evaluate = eval_rows(host, run)
