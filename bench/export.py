@@ -96,13 +96,13 @@ def load(path: Path, name: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def task_and_examples(limit: int) -> tuple[Any, list[Any]]:
+def task_and_examples(limit: int, data: Path = DATA) -> tuple[Any, list[Any]]:
     from stillhouse.kernel.data import load_split
     from stillhouse.kernel.plugins import get_host
 
     cls = get_host().get("task", "summarization")
     task = cls(cls.Config())
-    return task, load_split(task, DATA, "test", limit=limit).examples
+    return task, load_split(task, data, "test", limit=limit).examples
 
 
 def quality(model: Any, tokenizer: Any, task: Any, examples: list[Any], max_new_tokens: int) -> list[float]:
@@ -158,6 +158,13 @@ def spread(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dialogues", type=int, default=8)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DATA,
+        help="DialogSum rows for the quality measure (default: the demo's 16 test dialogues; "
+        "../shared/data/summarization/dialogsum.dev.jsonl has 500 more)",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=48)
@@ -199,7 +206,7 @@ def main() -> None:
     print("peak memory measured", flush=True)
 
     base = "hf-fp32"
-    task, examples = task_and_examples(args.dialogues)
+    task, examples = task_and_examples(args.dialogues, args.data)
     models = {name: load(path, name) for name, path in measured.items()}
     rouge = {name: quality(m, t, task, examples, args.max_new_tokens) for name, (m, t) in models.items()}
     print("quality measured", flush=True)
@@ -236,7 +243,7 @@ def main() -> None:
     report = {
         "model": SOURCE,
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "settings": vars(args) | {"work": str(work), "out": str(args.out)},
+        "settings": vars(args) | {"work": str(work), "out": str(args.out), "data": str(args.data)},
         "baseline_peak_rss_bytes": baseline_rss,
         "timing_prompt_tokens": len(prompt["input_ids"] if hasattr(prompt, "keys") else prompt),
         "runtime": "transformers (GGUF dequantised to float32 on load)",

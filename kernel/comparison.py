@@ -41,6 +41,29 @@ ROLE_LABELS: dict[str, str] = {
 
 ROLES = ("teacher", "baseline", "student")
 
+EXPORTED_PREFIX = "student-"
+"""The results of ``evaluate.export = ["gguf:q8_0"]`` are stored under the role ``student-gguf-q8_0``:
+the distilled student as exported, evaluated like the other roles (its own row in the reports)."""
+
+
+def exported_role(spec: str) -> str:
+    """``"gguf:q8_0"`` -> ``"student-gguf-q8_0"`` (a role name that is also a file name)."""
+    return EXPORTED_PREFIX + spec.replace(":", "-")
+
+
+def is_exported_role(role: str) -> bool:
+    return role.startswith(EXPORTED_PREFIX)
+
+
+def role_label(role: str) -> str:
+    """How a report names a role: ``student-gguf-q8_0`` -> "distilled, q8_0 GGUF"."""
+    if role in ROLE_LABELS:
+        return ROLE_LABELS[role]
+    if is_exported_role(role):
+        fmt, _, quantize = role[len(EXPORTED_PREFIX) :].partition("-")
+        return f"distilled, {quantize + ' ' if quantize else ''}{fmt.upper()}"
+    return role
+
 
 @dataclass(frozen=True)
 class Column:
@@ -107,9 +130,11 @@ class Comparison:
         }
 
 
-def columns_for(primary_metric: str) -> list[Column]:
+def columns_for(primary_metric: str, *, disk: bool = False) -> list[Column]:
+    """The table's columns; ``disk`` adds "size on disk" (shown when an exported student is compared)."""
     return [
         Column("parameters", "parameters", ("parameters",)),
+        *([Column("disk", "size on disk", ("bytes_on_disk",))] if disk else []),
         # The weights as loaded (parameters × dtype size) where known; older runs: GPU memory when
         # the model ran on a GPU, else the process RSS peak (mostly the runtime, not the model).
         Column("memory", "memory", ("weights_bytes", "gpu_peak_memory_bytes", "peak_memory_bytes")),
@@ -309,6 +334,7 @@ _REDUCTION_WORDS = {
 
 _VS_TEACHER = {
     "parameters": "size",
+    "disk": "size",
     "memory": "reduction",
     "latency": "reduction",
     "decode": "reduction",
@@ -317,6 +343,9 @@ _VS_TEACHER = {
     "cost": "reduction",
 }
 _VS_BASELINE = {**_VS_TEACHER, "task": "delta"}
+# An exported student against the distilled student it came from: the task metric's change in
+# points is what quantization cost; the size on disk what it saved.
+_VS_DISTILLED = _VS_BASELINE
 
 
 def build_comparison(
@@ -329,13 +358,16 @@ def build_comparison(
 
     Roles absent from ``results`` get a row of missing cells ("not evaluated"). The ratio rows are
     "distilled vs teacher" and "distilled vs baseline"; each appears when both its roles are in ``roles``.
+    An exported student's role (``student-gguf-q8_0``) adds a "size on disk" column and a ratio row
+    against the distilled student: the task metric's change in points (with n) and the size saved.
     """
-    columns = columns_for(primary_metric)
+    exported = [r for r in roles if is_exported_role(r)]
+    columns = columns_for(primary_metric, disk=bool(exported))
     rows = []
     for role in roles:
         metrics = _index(results[role]) if role in results else None
         cells = {c.key: _value_cell(c, metrics, "not evaluated") for c in columns}
-        rows.append(Row(role, ROLE_LABELS.get(role, role), cells))
+        rows.append(Row(role, role_label(role), cells))
     by_role = {row.key: row for row in rows}
     ratios = []
     for ref, kinds, label in (
@@ -356,6 +388,14 @@ def build_comparison(
             for c in columns
         }
         ratios.append(Row(f"student_vs_{ref}", label, cells))
+    for role in exported if "student" in by_role else []:
+        cells = {
+            c.key: _ratio_cell(
+                c, _VS_DISTILLED[c.key], by_role[role].cells[c.key], by_role["student"].cells[c.key], ROLE_LABELS["student"], role_label(role)
+            )
+            for c in columns
+        }
+        ratios.append(Row(f"{role}_vs_student", f"{role_label(role).removeprefix('distilled, ')} vs distilled", cells))
     return Comparison(primary_metric, columns, rows, ratios)
 
 
@@ -380,6 +420,9 @@ __all__ = [
     "Comparison",
     "Row",
     "build_comparison",
+    "exported_role",
+    "is_exported_role",
+    "role_label",
     "format_interval",
     "format_metric",
     "parse_count",

@@ -640,14 +640,20 @@ class Pipeline:
             hint="add data.test (held-out rows); metrics are never computed on training samples",
         )
 
+    def eval_examples(self) -> list[Example]:
+        """The rows the evaluate stage scores: the evaluation split, up to ``evaluate.limit``."""
+        split = self.eval_split()
+        examples = split.examples[: self.cfg.evaluate.limit] if self.cfg.evaluate.limit else split.examples
+        if not examples:
+            raise StageError(f"the {split.split} split has no rows to evaluate")
+        return examples
+
     def stage_evaluate(self) -> dict[str, Any]:
         from stillhouse.kernel.evaluation import evaluate_role, time_roles
         from stillhouse.kernel.timing import TIMING_METRICS
 
         split = self.eval_split()
-        examples = split.examples[: self.cfg.evaluate.limit] if self.cfg.evaluate.limit else split.examples
-        if not examples:
-            raise StageError(f"the {split.split} split has no rows to evaluate")
+        examples = self.eval_examples()
         folder = self.run.folder
         out_dir = folder.eval_dir
         reuse = folder.results_path.exists() and not self.upstream_changed

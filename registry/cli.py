@@ -220,6 +220,7 @@ def runs_show(run_id: str, fmt: str, with_config: bool) -> None:
 RUN_SECTION_TITLES = {
     "stages": "Stages",
     "evaluation": "Evaluation",
+    "exports": "Exported student (evaluate.export): each metric beside the distilled student's",
     "training": "Training metrics (latest)",
     "rejections": "Rejected samples",
     "artifacts": "Artifacts",

@@ -181,6 +181,8 @@ class RunDetails:
     """Its run_summary row (no rows when the run is unknown)."""
     stages: QueryResult
     evaluation: QueryResult
+    exports: QueryResult
+    """The exported students (``evaluate.export``) metric by metric, beside the distilled student."""
     training: QueryResult
     """The latest value of each training metric."""
     rejections: QueryResult
@@ -203,6 +205,10 @@ RUN_DETAILS_SQL = {
     "evaluation": "SELECT metric, teacher, baseline, student, model, "
     "round(student_vs_teacher_pct, 1) AS student_vs_teacher_pct, unit "
     "FROM comparison WHERE run_id = ? ORDER BY NOT is_primary, metric",
+    # roles student-FORMAT-QUANT (kernel.comparison.exported_role); change = export - distilled student
+    "exports": "SELECT e.role AS export, e.metric, e.value, s.value AS student, e.value - s.value AS change, "
+    "e.n, e.unit, e.reason FROM evals e LEFT JOIN evals s ON s.run_id = e.run_id AND s.role = 'student' "
+    "AND s.metric = e.metric WHERE e.run_id = ? AND e.role LIKE 'student-%' ORDER BY e.role, e.metric",
     "training": "SELECT key, context, step, value, min_value, max_value, points FROM metrics_latest "
     "WHERE run_id = ? AND context <> 'progress' ORDER BY key",
     "rejections": "SELECT reason, count(*) AS samples FROM samples WHERE run_id = ? AND NOT accepted "

@@ -31,13 +31,13 @@ def register_exporters(register: Register[Exporter[Any]]) -> None:
 
 @hookimpl
 def stage_finished(run: Run, stage: str, summary: dict[str, Any]) -> None:
-    """``evaluate.export``: export the distilled student and record each export's size."""
+    """``evaluate.export``: export the distilled student, record each export's size and evaluate it."""
     specs = (run.config.get("evaluate") or {}).get("export") or []
     if stage == "evaluate" and specs:
         from stillhouse.kernel.plugins import get_host
         from stillhouse.plugins.exporters.after_evaluate import record_exports
 
-        record_exports(get_host(), run.dir, list(specs))
+        record_exports(get_host(), run, list(specs))
 
 
 @click.command("export")
@@ -53,18 +53,46 @@ def stage_finished(run: Run, stage: str, summary: dict[str, Any]) -> None:
     help="A LoRA student: merge the adapter into the base weights, or export the adapter alone "
     "(default: the run's student.lora.merge, which defaults to merge).",
 )
+@click.option("--push-to-hub", "push_to", metavar="OWNER/NAME", help="Then upload DEST to this Hugging Face model repo.")
+@click.option(
+    "--token-env", metavar="NAME", help="The variable holding the Hub token for --push-to-hub (default: HF_TOKEN)."
+)
+@click.option("--private", is_flag=True, help="--push-to-hub: create the repo private.")
 def export_command(
-    run_id: str, dest: Path, fmt: str, quantize: str | None, dtype: str | None, force: bool, merge_lora: bool | None
+    run_id: str,
+    dest: Path,
+    fmt: str,
+    quantize: str | None,
+    dtype: str | None,
+    force: bool,
+    merge_lora: bool | None,
+    push_to: str | None,
+    token_env: str | None,
+    private: bool,
 ) -> None:
     """Export the distilled student of RUN_ID, with tokenizer and model card, to DEST."""
     from stillhouse.kernel.plugins import get_host
     from stillhouse.plugins.exporters.run_export import export_run, exporter_for
 
     exporter = exporter_for(get_host(), fmt, {"quantize": quantize, "dtype": dtype})
+    token = None
+    if push_to:  # checked before exporting: a missing token costs nothing
+        from stillhouse.plugins.exporters.hub import check_repo_id, hub_token
+
+        check_repo_id(push_to)
+        token = hub_token(token_env)
+    elif token_env or private:
+        raise click.UsageError("--token-env and --private apply to --push-to-hub only")
     run = Run.open(run_id)
     files = export_run(run.dir, dest, exporter, force=force, merge_lora=merge_lora)
     what = "the teacher's samples" if getattr(exporter, "reads_run_folder", False) else "the distilled student"
     click.echo(f"Exported {what} of {run.id} as {fmt} to {dest}")
+    if push_to and token:
+        from stillhouse.plugins.exporters.hub import push_folder
+
+        kind = "dataset" if fmt == "dataset" else "model"
+        url = push_folder(dest, push_to, token, repo_type=kind, private=private, message=f"{what} of {run.id} ({fmt})")
+        click.echo(f"Pushed {dest} to the Hub: {url}")
     gguf = [f for f in files if f.suffix == ".gguf"]
     if gguf:
         click.echo(f"Run it with llama.cpp (llama-cli -m {gguf[0]}), or evaluate it: still eval --model {gguf[0]} ...")

@@ -1,14 +1,18 @@
-"""``--format onnx``: the causal LM as an ONNX graph for onnxruntime, written by ``torch.onnx``.
+"""``--format onnx``: the causal LM as an ONNX graph with a KV cache for onnxruntime, written by ``torch.onnx``.
 
-The graph takes ``input_ids`` and ``attention_mask`` (batch and sequence dynamic) and returns the
-``logits`` of every position. It has no KV cache: each generated token recomputes the whole
-sequence, which is simple and portable (any onnxruntime build runs it) but slower for long replies
-than a cache-carrying export would be. ``--quantize int8`` applies onnxruntime's dynamic int8
-quantization to the weights of every MatMul; ``fp32`` (the default) keeps float32.
+Inputs ``input_ids`` (batch, sequence), ``attention_mask`` (batch, past + sequence) and, for each
+layer ``i``, ``past_key_values.{i}.key`` / ``.value`` (batch, kv heads, past, head dim); outputs
+``logits`` and ``present.{i}.key`` / ``.value`` (the cache after this step): optimum's names. A
+generator runs the prompt once with an empty cache (past length 0), then one token a step with
+the cache the previous step returned (``onnx_runtime.greedy_generate``). Position ids are derived
+from the cache length, so one sequence at a time, or batches without padding, generate correctly.
+``--quantize int8`` applies onnxruntime's dynamic int8 quantization to the weights of every MatMul;
+``fp32`` (the default) keeps float32.
 
 Every export is checked before it is kept: onnxruntime runs the graph on a prompt and its logits
-are compared with torch's; ``onnx_check.json`` records the largest difference and whether the
-greedy next token agrees. float32 must agree within ``FP32_ATOL`` (else the export fails); int8 is
+are compared with torch's, and it generates ``CHECK_TOKENS`` greedy tokens through its cache,
+compared with torch's ``generate``; ``onnx_check.json`` records the largest logit difference and
+how many tokens agree. float32 must agree within ``FP32_ATOL`` (else the export fails); int8 is
 lossy by design, so its difference is recorded, not enforced.
 """
 
@@ -29,6 +33,10 @@ FP32_ATOL = 1e-3
 """Largest |logit difference| allowed between onnxruntime and torch for a float32 export: both
 compute in float32, and kernels that sum in another order differ by about 1e-5 on small models."""
 CHECK_PROMPT = "Summarize the conversation: #Person1#: Hello, how are you today? #Person2#: I am fine."
+CHECK_TOKENS = 8
+"""Greedy tokens generated through the cache on export, compared with torch's generate."""
+EXAMPLE_PAST = 3
+"""Past length of the example inputs torch.export traces with (0 and 1 would be specialised)."""
 WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json")
 
 
@@ -38,7 +46,7 @@ class OnnxExportConfig(StrictModel):
 
 class OnnxExporter(Exporter[OnnxExportConfig]):
     name = "onnx"
-    description = "ONNX graph (logits, no KV cache) for onnxruntime; --quantize fp32|int8 (dynamic)."
+    description = "ONNX graph with a KV cache for onnxruntime; --quantize fp32|int8 (dynamic)."
     Config: ClassVar[type[BaseModel]] = OnnxExportConfig
     quantizations = QUANTIZATIONS
 
@@ -52,16 +60,18 @@ class OnnxExporter(Exporter[OnnxExportConfig]):
         graph = dest / "model.onnx"
         fp32 = graph if self.config.quantize == "fp32" else dest / "tmp-fp32" / "model.onnx"
         fp32.parent.mkdir(parents=True, exist_ok=True)
-        export_graph(model, ids, mask, fp32)
+        export_graph(model, ids, fp32)
         if self.config.quantize == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantize_dynamic(str(fp32), str(graph), weight_type=QuantType.QInt8)
+            quantize_int8(fp32, graph)
             shutil.rmtree(fp32.parent)
         with torch.inference_mode():
             expected = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+            generated = model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=CHECK_TOKENS, min_new_tokens=CHECK_TOKENS
+            )[0, ids.shape[1] :].tolist()
         check = compare_logits(graph, ids.numpy(), mask.numpy(), expected)
-        check.update(quantize=self.config.quantize, prompt=CHECK_PROMPT, kv_cache=False)
+        check.update(compare_generation(graph, ids[0].tolist(), generated))
+        check.update(quantize=self.config.quantize, prompt=CHECK_PROMPT, kv_cache=True)
         if self.config.quantize == "fp32" and check["max_abs_diff"] > FP32_ATOL:
             raise ModelError(
                 f"the ONNX graph's logits differ from torch's by {check['max_abs_diff']:.2e} (> {FP32_ATOL})",
@@ -102,33 +112,64 @@ def _load(source: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _logits_only(model: Any) -> Any:
-    """``forward(input_ids, attention_mask) -> logits`` around a causal LM, without a cache."""
-    import torch
+def cache_shape(config: Any) -> tuple[int, int, int]:
+    """(layers, key/value heads, head dim) of a decoder's KV cache."""
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return config.num_hidden_layers, getattr(config, "num_key_value_heads", None) or heads, head_dim
 
-    class LogitsOnly(torch.nn.Module):
+
+def cache_names(layers: int, prefix: str) -> list[str]:
+    return [f"{prefix}{i}.{part}" for i in range(layers) for part in ("key", "value")]
+
+
+def _with_cache(model: Any) -> Any:
+    """``forward(input_ids, attention_mask, *past) -> (logits, *present)`` around a causal LM: the
+    flat past keys and values (layer by layer, key then value) become a DynamicCache, and the cache
+    the model returns is flattened the same way."""
+    import torch
+    from transformers import DynamicCache
+
+    layers = cache_shape(model.config)[0]
+
+    class WithCache(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        def forward(self, input_ids: Any, attention_mask: Any, *past: Any) -> Any:
+            cache = DynamicCache(config=self.inner.config)
+            for i in range(layers):
+                cache.update(past[2 * i], past[2 * i + 1], i)
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True)
+            present = [t for layer in out.past_key_values.layers[:layers] for t in (layer.keys, layer.values)]
+            return (out.logits, *present)
 
-    return LogitsOnly(model).eval()
+    return WithCache(model).eval()
 
 
-def export_graph(model: Any, ids: Any, mask: Any, path: Path) -> None:
-    """torch.onnx's exporter (torch.export based) with batch and sequence dynamic."""
+def export_graph(model: Any, ids: Any, path: Path) -> None:
+    """torch.onnx's exporter (torch.export based) with batch, sequence and past length dynamic."""
     import torch
 
+    from stillhouse.plugins.exporters.onnx_runtime import PAST, PRESENT
+
+    layers, kv_heads, head_dim = cache_shape(model.config)
+    past = tuple(torch.randn(ids.shape[0], kv_heads, EXAMPLE_PAST, head_dim) for _ in range(2 * layers))
+    mask = torch.ones(ids.shape[0], EXAMPLE_PAST + ids.shape[1], dtype=torch.int64)
     batch, seq = torch.export.Dim("batch", max=1024), torch.export.Dim("sequence", max=8192)
+    past_len, total = torch.export.Dim("past_sequence", max=8192), torch.export.Dim("total_sequence", max=16384)
     try:
         program = torch.onnx.export(
-            _logits_only(model),
-            (ids, mask),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+            _with_cache(model),
+            (ids, mask, *past),
+            input_names=["input_ids", "attention_mask", *cache_names(layers, PAST)],
+            output_names=["logits", *cache_names(layers, PRESENT)],
+            dynamic_shapes={
+                "input_ids": {0: batch, 1: seq},
+                "attention_mask": {0: batch, 1: total},
+                "past": tuple({0: batch, 2: past_len} for _ in range(2 * layers)),
+            },
             dynamo=True,
             external_data=False,
         )
@@ -142,14 +183,37 @@ def export_graph(model: Any, ids: Any, mask: Any, path: Path) -> None:
     program.save(str(path))
 
 
+def quantize_int8(fp32: Path, int8: Path) -> None:
+    """onnxruntime's dynamic int8 quantization of every MatMul's weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+
+
+def compare_generation(graph: Path, prompt: list[int], expected: list[int]) -> dict[str, Any]:
+    """onnxruntime's greedy tokens through the cache against ``expected`` (torch's): how many of
+    the first tokens agree before the first difference."""
+    import onnxruntime as ort
+
+    from stillhouse.plugins.exporters.onnx_runtime import greedy_generate
+
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    got = greedy_generate(session, prompt, max_new_tokens=len(expected))
+    agree = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), min(len(got), len(expected)))
+    return {"greedy_tokens": len(expected), "greedy_tokens_agree": agree}
+
+
 def compare_logits(graph: Path, ids: Any, mask: Any, expected: Any) -> dict[str, Any]:
-    """Run ``graph`` in onnxruntime; its largest logit difference from ``expected`` and whether
-    the greedy next token is the same."""
+    """Run ``graph`` in onnxruntime on the prompt (empty cache); its largest logit difference from
+    ``expected`` and whether the greedy next token is the same."""
     import numpy as np
     import onnxruntime as ort
 
+    from stillhouse.plugins.exporters.onnx_runtime import empty_cache
+
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-    [logits] = session.run(["logits"], {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)})
+    feed = {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64), **empty_cache(session, ids.shape[0])}
+    logits = session.run(["logits"], feed)[0]
     return {
         "max_abs_diff": float(np.abs(logits - expected).max()),
         "next_token_agrees": bool(logits[0, -1].argmax() == expected[0, -1].argmax()),
@@ -160,11 +224,14 @@ def compare_logits(graph: Path, ids: Any, mask: Any, expected: Any) -> dict[str,
 def _usage(quantize: str, check: dict[str, Any]) -> str:
     return (
         f"\n## This ONNX graph ({quantize})\n\n"
-        "`model.onnx` takes `input_ids` and `attention_mask` and returns `logits` for every position "
-        "(no KV cache: generation recomputes the sequence each step). Checked against torch on export: "
-        f"largest logit difference {check['max_abs_diff']:.2e}.\n\n"
+        "`model.onnx` takes `input_ids`, `attention_mask` and the KV cache (`past_key_values.N.key` / "
+        "`.value`, empty for the prompt) and returns `logits` and the new cache (`present.N.key` / "
+        "`.value`), to feed back with the next token. Checked against torch on export: largest logit "
+        f"difference {check['max_abs_diff']:.2e}; {check['greedy_tokens_agree']} of {check['greedy_tokens']} "
+        "greedy tokens the same.\n\n"
         "```python\nimport onnxruntime as ort\nfrom transformers import AutoTokenizer\n"
         'session = ort.InferenceSession("model.onnx")\ntokenizer = AutoTokenizer.from_pretrained(".")\n'
-        'enc = tokenizer("Hello", return_tensors="np")\n'
-        'logits = session.run(["logits"], {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})[0]\n```\n'
+        "from stillhouse.plugins.exporters.onnx_runtime import greedy_generate  # or your own loop\n"
+        'ids = tokenizer("Hello")["input_ids"]\n'
+        "print(tokenizer.decode(greedy_generate(session, ids, max_new_tokens=32)))\n```\n"
     )

@@ -15,12 +15,13 @@ from typing import Any
 
 from stillhouse.kernel.comparison import (
     MISSING,
-    ROLE_LABELS,
     ROLES,
     Comparison,
     build_comparison,
     format_interval,
     format_metric,
+    is_exported_role,
+    role_label,
 )
 from stillhouse.kernel.curation import describe
 from stillhouse.kernel.interfaces import Metric, ReportInput
@@ -88,7 +89,7 @@ class ReportView:
         return "Evaluation report" if self.is_eval else "Distillation report"
 
     def role_label(self, role: str) -> str:
-        return ROLE_LABELS.get(role, role)
+        return role_label(role)
 
     @property
     def headline(self) -> str:
@@ -155,9 +156,10 @@ def _eval_facts(run_dir: Path) -> tuple[dict[str, str], str | None, int | None]:
 
 def build_view(report: ReportInput) -> ReportView:
     config = report.config or {}
-    # A distillation run shows all three rows, a role that was not evaluated included; `still eval`
-    # results have only their own role.
+    # A distillation run shows all three rows, a role that was not evaluated included, then the
+    # exported students (evaluate.export); `still eval` results have only their own role.
     roles = list(ROLES) if any(r in report.results for r in ROLES) else list(report.results)
+    roles += [r for r in report.results if is_exported_role(r) and r not in roles]
     models, split, n = _eval_facts(Path(report.run_dir))
     for role, section in (("teacher", "teacher"), ("baseline", "student"), ("student", "student")):
         models.setdefault(role, str((config.get(section) or {}).get("model", "")))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stillhouse.kernel.comparison import ROLES, build_comparison
+from stillhouse.kernel.comparison import ROLES, build_comparison, is_exported_role
 from stillhouse.kernel.interfaces import Metric, Reporter, ReportInput
 
 
@@ -67,5 +67,6 @@ class TerminalReporter(Reporter):
         from rich.console import Console
 
         if report.results:
-            Console().print(comparison_table(report.results, report.primary_metric))
+            roles = [*ROLES, *(r for r in report.results if is_exported_role(r))]
+            Console().print(comparison_table(report.results, report.primary_metric, roles=roles))
         return []

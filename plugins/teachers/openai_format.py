@@ -62,20 +62,34 @@ def chat_completion(
     }
 
 
+def chunk_base(model: str) -> dict[str, Any]:
+    """The fields every chunk of one streamed answer shares."""
+    return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+
+def delta_chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+    return {**base, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+
+def usage_chunk(base: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The last chunk with ``stream_options.include_usage``: no choices, the usage, as OpenAI sends it."""
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {**base, "choices": [], "usage": usage}
+
+
 def chat_chunks(
     model: str, choices: Sequence[ChoiceOut], prompt_tokens: int, completion_tokens: int, *, include_usage: bool = False
 ) -> list[dict[str, Any]]:
-    """The ``chat.completion.chunk`` bodies of a streamed answer (``stream=true``), in order: per
-    choice its role, its text and its finish reason; with ``include_usage`` (the request's
-    ``stream_options``) a last chunk with no choices and the usage, as OpenAI sends it."""
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    """The ``chat.completion.chunk`` bodies of an answer already generated, in order: per choice its
+    role, its text and its finish reason; with ``include_usage`` (the request's ``stream_options``)
+    the usage chunk."""
+    base = chunk_base(model)
     chunks: list[dict[str, Any]] = []
     for index, choice in enumerate(choices):
         for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": choice.text}, None), ({}, choice.finish_reason)):
-            chunks.append({**base, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+            chunks.append(delta_chunk(base, delta, finish, index))
     if include_usage:
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
-        chunks.append({**base, "choices": [], "usage": usage})
+        chunks.append(usage_chunk(base, prompt_tokens, completion_tokens))
     return chunks
 
 

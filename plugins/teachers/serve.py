@@ -1,9 +1,9 @@
 """``still serve``: an OpenAI-compatible HTTP server over a local transformers model.
 
 ``POST /v1/chat/completions`` (messages, n, max_tokens / max_completion_tokens, temperature, top_p,
-stop, seed, logprobs / top_logprobs; usage in every response; ``stream=true`` answers as
-server-sent ``chat.completion.chunk`` events once the batch has generated the answer, i.e. the
-protocol, not token-by-token latency), ``POST /v1/completions`` with token-id prompts and
+stop, seed, logprobs / top_logprobs; usage in every response; ``stream=true`` with ``n = 1``
+sends server-sent ``chat.completion.chunk`` events token by token as the model generates them
+(:mod:`.token_stream`; ``n > 1`` streams once the batch has generated the answers), ``POST /v1/completions`` with token-id prompts and
 ``prompt_logprobs`` (scoring given tokens, vLLM style: see :mod:`.prompt_logprobs`; what an
 on-policy trainer needs from a served teacher), ``GET /v1/models`` and ``GET /health``. One
 access-log line per request; with an API key every ``/v1`` request needs ``Authorization: Bearer
@@ -32,11 +32,15 @@ from stillhouse.plugins.teachers.openai_format import (
     RequestError,
     chat_chunks,
     chat_completion,
+    chunk_base,
+    delta_chunk,
     error_body,
     model_list,
     parse_chat_request,
+    usage_chunk,
 )
 from stillhouse.plugins.teachers.prompt_logprobs import PromptScorer, parse_score_request, score_response
+from stillhouse.plugins.teachers.token_stream import StreamResult, TokenStreamer
 
 LANE_LIMITS = (64, 512)
 """Upper max_tokens of each lane but the last (which takes the rest)."""
@@ -119,13 +123,43 @@ def build_app(
     api_key: str | None = None,
     log: Callable[[str], None] | None = None,
     scorer: PromptScorer | None = None,
+    streamer: TokenStreamer | None = None,
 ) -> Any:
     """The aiohttp app. With ``context`` and ``count_tokens``, a request whose prompt plus
     ``max_tokens`` exceeds the context is refused (400), as OpenAI's API does, instead of running
     past the positions the model was trained on. With ``api_key``, ``/v1`` requests without
     ``Authorization: Bearer <api_key>`` get 401 (``/health`` stays open for probes). ``log`` gets
-    one access-log line per request: client, method, path, status, seconds, tokens."""
+    one access-log line per request: client, method, path, status, seconds, tokens. ``stream=true``
+    requests (n = 1) are streamed token by token through ``streamer`` (default: one over the
+    batcher's model and tokenizer)."""
     from aiohttp import web
+
+    streamer = streamer or TokenStreamer(batcher.model, batcher.tokenizer)
+
+    async def stream_tokens(request: web.Request, params: Any, gen: GenParams) -> web.StreamResponse:
+        """Each piece of the reply as its own chunk, written as soon as it is generated."""
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await stream.prepare(request)
+        base, result = chunk_base(model_id), StreamResult()
+
+        async def send(chunk: dict[str, Any]) -> None:
+            await stream.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        await send(delta_chunk(base, {"role": "assistant", "content": ""}))
+        try:
+            async for piece in streamer.stream(params.messages, gen, result):
+                await send(delta_chunk(base, {"content": piece}))
+        except Exception as exc:  # headers are sent: the failure goes down the stream, as OpenAI's does
+            await send(error_body(f"generation failed: {exc}", "server_error", 500))
+            await stream.write_eof()
+            return stream
+        request["tokens"] = (result.prompt_tokens, result.completion_tokens)
+        await send(delta_chunk(base, {}, result.finish_reason))
+        if params.include_usage:
+            await send(usage_chunk(base, result.prompt_tokens, result.completion_tokens))
+        await stream.write(b"data: [DONE]\n\n")
+        await stream.write_eof()
+        return stream
 
     @web.middleware
     async def access_log(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
@@ -188,6 +222,8 @@ def build_app(
             seed=params.seed,
             top_logprobs=params.top_logprobs if params.logprobs else None,
         )
+        if params.stream and params.n == 1:
+            return await stream_tokens(request, params, gen)
         try:
             outputs = await batcher.generate(params.messages, gen, params.n)
         except Exception as exc:  # a generation failure is the server's fault: 500, and keep serving

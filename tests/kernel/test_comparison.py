@@ -223,3 +223,23 @@ def test_without_intervals_the_old_reduction_text_stays() -> None:
     results = {"teacher": [Metric("latency_p50_ms", 200, n=8)], "student": [Metric("latency_p50_ms", 100, n=8)]}
     cell = build_comparison(results, "accuracy").row("student_vs_teacher").cells["latency"]
     assert cell.text == "50.0% lower"
+
+
+def test_an_exported_student_is_its_own_row_compared_with_the_distilled_student(results):
+    from stillhouse.kernel.comparison import exported_role, role_label
+
+    role = exported_role("gguf:q8_0")
+    assert role == "student-gguf-q8_0" and role_label(role) == "distilled, q8_0 GGUF"
+    results["student"].append(Metric("bytes_on_disk", 400e6, n=1))
+    results[role] = [Metric("parameters", 1e8, n=1), Metric("bytes_on_disk", 100e6, n=1), Metric("accuracy", 0.70, n=60)]
+    table = build_comparison(results, "accuracy", roles=["teacher", "baseline", "student", role])
+    assert [c.key for c in table.columns][:2] == ["parameters", "disk"]
+    assert table.row(role).label == "distilled, q8_0 GGUF"
+    ratio = table.row(f"{role}_vs_student")
+    assert ratio.label == "q8_0 GGUF vs distilled"
+    assert ratio.cells["disk"].text == "4.00× smaller"  # 400 MB / 100 MB
+    task = ratio.cells["task"]
+    assert task.value == pytest.approx(-0.02) and task.text == "-2.0 pts" and task.n == 60  # the smaller n
+    assert ratio.cells["latency"].missing  # the export was not timed: said, not invented
+    # without an export the table keeps its columns
+    assert "disk" not in [c.key for c in build_comparison(results, "accuracy").columns]

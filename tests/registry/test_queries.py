@@ -71,7 +71,7 @@ def test_matching_run_ids_puts_the_exact_id_first(ingested: Path) -> None:
 def test_run_details_has_every_aspect_in_reading_order(ingested: Path) -> None:
     details = queries.run_details(NLI_MINI, home=ingested, ingest=False)
     names = [name for name, _ in details.sections()]
-    assert names == ["summary", "stages", "evaluation", "training", "rejections", "artifacts", "problems"]
+    assert names == ["summary", "stages", "evaluation", "exports", "training", "rejections", "artifacts", "problems"]
     assert details.summary.dicts()[0]["run_id"] == NLI_MINI
     assert len(details.evaluation) and len(details.stages) == len(STAGES)
     with_config = queries.run_details(NLI_MINI, with_config=True, home=ingested, ingest=False)

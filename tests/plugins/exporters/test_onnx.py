@@ -1,5 +1,5 @@
-"""`still export --format onnx`: a torch.onnx graph that onnxruntime runs with torch's logits,
-float32 or dynamic int8."""
+"""`still export --format onnx`: a torch.onnx graph with a KV cache that onnxruntime runs with
+torch's logits, float32 or dynamic int8, and generates with through its cache."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ def torch_logits(model_dir, enc):
 def onnx_logits(graph, enc):
     import onnxruntime as ort
 
+    from stillhouse.plugins.exporters.onnx_runtime import empty_cache
+
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
     feed = {k: np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask")}
-    return session.run(["logits"], feed)[0]
+    return session.run(["logits"], {**feed, **empty_cache(session, len(enc["input_ids"]))})[0]
 
 
 @pytest.mark.slow  # two exports through torch.export, about 20 s each on two busy cores
@@ -43,7 +45,8 @@ def test_onnx_export_runs_in_onnxruntime_with_torchs_logits_and_int8_is_smaller(
     assert {"model.onnx", "tokenizer.json", "config.json", "onnx_check.json", "README.md"} <= {p.name for p in dest.iterdir()}
     assert not list(dest.glob("*.safetensors"))
     check = json.loads((dest / "onnx_check.json").read_text())
-    assert check["max_abs_diff"] < 1e-3 and check["next_token_agrees"] and check["kv_cache"] is False
+    assert check["max_abs_diff"] < 1e-3 and check["next_token_agrees"] and check["kv_cache"] is True
+    assert check["greedy_tokens_agree"] == check["greedy_tokens"] == 8
 
     # a batch of two prompts of different lengths, left-padded: batch and sequence are dynamic
     tokenizer = AutoTokenizer.from_pretrained(dest)
