@@ -24,6 +24,9 @@ def test_still_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert score["student"] > score["baseline"]  # distillation measurably improved the student
     params = {role: next(m["value"] for m in r["metrics"] if m["name"] == "parameters") for role, r in results.items()}
     assert params["student"] < params["teacher"]
+    # the q8_0 GGUF export is measured as its own row: the task metric and its size on disk
+    assert score["student-gguf-q8_0"] is not None, sorted(results)
+    assert "q8_0 GGUF" in done.stdout
     for expected in ("distilled vs teacher", "retention_pct", "still tui", "What this means: The distilled student scores ROUGE-L"):
         assert expected in done.stdout
     assert (run_dir / "student" / "README.md").exists()
