@@ -208,15 +208,15 @@ class SparseHidden(Sequence["torch.Tensor"]):
 
     def __init__(self, states: dict[int, torch.Tensor], count: int) -> None:
         self.states = states
-        self.count = count
+        self.size = count
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     def __getitem__(self, index: Any) -> Any:
         if not isinstance(index, int):
             raise TypeError("stored teacher hidden states are read one index at a time")
-        key = index % self.count
+        key = index % self.size
         if key not in self.states:
             raise KeyError(f"teacher hidden state {index} was not stored (stored: {sorted(self.states)})")
         return self.states[key]
