@@ -21,10 +21,22 @@ load average after each method is recorded, since the machine is shared):
      teacher's and the human reference summaries.
 
 Methods: sft, forward_kl, jsd, uld (here on a shared tokenizer: sorted probabilities only),
-hidden_cosine (uniform layer map), attention_relation (last layer),
-and ``on_policy_jsd``: a slot for the on-policy mode, filled in when that mode exists (skipped
-with a note until then). Writes ``bench/results/methods.json`` and prints a table with steps, time
-per step and the machine's load average (the machine is shared: compare only within one run).
+hidden_cosine (uniform layer map), attention_relation (last layer), and ``on_policy_jsd``: the
+``jsd`` loss with ``train.on_policy = {fraction = 0.5}`` (GKD): on a seeded half of the steps the
+student samples completions of the batch's prompts (one batched ``generate``, KV cache, T = 1,
+``--max-new-tokens``), the live teacher scores them (top-k at every sampled token) and the loss is the
+divergence alone on those tokens; the other steps are the off-policy ``jsd`` step. Its generation
+time is charged to the budget and reported as ``generation_share`` of the training time.
+
+**Shared SFT warm-up** (``--warmup-steps``, default 12): before any method, one fresh student is
+trained with ``sft`` for that many steps (not charged to any budget) and every method starts from a
+copy of it. The GKD paper starts on-policy distillation from a supervised fine-tuned student: a
+teacher-layers student that has never been trained samples near-noise, which the teacher's scores
+cannot teach much from; the off-policy methods get the same start so the comparison stays equal.
+``--warmup-steps 0``: every method starts from the raw teacher-layers student.
+
+Writes ``bench/results/methods.json`` and prints a table with steps, time per step, generation
+share and the machine's load average (the machine is shared: compare only within one run).
 """
 
 from __future__ import annotations
@@ -54,8 +66,9 @@ METHODS: dict[str, dict[str, Any]] = {
     "uld": {"alpha": 0.5},
     "hidden_cosine": {"alpha": 0.5, "layer_map": "uniform"},
     "attention_relation": {"alpha": 0.5},
-    "on_policy_jsd": {"slot": "on-policy mode (train.on_policy) not in this branch yet"},
+    "on_policy_jsd": {"alpha": 0.5, "on_policy": {"fraction": 0.5, "temperature": 1.0}},
 }
+LOSS_OF = {"on_policy_jsd": "jsd"}
 
 
 def prompts_of(rows: list[dict[str, Any]]) -> list[list[dict[str, str]]]:
@@ -80,6 +93,7 @@ def teacher_answers(teacher: Any, tokenizer: Any, rows: list[dict[str, Any]], ma
 
 
 def make_loss(name: str, options: dict[str, Any]) -> Any:
+    """The loss of a method (``on_policy_jsd`` trains ``jsd``; its ``on_policy`` options are the mode's)."""
     from stillhouse.plugins.losses.attention import AttentionRelation
     from stillhouse.plugins.losses.divergences import ForwardKL, GeneralizedJSD
     from stillhouse.plugins.losses.hidden import HiddenCosine
@@ -88,7 +102,8 @@ def make_loss(name: str, options: dict[str, Any]) -> Any:
 
     losses = (SftLoss, ForwardKL, GeneralizedJSD, UniversalLogitDistillation, HiddenCosine, AttentionRelation)
     classes = {c.name: c for c in losses}
-    cls = classes[name]
+    cls = classes[LOSS_OF.get(name, name)]
+    options = {k: v for k, v in options.items() if k != "on_policy"}
     return cls(cls.Config(**options)) if options else cls()
 
 
@@ -100,20 +115,58 @@ def batches(samples: list[Any], tokenizer: Any, batch_size: int, store: Any) -> 
     return [collator(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
+def on_policy_batcher(options: dict[str, Any], teacher: Any, tokenizer: Any, args: Any) -> Any:
+    """The trainer's on-policy batch builder for a method with ``on_policy`` options, else None."""
+    if "on_policy" not in options:
+        return None
+    from stillhouse.plugins.students.on_policy import OnPolicyBatcher
+    from stillhouse.plugins.students.on_policy_config import OnPolicyConfig
+
+    config = OnPolicyConfig(**options["on_policy"], max_new_tokens=args.max_new_tokens)
+    return OnPolicyBatcher(
+        config, teacher, pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, k=args.top_k,
+        vocab_size=len(tokenizer),
+    )
+
+
+def on_policy_step(step: int, fraction: float) -> bool:
+    """Whether step ``step`` is sampled (seeded per step, as the trainer draws it)."""
+    import random
+
+    return random.Random(1_000_003 + step * 1_009).random() < fraction
+
+
 def train_method(
-    name: str, options: dict[str, Any], teacher: Any, tokenizer: Any, samples: list[Any], store: Any, args: Any
+    name: str,
+    options: dict[str, Any],
+    teacher: Any,
+    tokenizer: Any,
+    samples: list[Any],
+    store: Any,
+    args: Any,
+    *,
+    start_state: dict[str, Any] | None = None,
+    budget: float | None = None,
+    max_steps: int | None = None,
 ) -> dict[str, Any]:
+    """Train a fresh teacher-layers student (from ``start_state`` when given) for ``budget`` seconds
+    (default ``args.budget``) or ``max_steps`` steps, whichever ends first."""
     import torch
 
     from stillhouse.kernel.interfaces import LossInputs
     from stillhouse.plugins.students.layers import build_from_layers
+    from stillhouse.plugins.students.on_policy import divergence_only, sampled_inputs
     from stillhouse.plugins.students.teacher import forward
 
     torch.manual_seed(0)
     student = build_from_layers(teacher, LAYERS, TEACHER)
+    if start_state is not None:
+        student.load_state_dict(start_state)
     student.requires_grad_(True)
     student.train()
     loss = make_loss(name, options)
+    batcher = on_policy_batcher(options, teacher, tokenizer, args)
+    on_policy_loss = divergence_only(loss) if batcher is not None else None
     needs_hidden = "teacher_hidden" in loss.signals_needed()
     params = list(student.parameters())
     if needs_hidden:
@@ -125,26 +178,41 @@ def train_method(
             params += list(module.parameters())
     optimiser = torch.optim.AdamW(params, lr=args.lr)
     data = batches(samples, tokenizer, args.batch_size, store if "teacher_logprobs" in loss.signals_needed() else None)
-    steps, losses, start = 0, [], time.perf_counter()
-    while time.perf_counter() - start < args.budget:
+    groups = [samples[i : i + args.batch_size] for i in range(0, len(samples), args.batch_size)]
+    budget = args.budget if budget is None else budget
+    steps, sampled, losses, start = 0, 0, [], time.perf_counter()
+    while time.perf_counter() - start < budget and (max_steps is None or steps < max_steps):
         batch = data[steps % len(data)]
-        teacher_hidden = forward(teacher, batch, hidden=True).hidden_states if needs_hidden else None
-        out = student(
-            input_ids=batch["input_ids"],
-            position_ids=batch["position_ids"],
-            use_cache=False,
-            output_hidden_states=needs_hidden,
-        )
-        value = loss(
-            LossInputs(
-                logits=out.logits,
-                labels=batch["target_ids"],
-                teacher_ids=batch.get("teacher_ids"),
-                teacher_logprobs=batch.get("teacher_logprobs"),
-                student_hidden=out.hidden_states if needs_hidden else None,
-                teacher_hidden=teacher_hidden,
+        if batcher is not None and on_policy_step(steps, batcher.config.fraction):
+            group = groups[steps % len(groups)]
+            weights = torch.tensor([s.weight for s in group], dtype=torch.float32)
+            sampled_batch = batcher.batch(student, [s.input_ids[: s.prompt_length] for s in group], weights)
+            out = student(
+                input_ids=sampled_batch["input_ids"],
+                attention_mask=sampled_batch["attention_mask"],
+                position_ids=sampled_batch["position_ids"],
+                use_cache=False,
             )
-        )
+            value = on_policy_loss(sampled_inputs(out.logits, sampled_batch))
+            sampled += 1
+        else:
+            teacher_hidden = forward(teacher, batch, hidden=True).hidden_states if needs_hidden else None
+            out = student(
+                input_ids=batch["input_ids"],
+                position_ids=batch["position_ids"],
+                use_cache=False,
+                output_hidden_states=needs_hidden,
+            )
+            value = loss(
+                LossInputs(
+                    logits=out.logits,
+                    labels=batch["target_ids"],
+                    teacher_ids=batch.get("teacher_ids"),
+                    teacher_logprobs=batch.get("teacher_logprobs"),
+                    student_hidden=out.hidden_states if needs_hidden else None,
+                    teacher_hidden=teacher_hidden,
+                )
+            )
         optimiser.zero_grad()
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -157,8 +225,19 @@ def train_method(
         if hooks is not None:
             hooks.remove()
     student.eval()
-    return {"student": student, "steps": steps, "s_per_step": elapsed / max(steps, 1), "first_loss": losses[0],
-            "last_loss": losses[-1]}
+    result = {"student": student, "steps": steps, "s_per_step": elapsed / max(steps, 1), "first_loss": losses[0],
+              "last_loss": losses[-1]}
+    if batcher is not None:
+        stats = batcher.stats
+        result.update(
+            {
+                "on_policy_steps": sampled,
+                "generated_tokens": stats.generated_tokens,
+                "generation_s": round(stats.generation_s, 2),
+                "generation_share": stats.generation_s / elapsed if elapsed > 0 else 0.0,
+            }
+        )
+    return result
 
 
 def heldout_nll(student: Any, test_samples: list[Any], tokenizer: Any) -> float:
@@ -186,6 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--top-k", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument(
+        "--warmup-steps", type=int, default=12, help="shared sft warm-up steps every method starts from (0: none)"
+    )
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument(
         "--no-rouge", dest="rouge", action="store_false", help="skip the students' greedy summaries (held-out NLL only)"
@@ -217,14 +299,22 @@ def main(argv: list[str] | None = None) -> None:
         store_s = time.perf_counter() - t1
         teacher_answers_test = answers[len(train_rows) :]
         results: dict[str, Any] = {}
+        warm_state = None
+        if args.warmup_steps > 0:
+            print(f"shared sft warm-up: {args.warmup_steps} steps ...", flush=True)
+            warm = train_method("sft", {}, teacher, tokenizer, train_samples, store, args, budget=float("inf"),
+                                max_steps=args.warmup_steps)
+            warm_student = warm.pop("student")
+            warm_state = {k: v.detach().clone() for k, v in warm_student.state_dict().items()}
+            warm_s = warm["s_per_step"] * warm["steps"]
+            results["warmup_sft"] = {**warm, "seconds": round(warm_s, 1),
+                                     "heldout_nll": heldout_nll(warm_student, test_samples, tokenizer)}
+            print(f"warm-up: {json.dumps(results['warmup_sft'])}", flush=True)
+            del warm_student
         for name in args.methods.split(","):
             options = METHODS[name]
-            if "slot" in options:
-                results[name] = {"skipped": options["slot"]}
-                print(f"{name}: skipped ({options['slot']})", flush=True)
-                continue
             print(f"{name}: training {args.budget:.0f}s ...", flush=True)
-            trained = train_method(name, options, teacher, tokenizer, train_samples, store, args)
+            trained = train_method(name, options, teacher, tokenizer, train_samples, store, args, start_state=warm_state)
             student = trained.pop("student")
             nll = heldout_nll(student, test_samples, tokenizer)
             results[name] = {**trained, "options": options, "heldout_nll": nll}
@@ -252,14 +342,12 @@ def main(argv: list[str] | None = None) -> None:
     write_report(args, report)
     teacher_rouge = report["setup"]["teacher_rouge_l_reference"]
     print(f"\nteacher ROUGE-L vs reference: {teacher_rouge:.3f}; load avg before {load_before[0]:.1f}")
-    print(f"{'method':<20}{'steps':>6}{'s/step':>8}{'NLL(held-out)':>15}{'RL(teacher)':>13}{'RL(ref)':>9}")
+    print(f"{'method':<20}{'steps':>6}{'s/step':>8}{'gen':>6}{'NLL(held-out)':>15}{'RL(teacher)':>13}{'RL(ref)':>9}")
     for name, r in results.items():
-        if "skipped" in r:
-            print(f"{name:<20}  skipped: {r['skipped']}")
-            continue
         rl_t, rl_r = r.get("rouge_l_teacher"), r.get("rouge_l_reference")
         rouge = f"{rl_t:>13.3f}{rl_r:>9.3f}" if rl_t is not None and rl_r is not None else f"{'-':>13}{'-':>9}"
-        print(f"{name:<20}{r['steps']:>6}{r['s_per_step']:>8.2f}{r['heldout_nll']:>15.3f}{rouge}")
+        share = f"{r['generation_share']:>6.0%}" if "generation_share" in r else f"{'-':>6}"
+        print(f"{name:<20}{r['steps']:>6}{r['s_per_step']:>8.2f}{share}{r['heldout_nll']:>15.3f}{rouge}")
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -292,6 +380,8 @@ def report_of(
             "train_rows": len(train_samples),
             "test_rows": len(test_samples),
             "budget_s_per_method": args.budget,
+            "warmup_sft_steps": args.warmup_steps,
+            "max_new_tokens": args.max_new_tokens,
             "batch_size": args.batch_size,
             "lr": args.lr,
             "top_k": args.top_k,

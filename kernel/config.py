@@ -438,6 +438,33 @@ def config_model(raw: dict[str, Any], host: PluginHost, *, source: str = "<confi
     return pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
 
 
+def _check_trainer(host: PluginHost, pipeline: PipelineBase, loss: Loss[Any], source: str, text: str) -> None:
+    """The student trainer's own cross-section checks (:meth:`StudentTrainer.check_config`), located in the file."""
+    trainer = _plugin_class(host, StudentTrainer, pipeline.student.trainer, source, text, ("student", "trainer"))
+    try:
+        trainer.check_config(pipeline.student, pipeline.train, pipeline.teacher, loss)
+    except ConfigError as exc:
+        field = exc.where.field if exc.where is not None else None
+        if field:
+            exc.where = Location(source, _key_line(text, field), field)
+        raise
+
+
+def _key_line(text: str, dotted: str) -> int | None:
+    """The line of a dotted key: ``key =``, else its ``[a.b]`` table header, else the nearest enclosing
+    key (``a.b.c`` inside an inline table ``b = { c = ... }`` is found at ``b``)."""
+    keys = dotted.split(".")
+    for n in range(len(keys), 0, -1):
+        line = find_line(text, tuple(keys[:n]))
+        if line is not None:
+            return line
+        header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(map(re.escape, keys[:n])) + r"\s*\]+\s*(#.*)?$")
+        line = next((i for i, row in enumerate(text.splitlines(), 1) if header.match(row)), None)
+        if line is not None:
+            return line
+    return None
+
+
 def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<config>", text: str = "", base_dir: Path | None = None) -> LoadedConfig:
     """Validate a raw config mapping against the kernel and plugin models."""
     _check_secrets(raw, source, text)
@@ -455,6 +482,8 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
     except ValidationError as exc:
         raise _errors_to_config_error(exc, loss_cls, source, text, root=("train", "loss_options")) from None
     pipeline.train.loss_options = loss_cfg.model_dump(mode="json")
+    loss = _plugin_class(host, Loss, pipeline.train.loss, source, text, ("train", "loss"))(loss_cfg)
+    _check_trainer(host, pipeline, loss, source, text)
     for name, options in pipeline.evaluate.options.items():
         where = ("evaluate", "options", name)
         if name not in pipeline.evaluate.evaluators:

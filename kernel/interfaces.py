@@ -674,6 +674,14 @@ class StudentTrainer(Plugin[StudentConfigT]):
     Config = StudentConfig
     Train: ClassVar[type[TrainConfig]] = TrainConfig
 
+    @classmethod
+    def check_config(  # noqa: B027 - optional hook
+        cls, student: StudentConfig, train: TrainConfig, teacher: TeacherConfig | None, loss: Loss[Any]
+    ) -> None:
+        """Fail fast (ConfigError, ``where.field`` a dotted config key) on option combinations this
+        trainer refuses, from the config alone: no model loads, no network. ``still config check``
+        and every run call it after the sections validate; file and line are filled in from the field."""
+
     @abstractmethod
     def train(self, job: TrainJob) -> TrainOutcome:
         """Fine-tune the student; resumable from ``job.checkpoint_dir`` when ``job.resume``."""

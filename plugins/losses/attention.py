@@ -21,9 +21,17 @@ them; a map naming a block that does not exist or widths that cannot be split is
 training (exit 2, naming the layers).
 
 The relations come from forward hooks on the mapped blocks' projections, installed by
-:meth:`AttentionRelation.prepare_models` (the trainer calls it once both models are loaded); the
-teacher still runs live on each batch, as for ``hidden_mse``. With gradient checkpointing the student
-hooks see the recomputed forward; train without it for this loss.
+:meth:`AttentionRelation.prepare_models` (the trainer calls it once both models are loaded). The
+``hf`` trainer runs the teacher once over the data and stores the mapped blocks' Q/K/V as float16
+(``plugins/students/activation_store.py``), then sets the teacher capture's values from the store on
+each batch; ``student.teacher_activations = "live"`` runs the teacher per batch instead.
+
+**Gradient checkpointing** works as transformers enables it (non-reentrant ``torch.utils.checkpoint``):
+the student hooks keep the Q/K/V of the first forward, which carry their autograd history; the
+backward pass recomputes the block's saved activations and the relation gradient flows through them
+(the hooks fire again during the recomputation; what they keep then is the same values and unused).
+Reentrant checkpointing runs the first forward without autograd, so the relation term would lose its
+gradient: the loss refuses it (ValueError) instead of training on cross-entropy alone.
 """
 
 from __future__ import annotations
@@ -239,6 +247,13 @@ class AttentionRelation(MixedLoss[AttentionRelationConfig]):
             if positions is None:
                 positions = torch.arange(labels.shape[-1], device=labels.device).expand_as(labels)
             visible = causal_segments(positions.to(labels.device))
-            per_position = self.term(self.student_capture.values, self.teacher_capture.values, visible)
+            student_values = self.student_capture.values
+            if inputs.logits.requires_grad and not any(v.requires_grad for v in student_values.values()):
+                raise ValueError(
+                    "attention_relation: the student's Q/K/V were computed without autograd (reentrant gradient "
+                    "checkpointing?), so the relation term would have no gradient; enable checkpointing with "
+                    'gradient_checkpointing_kwargs={"use_reentrant": False} (the trainer\'s default)'
+                )
+            per_position = self.term(student_values, self.teacher_capture.values, visible)
             term = batch.reduce(per_position[batch.mask])
         return self.mix(batch, term)

@@ -4,25 +4,29 @@
 **Layer map.** Indices are into the hidden states as transformers returns them
 (``output_hidden_states=True``): 0 = embeddings output, i = output of block i, -1 = last.
 
-- default (no ``layer_map``): the single pair ``student_layer -> teacher_layer`` (last -> last);
-- ``layer_map = "uniform"``: every student block i (1..L_s) -> teacher block round(i * L_t / L_s),
-  so the last maps to the last (the usual choice for a student built from teacher layers);
-- ``layer_map = { 2 = 4, 4 = 8 }``: explicit student -> teacher pairs.
+- ``layer_map = "uniform"`` (the default): every student block i (1..L_s) -> teacher block
+  round(i * L_t / L_s), so the last maps to the last (the usual choice for a student built from
+  teacher layers);
+- ``layer_map = { 2 = 4, 4 = 8 }``: explicit student -> teacher pairs;
+- ``student_layer`` / ``teacher_layer`` set without a ``layer_map`` (or ``layer_map`` unset in
+  Python with ``None``): the single pair ``student_layer -> teacher_layer`` (default last -> last),
+  which was the default before the uniform map.
 
 The per-pair terms are averaged. An index outside either model is refused before training with
 exit 2 naming the layers (:meth:`prepare_models`, called by the trainer once both models are loaded).
 
 When the widths differ, a learned linear projection per pair maps the student's hidden size onto the
 teacher's; the trainer asks :meth:`trainable_module` for them and trains them with the student (they
-are dropped on export). The teacher runs live on each batch for these losses: hidden states (D
-floats per token per layer) are too large to store the way top-k log-probs are.
+are dropped on export). The ``hf`` trainer computes the mapped teacher hidden states once, at the
+target positions, and stores them as float16 (``plugins/students/activation_store.py``); with
+``student.teacher_activations = "live"`` the teacher runs on every batch instead.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from stillhouse.kernel.errors import ConfigError, Location
 from stillhouse.kernel.interfaces import LossInputs, TeacherSignal
@@ -41,14 +45,26 @@ class HiddenMseConfig(MixConfig):
     student_layer: int = Field(-1, description="Index into the student's hidden states (0 = embeddings, -1 = last).")
     teacher_layer: int = Field(-1, description="Index into the teacher's hidden states (0 = embeddings, -1 = last).")
     layer_map: dict[int, int] | Literal["uniform"] | None = Field(
-        None,
-        description='Student -> teacher hidden-state index pairs, or "uniform" (every student block to the '
-        "proportional teacher block); unset: the single pair student_layer -> teacher_layer.",
+        "uniform",
+        description='Student -> teacher hidden-state index pairs, or "uniform" (the default: every student block '
+        "to the proportional teacher block); None, or student_layer/teacher_layer set without a map: the "
+        "single pair student_layer -> teacher_layer.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def single_pair_when_layers_are_named(cls, data: Any) -> Any:
+        """``student_layer``/``teacher_layer`` without a ``layer_map`` mean that one pair, not the uniform map."""
+        if isinstance(data, dict) and "layer_map" not in data and ({"student_layer", "teacher_layer"} & data.keys()):
+            return {**data, "layer_map": None}
+        return data
 
 
 def uniform_map(student_blocks: int, teacher_blocks: int) -> dict[int, int]:
-    """Student block i (1..L_s) -> teacher block round(i * L_t / L_s); the last maps to the last."""
+    """Student block i (1..L_s) -> teacher block round(i * L_t / L_s); the last maps to the last.
+    Models without blocks (hidden states = embeddings only) map embeddings to embeddings."""
+    if student_blocks < 1 or teacher_blocks < 1:
+        return {0: 0}
     return {i: max(1, round(i * teacher_blocks / student_blocks)) for i in range(1, student_blocks + 1)}
 
 

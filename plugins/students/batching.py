@@ -26,6 +26,7 @@ import numpy as np
 from stillhouse.kernel.interfaces import IGNORE_INDEX
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from stillhouse.plugins.students.activation_store import ActivationStore
     from stillhouse.plugins.students.teacher_store import TopKStore
 
 
@@ -58,13 +59,18 @@ def _round_up(n: int, multiple: int | None) -> int:
 
 @dataclass
 class Collator:
-    """Builds model inputs from dataset items ``{input_ids, targets, weight[, topk_offset]}``."""
+    """Builds model inputs from dataset items ``{input_ids, targets, weight[, topk_offset][, sample_key]}``.
+
+    With ``activations`` (and items carrying their ``sample_key``) the batch also holds
+    ``teacher_activations``: each stored teacher tensor as [rows, width, D] float16, laid out like the
+    tokens (zeros at positions the store has no row for)."""
 
     pad_id: int
     max_length: int
     packing: bool = True
     store: TopKStore | None = None
     pad_to_multiple_of: int | None = None
+    activations: ActivationStore | None = None
 
     def layout(self, lengths: Sequence[int]) -> list[list[int]]:
         return pack_rows(lengths, self.max_length) if self.packing else [[i] for i in range(len(lengths))]
@@ -82,6 +88,12 @@ class Collator:
         weights = np.zeros((n_rows, width), dtype=np.float32)
         real = np.zeros((n_rows, width), dtype=bool)
         store = self.store
+        acts = None
+        if self.activations is not None:
+            acts = {
+                name: np.zeros((n_rows, width, self.activations.width(name)), dtype=np.float16)
+                for name in self.activations.names
+            }
         if store is not None:
             t_ids = np.full((n_rows, width, store.k), -1, dtype=np.int32)
             t_lps = np.full((n_rows, width, store.k), -np.inf, dtype=np.float16)
@@ -101,6 +113,8 @@ class Collator:
                     ids, lps = store.rows(offset, len(where))
                     t_ids[r, where] = ids
                     t_lps[r, where] = lps
+                if acts is not None and "sample_key" in f:
+                    self._place_activations(acts, f, r, cursor)
                 cursor += n
             # Padding restarts positions: a segment of its own, never attended by a sample.
             positions[r, cursor:] = np.arange(width - cursor)
@@ -117,4 +131,13 @@ class Collator:
         if store is not None:
             batch["teacher_ids"] = torch.from_numpy(t_ids)
             batch["teacher_logprobs"] = torch.from_numpy(t_lps)
+        if acts is not None:
+            batch["teacher_activations"] = {name: torch.from_numpy(a) for name, a in acts.items()}
         return batch
+
+    def _place_activations(self, acts: dict[str, np.ndarray], feature: dict[str, Any], row: int, cursor: int) -> None:
+        assert self.activations is not None
+        targets = np.asarray(feature["targets"])
+        for name, kind in self.activations.names.items():
+            span = np.flatnonzero(targets != IGNORE_INDEX) if kind == "targets" else np.arange(len(targets))
+            acts[name][row, cursor + span] = self.activations.rows(feature["sample_key"], name, len(span))

@@ -33,6 +33,11 @@ class HfStudentConfig(StudentConfig):
         description="Logit losses: read the teacher's top-k from the run's store (computed once), or run the "
         "teacher on every batch (no store; costs a teacher forward per step).",
     )
+    teacher_activations: Literal["store", "live"] = Field(
+        "store",
+        description="hidden_mse/hidden_cosine/attention_relation: read the teacher's mapped hidden states or Q/K/V "
+        "from the run's activation store (one teacher pass, float16 on disk), or run the teacher on every batch.",
+    )
     save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept (the best one is always kept).")
     teacher_batch_tokens: int = Field(
         4096, ge=64, description="Tokens per teacher forward when building the top-k store."

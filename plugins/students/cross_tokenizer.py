@@ -128,48 +128,82 @@ def api_cross_fill(completions: dict[str, list[Completion]], tokenizer: Any, *, 
     return fill
 
 
-def model_teacher_tokens(model: Any, teacher_tokenizer: Any, pair: TrainPair, *, k: int) -> TeacherTokens:
-    """Run a local teacher (its own tokenizer and chat template) over the pair's prompt and target;
-    its top-k at every answer token, with the alternatives as decoded text."""
-    import torch
+@dataclass
+class TeacherSequence:
+    """A pair as the teacher's own tokens: the prompt ids, the answer ids and their character spans."""
 
+    prompt_ids: list[int]
+    answer_ids: list[int]
+    spans: list[tuple[int, int]]
+    answer_text: str
+
+
+def teacher_sequence(teacher_tokenizer: Any, pair: TrainPair) -> TeacherSequence:
+    """The pair's prompt and target through the teacher's tokenizer and chat template."""
     prompt_text, answer_text = completion_text(teacher_tokenizer, pair)
     prompt_ids = teacher_tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     enc = teacher_tokenizer(answer_text, add_special_tokens=False, return_offsets_mapping=True)
-    answer_ids = list(enc["input_ids"])
     spans = [(int(a), int(b)) for a, b in enc["offset_mapping"]]
-    device = next(model.parameters()).device
-    ids = torch.tensor([prompt_ids + answer_ids], device=device)
-    with torch.no_grad():
-        logits = model(input_ids=ids, use_cache=False).logits[0].float()
-    # Position p predicts token p + 1: the answer tokens are predicted from len(prompt) - 1 on.
-    start = len(prompt_ids) - 1
+    return TeacherSequence(list(prompt_ids), list(enc["input_ids"]), spans, answer_text)
+
+
+def model_teacher_tokens(
+    model: Any, teacher_tokenizer: Any, pairs: list[TrainPair], *, k: int, batch_tokens: int = 2048
+) -> list[TeacherTokens]:
+    """Run a local teacher (its own tokenizer and chat template) over each pair's prompt and target,
+    in right-padded batches of about ``batch_tokens`` tokens (attention mask on the padding); its
+    top-k at every answer token, with the alternatives as decoded text. One entry per pair, in order."""
+    import torch
+
+    from stillhouse.plugins.students.teacher_store import length_groups
+
+    sequences = [teacher_sequence(teacher_tokenizer, pair) for pair in pairs]
+    lengths = [len(s.prompt_ids) + len(s.answer_ids) for s in sequences]
+    pad_id = teacher_tokenizer.pad_token_id if teacher_tokenizer.pad_token_id is not None else 0
     vocab = len(teacher_tokenizer)
-    logprobs = torch.log_softmax(logits[start : start + len(answer_ids), :vocab], dim=-1)
-    values, top = torch.topk(logprobs, min(k, vocab), dim=-1)
-    options = [
-        [(teacher_tokenizer.decode([int(i)]), float(v)) for i, v in zip(row_ids, row_values, strict=True)]
-        for row_ids, row_values in zip(top.tolist(), values.tolist(), strict=True)
-    ]
-    return TeacherTokens(answer_text, spans, options)
+    device = next(model.parameters()).device
+    result: list[TeacherTokens | None] = [None] * len(pairs)
+    for group in length_groups(lengths, batch_tokens):
+        width = max(lengths[i] for i in group)
+        ids = torch.full((len(group), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        for row, i in enumerate(group):
+            ids[row, : lengths[i]] = torch.tensor(sequences[i].prompt_ids + sequences[i].answer_ids)
+            mask[row, : lengths[i]] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+        for row, i in enumerate(group):
+            seq = sequences[i]
+            # Position p predicts token p + 1: the answer tokens are predicted from len(prompt) - 1 on.
+            start = len(seq.prompt_ids) - 1
+            logprobs = torch.log_softmax(logits[row, start : start + len(seq.answer_ids), :vocab].float(), dim=-1)
+            values, top = torch.topk(logprobs, min(k, vocab), dim=-1)
+            options = [
+                [(teacher_tokenizer.decode([int(t)]), float(v)) for t, v in zip(row_ids, row_values, strict=True)]
+                for row_ids, row_values in zip(top.tolist(), values.tolist(), strict=True)
+            ]
+            result[i] = TeacherTokens(seq.answer_text, seq.spans, options)
+    return [t for t in result if t is not None]
 
 
 def model_cross_fill(
-    model: Any, teacher_tokenizer: Any, student_tokenizer: Any, pairs: list[TrainPair], *, k: int
+    model: Any, teacher_tokenizer: Any, student_tokenizer: Any, pairs: list[TrainPair], *, k: int,
+    batch_tokens: int = 2048,
 ) -> FillFn:
-    """A FillFn from a local teacher of another family: one teacher forward per sample, unbatched
-    (run once; the rows are stored like every top-k store)."""
+    """A FillFn from a local teacher of another family: teacher forwards in batches of about
+    ``batch_tokens`` tokens (run once; the rows are stored like every top-k store)."""
     from stillhouse.plugins.students.api_logprobs import string_to_id
 
     table = string_to_id(student_tokenizer)
     by_key = {(p.sample_id, p.target): p for p in pairs}
 
     def fill(samples: list[TokenizedSample], write: Writer) -> None:
-        for sample in samples:
-            pair = by_key.get((sample.sample_id, sample.target_text))
-            if pair is None:
-                continue
-            teacher = model_teacher_tokens(model, teacher_tokenizer, pair, k=k)
+        known = [s for s in samples if (s.sample_id, s.target_text) in by_key]
+        taught = model_teacher_tokens(
+            model, teacher_tokenizer, [by_key[(s.sample_id, s.target_text)] for s in known], k=k,
+            batch_tokens=batch_tokens,
+        )
+        for sample, teacher in zip(known, taught, strict=True):
             aligned = align_prefix(sample, answer_offsets(student_tokenizer, sample.answer_text), teacher, table, k)
             if aligned is not None:
                 write(sample, *aligned)

@@ -10,8 +10,18 @@ precision work unchanged. This module stays light: the work happens in ``session
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from stillhouse.kernel.interfaces import ChatModel, StudentConfig, StudentTrainer, TrainJob, TrainOutcome
+from stillhouse.kernel.interfaces import (
+    ChatModel,
+    Loss,
+    StudentConfig,
+    StudentTrainer,
+    TeacherConfig,
+    TrainConfig,
+    TrainJob,
+    TrainOutcome,
+)
 from stillhouse.plugins.students.config import HfStudentConfig, HfTrainConfig, as_hf_config
 
 
@@ -24,6 +34,18 @@ class HfStudentTrainer(StudentTrainer[HfStudentConfig]):
     def __init__(self, config: StudentConfig | None = None) -> None:
         # The kernel's plain StudentConfig too: a model evaluated by path has no hf options.
         super().__init__(as_hf_config(config) if config is not None else None)
+
+    @classmethod
+    def check_config(
+        cls, student: StudentConfig, train: TrainConfig, teacher: TeacherConfig | None, loss: Loss[Any]
+    ) -> None:
+        """``train.on_policy`` with a teacher that cannot score tokens, ``seq_kd`` with a served
+        teacher, or a loss without a teacher-distribution term: refused at ``still config check``."""
+        on_policy = getattr(train, "on_policy", None)
+        if on_policy is not None:
+            from stillhouse.plugins.students.on_policy_checks import static_on_policy_check
+
+            static_on_policy_check(on_policy, teacher, loss.signals_needed(), loss.name)
 
     def train(self, job: TrainJob) -> TrainOutcome:
         from stillhouse.plugins.students.session import TrainingSession

@@ -16,7 +16,15 @@ from stillhouse.kernel.errors import Location, StageError
 from stillhouse.kernel.interfaces import IGNORE_INDEX, EmitFn, Loss, LossInputs
 from stillhouse.plugins.students.teacher import LiveTeacher
 
-BATCH_ONLY_KEYS = ("target_ids", "weights", "teacher_ids", "teacher_logprobs", "n_real", "n_positions")
+BATCH_ONLY_KEYS = (
+    "target_ids",
+    "weights",
+    "teacher_ids",
+    "teacher_logprobs",
+    "teacher_activations",
+    "n_real",
+    "n_positions",
+)
 
 
 class DistillTrainer(Trainer):
@@ -29,11 +37,19 @@ class DistillTrainer(Trainer):
 
     loss_is_scaled_for_ga = True
 
-    def __init__(self, *args: Any, distill_loss: Loss, live_teacher: LiveTeacher | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        distill_loss: Loss,
+        live_teacher: LiveTeacher | None = None,
+        teacher_blocks: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.distill_loss = distill_loss
         self.live_teacher = live_teacher
         self.needs_hidden = "teacher_hidden" in distill_loss.requires
+        self.teacher_blocks = teacher_blocks
         self.tokens_seen = 0  # non-padding input tokens trained on (this process)
         self.positions_seen = 0  # input positions including padding (this process)
 
@@ -55,7 +71,12 @@ class DistillTrainer(Trainer):
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         extra = {key: inputs.pop(key) for key in BATCH_ONLY_KEYS if key in inputs}
         teacher_ids, teacher_lps, teacher_hidden = extra.get("teacher_ids"), extra.get("teacher_logprobs"), None
-        if self.live_teacher is not None:
+        stored = extra.get("teacher_activations")
+        if stored is not None:  # hidden/attention signals from the activation store: no teacher forward
+            from stillhouse.plugins.students.activation_store import apply_stored
+
+            teacher_hidden = apply_stored(self.distill_loss, stored, self.teacher_blocks)
+        elif self.live_teacher is not None:
             teacher_ids, teacher_lps, teacher_hidden = self.live_teacher(
                 {**inputs, "target_ids": extra["target_ids"]}, extra["target_ids"].device
             )

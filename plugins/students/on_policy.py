@@ -201,6 +201,18 @@ class OnPolicyBatcher:
         }
 
 
+def sampled_inputs(logits: torch.Tensor, batch: dict[str, Any], num_items: float | None = None) -> LossInputs:
+    """The loss inputs of an on-policy batch (:meth:`OnPolicyBatcher.batch`) for the student's logits on it."""
+    return LossInputs(
+        logits=logits,
+        labels=batch["target_ids"],
+        teacher_ids=batch["teacher_ids"],
+        teacher_logprobs=batch["teacher_logprobs"],
+        weights=batch["weights"],
+        num_items=num_items,
+    )
+
+
 def divergence_only(loss: Loss[Any]) -> Loss[Any]:
     """The loss with its distillation weight at 1 (no cross-entropy on the student's own samples)."""
     if getattr(loss.config, "alpha", None) in (None, 1.0):
@@ -262,16 +274,7 @@ class OnPolicyTrainer(DistillTrainer):
         )
         # Every micro-batch of the step divides by its own target count; accumulation sums them.
         normaliser = max(batch["n_targets"], 1) * self.args.gradient_accumulation_steps
-        loss = self.on_policy_loss(
-            LossInputs(
-                logits=outputs.logits,
-                labels=batch["target_ids"],
-                teacher_ids=batch["teacher_ids"],
-                teacher_logprobs=batch["teacher_logprobs"],
-                weights=batch["weights"],
-                num_items=float(normaliser),
-            )
-        )
+        loss = self.on_policy_loss(sampled_inputs(outputs.logits, batch, float(normaliser)))
         check_finite_loss(loss, self.state.global_step + 1, self.args.learning_rate)
         self.tokens_seen += int(batch["attention_mask"].sum())
         self.positions_seen += int(batch["attention_mask"].numel())

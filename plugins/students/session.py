@@ -86,6 +86,7 @@ class TrainingSession:
         self.is_main = is_main_process()
         self.on_policy: OnPolicyConfig | None = getattr(job.train_config, "on_policy", None)
         self.batcher: Any = None  # the OnPolicyBatcher, once the teacher is loaded
+        self.activations: Any = None  # the ActivationStore of hidden/attention losses (teacher_activations = "store")
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -466,7 +467,32 @@ class TrainingSession:
                 # A submodule of the student: optimiser, DDP, mixed precision and checkpoints include it.
                 base = model.get_base_model() if hasattr(model, "get_base_model") else model
                 base.add_module("distill_projection", projection)
+            if "teacher_hidden" in signals and self.config.teacher_activations == "store":
+                self.activations = self.activation_store(args, train + validation, live.model, tokenizer)
+                live.hidden = False  # the store replaces the per-batch teacher forward
         return self.fit(args, model, tokenizer, train, validation, store, live)
+
+    def activation_store(self, args: Any, samples: list[TokenizedSample], teacher: Any, tokenizer: Any) -> Any:
+        """Open or build the teacher activation store for this loss's layers (main process first)."""
+        from stillhouse.plugins.losses.hidden import model_blocks
+        from stillhouse.plugins.students.activation_store import (
+            open_activation_store,
+            teacher_tensors,
+            write_activation_store,
+        )
+
+        assert self.job.teacher is not None
+        names = teacher_tensors(self.loss, model_blocks(teacher))
+        with args.main_process_first(desc="teacher activation store"):
+            found = open_activation_store(self.job.run_dir, samples, teacher=self.job.teacher.model, names=names)
+            if found is None:
+                self._emit_log(f"computing teacher activations ({', '.join(names)}) over {len(samples)} samples (once)")
+                found = write_activation_store(
+                    self.job.run_dir, samples, teacher, teacher=self.job.teacher.model, names=names,
+                    pad_id=tokenizer.pad_token_id, batch_tokens=self.config.teacher_batch_tokens,
+                )
+        self.summary["teacher_activations"] = {"tensors": sorted(names), "bytes": found.nbytes()}
+        return found
 
     def fit(
         self,
@@ -480,6 +506,7 @@ class TrainingSession:
     ) -> TrainOutcome:
         from transformers import EarlyStoppingCallback, PrinterCallback
 
+        from stillhouse.plugins.losses.hidden import model_blocks
         from stillhouse.plugins.students.batching import Collator
         from stillhouse.plugins.students.hf_trainer import (
             DistillTrainer,
@@ -490,9 +517,16 @@ class TrainingSession:
 
         job, tc = self.job, self.tc
 
+        activations = self.activations
+
         def items(samples: list[TokenizedSample]) -> list[dict[str, Any]]:
             return [
-                {**s.as_item(), "topk_offset": store.offset(s) if store else -1, "prompt_length": s.prompt_length}
+                {
+                    **s.as_item(),
+                    "topk_offset": store.offset(s) if store else -1,
+                    "prompt_length": s.prompt_length,
+                    **({"sample_key": s.key()} if activations is not None else {}),
+                }
                 for s in samples
             ]
 
@@ -502,6 +536,7 @@ class TrainingSession:
             packing=tc.packing,
             store=store,
             pad_to_multiple_of=None if args.use_cpu else 8,
+            activations=activations,
         )
         trainer_ref: list[Any] = []
         stop = StopCallback(job.should_stop)
@@ -525,6 +560,7 @@ class TrainingSession:
             callbacks=callbacks,
             distill_loss=self.loss,
             live_teacher=live,
+            teacher_blocks=model_blocks(live.model) if live is not None else 0,
             **extra,
         )
         trainer_ref.append(trainer)

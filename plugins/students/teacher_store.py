@@ -153,6 +153,20 @@ def write_store(
     return TopKStore(final)
 
 
+def length_groups(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
+    """Indices grouped shortest first into batches of about ``batch_tokens`` tokens (a longer
+    sequence gets a batch of its own)."""
+    groups: list[list[int]] = [[]]
+    used = 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if groups[-1] and used + lengths[i] > batch_tokens:
+            groups.append([])
+            used = 0
+        groups[-1].append(i)
+        used += lengths[i]
+    return [g for g in groups if g]
+
+
 def model_fill(
     model: Any,
     *,
@@ -167,16 +181,7 @@ def model_fill(
     from stillhouse.plugins.students.teacher import forward, topk_at_targets
 
     def fill(samples: list[TokenizedSample], write: Callable[[TokenizedSample, np.ndarray, np.ndarray], None]) -> None:
-        order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
-        groups: list[list[int]] = [[]]
-        used = 0
-        for i in order:
-            n = len(samples[i].input_ids)
-            if groups[-1] and used + n > batch_tokens:
-                groups.append([])
-                used = 0
-            groups[-1].append(i)
-            used += n
+        groups = length_groups([len(s.input_ids) for s in samples], batch_tokens)
         collator = Collator(pad_id=pad_id, max_length=batch_tokens, packing=True)
         done = 0
         for group in groups:

@@ -17,7 +17,9 @@ LossJob = Callable[..., tuple[TrainJob, Events]]
 
 @pytest.fixture
 def make_loss_job(tmp_path: Path, tiny_model_dir: Path) -> LossJob:
-    def factory(loss: Loss[Any], teacher: Path, *, name: str = "run", **options: Any) -> tuple[TrainJob, Events]:
+    def factory(
+        loss: Loss[Any], teacher: Path, *, name: str = "run", student: dict[str, Any] | None = None, **options: Any
+    ) -> tuple[TrainJob, Events]:
         run = tmp_path / name
         events = Events()
         settings = {"learning_rate": 1e-2, "batch_size": 4, "num_epochs": 1, "logging_steps": 1, **options}
@@ -27,7 +29,7 @@ def make_loss_job(tmp_path: Path, tiny_model_dir: Path) -> LossJob:
             checkpoint_dir=run / "checkpoints",
             train=nli_pairs(12),
             validation=[],
-            student=HfStudentConfig.model_validate({"model": str(tiny_model_dir), "max_length": 256}),
+            student=HfStudentConfig.model_validate({"model": str(tiny_model_dir), "max_length": 256, **(student or {})}),
             train_config=HfTrainConfig(loss=loss.name, **settings),
             loss=loss,
             teacher=TeacherConfig(model=f"hf/{teacher}"),

@@ -141,3 +141,37 @@ def test_default_relation_heads_fit_grouped_query_attention() -> None:
     # SmolLM2-135M: 9 query heads of 64 (q 576) but 3 key/value heads (k, v 192): 9 does not divide 192.
     assert default_heads(9, [576, 192, 192, 576, 192, 192]) == 8
     assert default_heads(4, [64, 64, 64, 128, 128, 128]) == 4
+
+
+def relation_loss_and_grads(checkpointing: bool, reentrant: bool = False) -> tuple[float, dict[str, torch.Tensor]]:
+    student, teacher = llama(16, 2, 2, 0), llama(24, 4, 3, 1)
+    student.config.use_cache = False
+    student.train()  # transformers checkpoints blocks only in training mode; no dropout in this config
+    if checkpointing:
+        student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
+    # alpha = 1: every gradient comes from the relation term (none from cross-entropy)
+    loss = AttentionRelation(AttentionRelation.Config(alpha=1.0, layer_map={0: 1, -1: -1}))
+    loss.prepare_models(student, teacher)
+    ids = torch.tensor([[3, 7, 9, 4, 5, 6]])
+    labels = torch.tensor([[-100, 7, 9, 4, 5, -100]])
+    with torch.no_grad():
+        teacher(input_ids=ids)
+    value = loss(LossInputs(logits=student(input_ids=ids, use_cache=False).logits, labels=labels))
+    value.backward()
+    return value.item(), {n: p.grad.clone() for n, p in student.named_parameters() if p.grad is not None}
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients() -> None:
+    plain_value, plain = relation_loss_and_grads(False)
+    value, grads = relation_loss_and_grads(True)
+    assert value == pytest.approx(plain_value, rel=1e-6)
+    assert grads.keys() == plain.keys() and "model.layers.0.self_attn.q_proj.weight" in grads
+    for name, grad in plain.items():
+        assert torch.allclose(grads[name], grad, atol=1e-6, rtol=1e-5), name
+    # the relation term reaches the first block's projections through the recomputed blocks
+    assert plain["model.layers.0.self_attn.k_proj.weight"].abs().sum() > 0
+
+
+def test_reentrant_checkpointing_is_refused_rather_than_losing_the_relation_gradient() -> None:
+    with pytest.raises(ValueError, match="use_reentrant"):
+        relation_loss_and_grads(True, reentrant=True)

@@ -179,3 +179,26 @@ def test_trimmed_offsets_align_by_the_previous_token_end() -> None:
     teacher = TeacherTokens("Hello world", [(0, 5), (5, 11)], [[("Hello", -0.1)], [(" world", -0.3)]])
     ids, lps = align_prefix(sample("Hello world<|end|>", "Hello world", 3), [(0, 5), (6, 11), (11, 18)], teacher, {}, 1)
     assert lps[:, 0].tolist()[:2] == pytest.approx([-0.1, -0.3]) and np.isneginf(lps[2]).all()
+
+
+def test_batched_local_teacher_pass_equals_one_sample_at_a_time(foreign_teacher_dir: Path) -> None:
+    from stillhouse.kernel.interfaces import TrainPair
+    from stillhouse.plugins.students.cross_tokenizer import model_teacher_tokens
+
+    model = AutoModelForCausalLM.from_pretrained(foreign_teacher_dir).eval()
+    tokenizer = load_tokenizer(str(foreign_teacher_dir))
+    pairs = [
+        TrainPair(f"s{i}", [{"role": "user", "content": prompt}], target)
+        for i, (prompt, target) in enumerate(
+            [("premise a", "entailment"), ("a much longer premise and hypothesis here", "neutral answer b c"),
+             ("b", "contradiction premise hypothesis"), ("c d e", "a")]
+        )
+    ]
+    one_by_one = model_teacher_tokens(model, tokenizer, pairs, k=5, batch_tokens=1)  # a batch per sample
+    batched = model_teacher_tokens(model, tokenizer, pairs, k=5, batch_tokens=4096)  # one padded batch
+    assert len(batched) == len(one_by_one) == 4
+    for single, batch in zip(one_by_one, batched, strict=True):
+        assert (batch.text, batch.spans) == (single.text, single.spans) and len(batch.options) == len(single.options)
+        for row_single, row_batch in zip(single.options, batch.options, strict=True):
+            assert [t for t, _ in row_batch] == [t for t, _ in row_single]
+            assert [v for _, v in row_batch] == pytest.approx([v for _, v in row_single], abs=1e-4)

@@ -123,7 +123,8 @@ class RecordingHiddenMSE(HiddenMSE):
 
     def trainable_module(self, student_width: int, teacher_width: int):  # noqa: ANN201
         module = super().trainable_module(student_width, teacher_width)
-        self.initial = module.weight.detach().clone()
+        assert self.projection is not None  # the first pair's projection (uniform map: one per pair)
+        self.initial = self.projection.weight.detach().clone()
         return module
 
 
