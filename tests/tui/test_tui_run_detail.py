@@ -221,6 +221,39 @@ def test_evaluation_comparison_and_missing_reasons(fixture_home: Path, make_app)
     drive(app, scenario)
 
 
+def test_evaluation_shows_the_exported_student_as_its_own_row(fixture_home: Path, make_app) -> None:
+    """evaluate.export = ["gguf:q8_0"] stores the export under role student-gguf-q8_0: the
+    Evaluation tab shows it beside the distilled student, with its change against it."""
+    from stillhouse.kernel.run_folder import RunFolder
+
+    folder = RunFolder(fixture_home / "runs" / RUNS["math"].run_id)
+    results = folder.read_results()
+    results["student"]["metrics"].append({"name": "bytes_on_disk", "value": 400e6, "n": 1, "higher_is_better": False, "unit": "bytes"})
+    results["student-gguf-q8_0"] = {
+        "model": "exports/gguf-q8_0/model.gguf",
+        "info": {},
+        "metrics": [
+            {"name": "accuracy", "value": 0.71, "n": 100},
+            {"name": "bytes_on_disk", "value": 100e6, "n": 1, "higher_is_better": False, "unit": "bytes"},
+        ],
+    }
+    folder.write_results(results)
+    app = make_app(fixture_home)
+
+    async def scenario(pilot) -> None:
+        await open_run(pilot, RUNS["math"].run_id)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#comparison-table", DataTable).row_count == 7)
+        table = {r[0]: r[1:] for r in rows(app, "#comparison-table")}
+        assert list(table) == ["teacher", "baseline", "distilled", "distilled, q8_0 GGUF", "vs teacher", "vs baseline", "q8_0 GGUF vs distilled"]
+        assert any("better" in cell for cell in table["q8_0 GGUF vs distilled"])  # 4x smaller on disk
+        assert any("worse" in cell for cell in table["q8_0 GGUF vs distilled"])  # 0.71 < 0.73 accuracy
+        metrics = {r[0]: r[1:] for r in rows(app, "#metrics-table")}
+        assert metrics["accuracy"][-1] == "0.710"
+
+    drive(app, scenario)
+
+
 def test_events_log_and_artifacts(fixture_home: Path, make_app) -> None:
     app = make_app(fixture_home)
 

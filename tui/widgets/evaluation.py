@@ -18,8 +18,10 @@ from stillhouse.kernel.comparison import (
     _VS_TEACHER,
     Cell,
     Comparison,
+    Row,
     build_comparison,
     format_metric,
+    is_exported_role,
     results_from_json,
 )
 from stillhouse.kernel.run_folder import EvalResults, RunFolder
@@ -34,6 +36,8 @@ def verdict(row_key: str, column_key: str, cell: Cell) -> str | None:
     """Whether a ratio cell says the distilled model is "better" or "worse" than the reference
     (a higher latency, memory or cost is worse; fewer parameters or more throughput is better)."""
     kinds = {"student_vs_teacher": _VS_TEACHER, "student_vs_baseline": _VS_BASELINE}.get(row_key)
+    if kinds is None and row_key.endswith("_vs_student") and is_exported_role(row_key.removesuffix("_vs_student")):
+        kinds = _VS_BASELINE  # an export against the distilled student reads like the student against its baseline
     if kinds is None or cell.value is None:
         return None
     kind, value = kinds.get(column_key), float(cell.value)
@@ -74,7 +78,18 @@ def comparison_for(results: EvalResults, primary: str | None) -> Comparison | No
         return None
     metrics, _ = results_from_json(results)
     roles: list[str] = [r for r in ("teacher", "baseline", "student") if r in metrics] or list(metrics)
+    # the student's exports (evaluate.export = ["gguf:q8_0"]) are rows of their own, as in the report
+    roles += [r for r in metrics if is_exported_role(r) and r not in roles]
     return build_comparison(metrics, primary or "accuracy", roles=roles)
+
+
+def row_label(row: Row) -> str:
+    """The short label of a comparison row: "distilled" for the student, the report's label for an
+    export ("distilled, q8_0 GGUF") and its ratio row ("q8_0 GGUF vs distilled")."""
+    if row.key in SHORT_LABELS:
+        return SHORT_LABELS[row.key]
+    exported = is_exported_role(row.key) or is_exported_role(row.key.removesuffix("_vs_student"))
+    return row.label if exported else row.key
 
 
 class EvaluationView(ReportsWorkerErrors, VerticalScroll):
@@ -125,10 +140,10 @@ class EvaluationView(ReportsWorkerErrors, VerticalScroll):
             table.add_column(column.title, key=column.key)
         for row in comparison.rows:
             cells = [Text(row.cells[c.key].text, style="dim" if row.cells[c.key].missing else "", justify="right") for c in comparison.columns]
-            table.add_row(Text(SHORT_LABELS.get(row.key, row.key), style="bold"), *cells, key=row.key)
+            table.add_row(Text(row_label(row), style="bold"), *cells, key=row.key)
         for row in comparison.ratios:
             cells = [ratio_text(row.key, c.key, row.cells[c.key]) for c in comparison.columns]
-            table.add_row(Text(SHORT_LABELS.get(row.key, row.key), style="bold"), *cells, key=row.key)
+            table.add_row(Text(row_label(row), style="bold"), *cells, key=row.key)
         missing = comparison.notes()
         lines = [f"– {label} / {column}: {reason}" for label, column, reason in missing[:30]]
         text = Text(BASELINE_MEANS, style="dim")
