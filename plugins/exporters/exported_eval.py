@@ -25,6 +25,9 @@ from stillhouse.kernel.run_folder import RoleResults
 from stillhouse.kernel.runs import Run
 
 EVALUATORS = ("task_metrics", "footprint")
+# The report's latency and throughput cells of an export say why they are empty: a GGUF file runs
+# dequantised to float32 here, so timing it would show the float32 student's speed under its name.
+UNTIMED = ("request_latency_ms", "throughput_tokens_per_s")
 
 
 def exported_chat_model(host: Any, fmt: str, dest: Path) -> tuple[ChatModel, str, dict[str, Any]]:
@@ -91,6 +94,10 @@ def evaluate_exported(host: Any, run: Run, spec: str, dest: Path, primary: str) 
         return not_evaluated(spec, task.primary_metric, f"evaluation failed: {_why(exc)}")
     finally:
         chat.close()
+    measured = {m.name for m in metrics}
+    runtime = info.get("runtime") or "the export's runtime"
+    why = f"not timed in the pipeline ({runtime}); per-format speed: python bench/export.py"
+    metrics += [Metric(n, None, reason=why, higher_is_better=n.startswith("throughput")) for n in UNTIMED if n not in measured]
     return {"model": name, "info": info, "metrics": [asdict(m) for m in metrics]}
 
 

@@ -50,6 +50,9 @@ def test_the_q8_0_export_is_evaluated_and_reported_as_its_own_row(make_host, sti
     assert q8["bytes_on_disk"]["value"] == gguf.stat().st_size  # the file's size, not the float32 weights'
     assert results["student-gguf-q8_0"]["info"]["runtime"].startswith("transformers (GGUF")
     assert len((run.dir / "eval" / "student-gguf-q8_0.jsonl").read_text().splitlines()) == LIMIT
+    # not timed here (dequantised to float32, it would show the float32 speed): empty cells that say why
+    assert q8["request_latency_ms"]["value"] is None and "bench/export.py" in q8["request_latency_ms"]["reason"]
+    assert q8["throughput_tokens_per_s"]["value"] is None and "float32" in q8["throughput_tokens_per_s"]["reason"]
     # q5_k is no type the gguf exporter writes: a missing row with the reason, and no crash
     q5 = {m["name"]: m for m in results["student-gguf-q5_k"]["metrics"]}
     assert q5["accuracy"]["value"] is None and "export failed" in q5["accuracy"]["reason"]
@@ -68,7 +71,7 @@ def test_the_q8_0_export_is_evaluated_and_reported_as_its_own_row(make_host, sti
     [markdown] = [p for p in MarkdownReporter().write(load_report_input(run.dir)) if p.suffix == ".md"]
     text = markdown.read_text()
     assert "| distilled, q8_0 GGUF |" in text and "| **q8_0 GGUF vs distilled** |" in text
-    assert "size on disk" in text and "export failed" in text
+    assert "size on disk" in text and "export failed" in text and "not timed in the pipeline" in text
     [html] = HtmlReporter().write(load_report_input(run.dir))
     assert "distilled, q8_0 GGUF" in html.read_text() and "q8_0 GGUF vs distilled" in html.read_text()
 
