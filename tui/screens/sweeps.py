@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from stillhouse.kernel.errors import StillhouseError
 from stillhouse.tui.screens.confirm import ConfirmScreen
+from stillhouse.tui.screens.runs import notify_error
 from stillhouse.tui.sweeps import (
     SweepOverview,
     best_run_ids,
@@ -33,7 +34,7 @@ from stillhouse.tui.sweeps import (
 )
 from stillhouse.tui.widgets import cells
 from stillhouse.tui.widgets.paged_table import add_columns
-from stillhouse.tui.workers import ReportsWorkerErrors, error_message
+from stillhouse.tui.workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from stillhouse.tui.app import StillhouseApp
@@ -313,7 +314,7 @@ class SweepsScreen(ReportsWorkerErrors, Screen):
             try:
                 launched = launch_sweep(path, app.home)
             except StillhouseError as exc:
-                app.call_from_thread(_notify_error, app, exc)
+                app.call_from_thread(notify_error, app, exc)
                 return
             message = f"started still sweep {path} (pid {launched.pid}); log: {launched.log_path}"
             app.call_from_thread(app.notify, message, title="Sweep launched", markup=False)
@@ -333,7 +334,7 @@ class SweepsScreen(ReportsWorkerErrors, Screen):
             try:
                 launched = resume_sweep(sweep_id, app.home)
             except StillhouseError as exc:
-                app.call_from_thread(_notify_error, app, exc)
+                app.call_from_thread(notify_error, app, exc)
                 return
             message = f"resuming sweep {sweep_id} (pid {launched.pid}); log: {launched.log_path}"
             app.call_from_thread(app.notify, message, title="Resume", markup=False)
@@ -349,7 +350,7 @@ class SweepsScreen(ReportsWorkerErrors, Screen):
             try:
                 pids = cancel_sweep(sweep_id, app.home)
             except StillhouseError as exc:
-                app.call_from_thread(_notify_error, app, exc)
+                app.call_from_thread(notify_error, app, exc)
                 return
             message = f"sent SIGINT to {', '.join(map(str, pids))}; the trial in flight stops, R resumes the sweep"
             app.call_from_thread(app.notify, message, title="Cancelling", markup=False)
@@ -359,8 +360,3 @@ class SweepsScreen(ReportsWorkerErrors, Screen):
                 self.run_worker(cancel, thread=True, exit_on_error=False, group="sweep-cancel")
 
         app.push_screen(ConfirmScreen(f"Cancel sweep {sweep_id}?", "Its workers stop; R resumes it later."), answered)
-
-
-def _notify_error(app: StillhouseApp, exc: StillhouseError) -> None:
-    title, message = error_message(exc)
-    app.notify(message, title=title, severity="error", timeout=8, markup=False)
