@@ -14,6 +14,8 @@ from stillhouse.plugins.sweep.spec import Sweep
 from stillhouse.plugins.sweep.study import SweepFolder, import_optuna, load_study
 from stillhouse.plugins.sweep.trial import decode_params, with_params
 
+# fewer complete trials than this: the importances are printed as weak
+FEW_TRIALS = 10
 
 def trial_row(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     """One trial as ``still sweep show`` (and the TUI) shows it; ``space`` decodes its params."""
@@ -65,6 +67,9 @@ def summarise(folder: SweepFolder, sweep: Sweep) -> dict[str, Any]:
             result["importances"] = {k: round(float(v), 4) for k, v in importances.items()}
             if caught:
                 result["importances_note"] = f"weak: {caught[0].message} ({len(complete)} complete trials)"
+            elif len(complete) < FEW_TRIALS:
+                # a handful of trials gives every parameter some share: say so rather than rank them
+                result["importances_note"] = f"weak: only {len(complete)} complete trials; importances settle after ~{FEW_TRIALS}"
         except (RuntimeError, ValueError) as exc:  # e.g. every trial had the same values
             result["importances_note"] = f"not computed: {exc}"
     else:

@@ -42,6 +42,7 @@ def test_show_gives_the_pareto_front_and_a_runnable_best_toml(tmp_path: Path, ru
     assert [row["number"] for row in summary["pareto_front"]] == [0, 1]
     assert summary["best"]["number"] == 0 and summary["best"]["run_id"] == "run-0"
     assert summary["importances"] is not None and set(summary["importances"]) == {"train.learning_rate", "student.layers"}
+    assert summary["importances_note"].startswith("weak:") and "3 complete trials" in summary["importances_note"]  # 3 trials rank nothing
     assert isinstance(summary["best"]["params"]["student.layers"], list)
 
     best = tomllib.loads(Path(summary["best_toml"]).read_text())
