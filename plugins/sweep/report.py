@@ -17,6 +17,7 @@ from stillhouse.plugins.sweep.trial import decode_params, with_params
 # fewer complete trials than this: the importances are printed as weak
 FEW_TRIALS = 10
 
+
 def trial_row(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     """One trial as ``still sweep show`` (and the TUI) shows it; ``space`` decodes its params."""
     duration = trial.duration.total_seconds() if trial.duration is not None else None
