@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -99,6 +100,9 @@ def completions_from_json(text: str) -> list[Completion]:
     return out
 
 
+_OPEN_LOCK = threading.Lock()
+
+
 class ResponseCache:
     """A handle on the cache file; use from one thread (open one per thread)."""
 
@@ -107,9 +111,21 @@ class ResponseCache:
         self.path = folder / CACHE_FILE
         # isolation_level=None: autocommit; each put is its own durable transaction.
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # Several teachers open the same new cache file at once (vote mode asks them concurrently):
+        # switching a fresh file to WAL does not wait on SQLite's busy timeout, so it can fail with
+        # "database is locked" (seen under load in the slow suite). Opening is serialised in this
+        # process and retried for other processes.
+        with _OPEN_LOCK:
+            for attempt in range(50):
+                try:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+                    self._db.executescript(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 49:
+                        raise
+                    time.sleep(0.1)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
         """The cached responses among ``keys`` (queried in chunks: SQLite caps bound parameters)."""
