@@ -137,6 +137,23 @@ def teacher_outputs(model: Any, batch: dict[str, Any], names: dict[str, str]) ->
     return result
 
 
+def tensor_width(model: Any, name: str) -> int:
+    """The width of a named teacher tensor, read from the model (no forward)."""
+    kind, *where = name.split(".")
+    if kind == "hidden":
+        return int(model.config.hidden_size)
+    from stillhouse.plugins.losses.attention import attention_blocks
+
+    return int(getattr(attention_blocks(model)[int(where[0])].self_attn, where[1]).out_features)
+
+
+def estimated_nbytes(samples: Sequence[TokenizedSample], model: Any, names: dict[str, str]) -> int:
+    """What :func:`write_activation_store` would write for these samples (float16, unique samples)."""
+    unique = list({s.key(): s for s in samples}.values())
+    rows = {TARGETS: sum(s.n_targets for s in unique), ALL: sum(len(s.input_ids) for s in unique)}
+    return sum(2 * rows[kind] * tensor_width(model, name) for name, kind in names.items())
+
+
 def write_activation_store(
     run_dir: Path,
     samples: Sequence[TokenizedSample],

@@ -38,6 +38,12 @@ class HfStudentConfig(StudentConfig):
         description="hidden_mse/hidden_cosine/attention_relation: read the teacher's mapped hidden states or Q/K/V "
         "from the run's activation store (one teacher pass, float16 on disk), or run the teacher on every batch.",
     )
+    teacher_activations_max_gib: float = Field(
+        8.0,
+        gt=0,
+        description="Largest activation store built (GiB on disk, estimated before the teacher pass); a larger "
+        "one is not written and the teacher runs on every batch instead (said in the run's log).",
+    )
     save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept (the best one is always kept).")
     teacher_batch_tokens: int = Field(
         4096, ge=64, description="Tokens per teacher forward when building the top-k store."

@@ -423,15 +423,21 @@ class TrainingSession:
             }
             if store.meta.source == "ensemble":
                 self.summary["teacher_topk"]["teachers"] = {t.name: t.weight for t in several}
-        live = None
+        live, teacher_blocks = None, 0
+        from transformers import set_seed
+
+        # what is initialised before the Trainer seeds (LoRA adapters, hidden-loss projections,
+        # teacher-layer students) is drawn from this seed too, so the same config trains the same
+        # student (unseeded, the first run in a process differed from the next: seen in the
+        # activation-store test)
+        set_seed(tc.seed)
         model = self.load_student(tokenizer)
         if live_topk or "teacher_hidden" in signals:
             from stillhouse.plugins.students.teacher import LiveTeacher, load_teacher
 
             assert job.teacher is not None
-            teacher_model, _ = load_teacher(job.teacher)
-            live = LiveTeacher(
-                teacher_model, k=tc.top_k, vocab_size=len(tokenizer), topk=live_topk, hidden="teacher_hidden" in signals
+            live = LiveTeacher(  # the only reference to the teacher model: release_teacher can free it
+                load_teacher(job.teacher)[0], k=tc.top_k, vocab_size=len(tokenizer), topk=live_topk, hidden="teacher_hidden" in signals
             )
         if self.on_policy is not None:
             from stillhouse.plugins.students.on_policy import OnPolicyBatcher
@@ -469,13 +475,34 @@ class TrainingSession:
                 base.add_module("distill_projection", projection)
             if "teacher_hidden" in signals and self.config.teacher_activations == "store":
                 self.activations = self.activation_store(args, train + validation, live.model, tokenizer)
+            if self.activations is not None:
                 live.hidden = False  # the store replaces the per-batch teacher forward
-        return self.fit(args, model, tokenizer, train, validation, store, live)
+                if not live.topk and self.on_policy is None:
+                    live, teacher_blocks = self.release_teacher(live)
+        return self.fit(args, model, tokenizer, train, validation, store, live, teacher_blocks)
+
+    def release_teacher(self, live: Any) -> tuple[None, int]:
+        """Nothing reads the teacher once the activation store holds what the loss needs (no live top-k,
+        no on-policy scoring): drop it before the first step, so training does not hold its weights.
+        Returns (no live teacher, the teacher's block count the stored tensors are indexed by)."""
+        import gc
+
+        from stillhouse.plugins.losses.hidden import model_blocks
+
+        blocks = model_blocks(live.model)
+        capture = getattr(self.loss, "teacher_capture", None)
+        if capture is not None:
+            capture.remove()
+        live.model = None
+        gc.collect()
+        self._emit_log("teacher released after building the activation store: training runs without it")
+        return None, blocks
 
     def activation_store(self, args: Any, samples: list[TokenizedSample], teacher: Any, tokenizer: Any) -> Any:
         """Open or build the teacher activation store for this loss's layers (main process first)."""
         from stillhouse.plugins.losses.hidden import model_blocks
         from stillhouse.plugins.students.activation_store import (
+            estimated_nbytes,
             open_activation_store,
             teacher_tensors,
             write_activation_store,
@@ -486,6 +513,15 @@ class TrainingSession:
         with args.main_process_first(desc="teacher activation store"):
             found = open_activation_store(self.job.run_dir, samples, teacher=self.job.teacher.model, names=names)
             if found is None:
+                size, cap = estimated_nbytes(samples, teacher, names), self.config.teacher_activations_max_gib
+                if size > cap * 2**30:
+                    self._emit_log(
+                        f"the teacher activation store would take {size / 2**30:.1f} GiB (cap "
+                        f"student.teacher_activations_max_gib = {cap:g}): not built, the teacher runs on every batch"
+                    )
+                    self.summary["teacher_activations"] = {"tensors": sorted(names), "bytes": 0, "live": True,
+                                                           "estimated_bytes": size}
+                    return None
                 self._emit_log(f"computing teacher activations ({', '.join(names)}) over {len(samples)} samples (once)")
                 found = write_activation_store(
                     self.job.run_dir, samples, teacher, teacher=self.job.teacher.model, names=names,
@@ -503,7 +539,9 @@ class TrainingSession:
         validation: list[TokenizedSample],
         store: Any,
         live: Any,
+        teacher_blocks: int = 0,
     ) -> TrainOutcome:
+        """``teacher_blocks``: the teacher's block count when ``live`` was released after the activation store."""
         from transformers import EarlyStoppingCallback, PrinterCallback
 
         from stillhouse.plugins.losses.hidden import model_blocks
@@ -560,7 +598,7 @@ class TrainingSession:
             callbacks=callbacks,
             distill_loss=self.loss,
             live_teacher=live,
-            teacher_blocks=model_blocks(live.model) if live is not None else 0,
+            teacher_blocks=model_blocks(live.model) if live is not None else teacher_blocks,
             **extra,
         )
         trainer_ref.append(trainer)
