@@ -40,7 +40,7 @@ from stillhouse.kernel.interfaces import (
 )
 from stillhouse.kernel.plugins import PluginHost
 from stillhouse.kernel.secrets import find_secret_shape, has_url_credentials, is_secret_key
-from stillhouse.kernel.teacher_ensemble import EnsembleConfig, JudgeSpec, NamedTeacher
+from stillhouse.kernel.teacher_ensemble import EnsembleConfig, JudgeSpec, NamedTeacher, primary_teacher
 from stillhouse.kernel.tracking import check_trackers
 
 P = TypeVar("P", bound=Plugin[Any])
@@ -438,14 +438,34 @@ def config_model(raw: dict[str, Any], host: PluginHost, *, source: str = "<confi
     return pipeline_model(task_cfg, teacher_cfg, trainer.Config, trainer.Train)
 
 
-def _check_trainer(host: PluginHost, pipeline: PipelineBase, loss: Loss[Any], source: str, text: str) -> None:
-    """The student trainer's own cross-section checks (:meth:`StudentTrainer.check_config`), located in the file."""
+def _check_trainer(
+    host: PluginHost, pipeline: PipelineBase, loss: Loss[Any], source: str, text: str, teachers: list[NamedTeacher]
+) -> None:
+    """The student trainer's own cross-section checks (:meth:`StudentTrainer.check_config`), located in the file.
+
+    With ``[[teachers]]`` the trainer sees the list's primary teacher (the one the train stage uses for
+    anything only one teacher can do, such as scoring on-policy samples); a ``teacher.*`` field it names
+    is then located at that entry of the list."""
     trainer = _plugin_class(host, StudentTrainer, pipeline.student.trainer, source, text, ("student", "trainer"))
     try:
         trainer.check_config(pipeline.student, pipeline.train, pipeline.teacher, loss)
     except ConfigError as exc:
         field = exc.where.field if exc.where is not None else None
-        if field:
+        if field and teachers and field.split(".")[0] == "teacher":
+            from stillhouse.kernel.teachers_config import entry_line
+
+            mode = pipeline.ensemble.mode if pipeline.ensemble is not None else "vote"
+            primary = primary_teacher(teachers, mode)
+            index = teachers.index(primary)
+            key = field.split(".", 1)[1] if "." in field else "model"
+            exc.where = Location(source, entry_line(text, "teachers", index, key), f"teachers[{index}].{key}")
+            rule = "the last in a cascade" if mode == "cascade" else "the heaviest"
+            exc.details = [
+                *exc.details,
+                f"with [[teachers]], the primary teacher '{primary.name}' ({rule}) is the one the trainer uses here; "
+                "give a teacher that can more weight, or put it first among equals",
+            ]
+        elif field:
             exc.where = Location(source, _key_line(text, field), field)
         raise
 
@@ -483,7 +503,7 @@ def validate_config(raw: dict[str, Any], host: PluginHost, *, source: str = "<co
         raise _errors_to_config_error(exc, loss_cls, source, text, root=("train", "loss_options")) from None
     pipeline.train.loss_options = loss_cfg.model_dump(mode="json")
     loss = _plugin_class(host, Loss, pipeline.train.loss, source, text, ("train", "loss"))(loss_cfg)
-    _check_trainer(host, pipeline, loss, source, text)
+    _check_trainer(host, pipeline, loss, source, text, teachers)
     for name, options in pipeline.evaluate.options.items():
         where = ("evaluate", "options", name)
         if name not in pipeline.evaluate.evaluators:

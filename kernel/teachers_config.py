@@ -111,7 +111,7 @@ def _entries(entries: Any, host: PluginHost, source: str, text: str) -> list[Nam
     for i, entry in enumerate(entries):
 
         def where(key: str, i: int = i) -> Location:
-            return Location(source, _entry_line(text, "teachers", i, key), f"teachers.{i}.{key}")
+            return Location(source, entry_line(text, "teachers", i, key), f"teachers.{i}.{key}")
 
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name) or name in RESERVED_NAMES:
@@ -196,7 +196,7 @@ def _header_line(text: str, table: str, *, array: bool = False) -> int | None:
     return next((i + 1 for i, line in enumerate(text.splitlines()) if pattern.match(line)), None)
 
 
-def _entry_line(text: str, table: str, index: int, key: str) -> int | None:
+def entry_line(text: str, table: str, index: int, key: str) -> int | None:
     """The line of ``key`` in the ``index``-th ``[[table]]`` of a TOML text (its header line when the
     key is absent); the best guess find_line has for other layouts (inline tables, YAML)."""
     lines = text.splitlines()

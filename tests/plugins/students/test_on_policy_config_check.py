@@ -95,3 +95,28 @@ def test_a_section_header_is_located_too(tmp_path: Path) -> None:
     path = write(tmp_path, 'model = "hf/some/teacher"', 'loss = "sft"\n[train.on_policy]\nfraction = 0.5')
     code, output = check(path)
     assert code == 2 and f"pipeline.toml:{line_of(path, '[train.on_policy]')}" in output, output
+
+
+def test_with_a_teacher_list_the_primary_entry_is_named(tmp_path: Path) -> None:
+    """With [[teachers]] the trainer scores with the list's primary (heaviest) teacher: an API one is
+    refused at that entry of the list, and a local one given more weight makes the config valid."""
+    (tmp_path / "train.jsonl").write_text(json.dumps({"premise": "a", "hypothesis": "b", "label": "entailment"}) + "\n")
+    path = tmp_path / "pipeline.toml"
+
+    def teachers(api_weight: float) -> str:
+        return (
+            f'task = "nli"\n[data]\ntrain = "train.jsonl"\n\n'
+            f'[[teachers]]\nname = "local"\nmodel = "hf/some/teacher"\nweight = 1.0\n\n'
+            f'[[teachers]]\nname = "big"\nmodel = "openai/gpt-4o-mini"\nweight = {api_weight}\n\n'
+            '[student]\nmodel = "some/student"\n[train]\nloss = "jsd"\non_policy = { fraction = 0.5 }\n'
+        )
+
+    path.write_text(teachers(api_weight=2.0))
+    code, output = check(path)
+    assert code == 2 and "Traceback" not in output
+    second_model_line = [i for i, line in enumerate(path.read_text().splitlines(), 1) if line.startswith("model =")][1]
+    assert f"pipeline.toml:{second_model_line}, field 'teachers[1].model'" in output
+    assert "primary teacher 'big' (the heaviest)" in output and "only answers prompts" in output
+    path.write_text(teachers(api_weight=0.5))
+    code, output = check(path)
+    assert code == 0, output
