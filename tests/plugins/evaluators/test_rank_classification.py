@@ -44,6 +44,27 @@ def test_label_scores_match_a_direct_forward_pass(tiny_model_dir: Path) -> None:
             expected = sum(float(logprobs[len(prefix_ids) + i - 1, t]) for i, t in enumerate(label_ids))
             assert batched[p][c] == pytest.approx(expected, abs=1e-4)
     assert len({round(s, 3) for s in batched[0]}) == 3  # genuinely different numbers per label
+    # one prompt per pass (no left padding) gives the same numbers as the padded, cached batch
+    single = chat.score_choices(prompts, choices, batch_size=1)
+    assert [x for row in single for x in row] == pytest.approx([x for row in batched for x in row], abs=1e-4)
+
+
+def test_the_cached_pass_equals_one_sequence_per_choice(tiny_model_dir: Path) -> None:
+    """The KV-cache path (each prompt once, the choices on the repeated cache) against the plain path
+    (every prompt + choice as its own row), on prompts of different lengths and choices of 1-3 tokens."""
+    from stillhouse.plugins.hf_models import render_prompts
+    from stillhouse.plugins.students.choices import _scores_plain, _scores_with_cache
+
+    chat = _chat_model(tiny_model_dir)
+    tok = chat.tokenizer
+    messages = [[{"role": "user", "content": text}] for text in ("a b c d e f g h", "Hi", "one two three")]
+    prefixes = [tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, messages)]
+    labels = [tok(c, add_special_tokens=False)["input_ids"] for c in ("yes", "no", "contradiction", "neutral")]
+    assert len({len(p) for p in prefixes}) == 3 and len({len(label) for label in labels}) > 1
+    cached = _scores_with_cache(chat.model, prefixes, labels, pad=0)
+    assert cached is not None
+    plain = _scores_plain(chat.model, prefixes, labels, pad=0, batch_size=5)
+    assert [x for row in cached for x in row] == pytest.approx([x for row in plain for x in row], abs=1e-4)
 
 
 def _examples() -> list[Example]:
