@@ -1,4 +1,4 @@
-"""Distillation methods at equal wall-clock budget: SmolLM2-135M-Instruct teaches a student made of 10
+"""Distillation methods at an equal compute budget: SmolLM2-135M-Instruct teaches a student made of 10
 of its 30 layers (the demo's setup) to summarise DialogSum dialogues (../shared/data).
 
     python bench/methods.py --budget 25 --train 12 --test 4 --max-new-tokens 24 --no-rouge   # smoke
@@ -13,12 +13,19 @@ load average after each method is recorded, since the machine is shared):
 2. for the logit losses the teacher's top-k (k = ``--top-k``) at the training targets is computed
    once, like the run folder's top-k store; its time is reported, not charged to the budget;
 3. each method trains a *fresh* teacher-layers student on the same batches, in the same order, for
-   ``--budget`` seconds of wall time (the live teacher forward of hidden/attention transfer *is*
-   charged: that is their real cost), then is scored on the held-out prompts:
+   ``--budget`` seconds of this process's CPU time (``--clock cpu``, the default: CPU time other
+   processes take is not counted, so load on a shared machine cannot give one method fewer steps than
+   another; ``--clock wall`` counts wall time). The live teacher forward of hidden/attention transfer
+   and on-policy generation *are* charged: that is their real cost. Then it is scored on the held-out
+   prompts:
    - ``heldout_nll``: the student's mean token cross-entropy on the teacher's held-out answers
      (lower is better: how well it imitates the teacher on unseen dialogues);
    - ``rouge_l_teacher`` / ``rouge_l_reference``: ROUGE-L of its greedy summaries against the
      teacher's and the human reference summaries.
+
+   Every method is then compared with ``sft`` and with ``jsd`` (on-policy's off-policy twin) per held-out
+   row: the mean paired difference of NLL and of ROUGE-L against the teacher, its 95% bootstrap
+   interval, and the rows each side wins; a difference whose interval spans 0 is "not significant".
 
 Methods: sft, forward_kl, jsd, uld (here on a shared tokenizer: sorted probabilities only),
 hidden_cosine (uniform layer map), attention_relation (last layer), and ``on_policy_jsd``: the
@@ -124,7 +131,11 @@ def on_policy_batcher(options: dict[str, Any], teacher: Any, tokenizer: Any, arg
 
     config = OnPolicyConfig(**options["on_policy"], max_new_tokens=args.max_new_tokens)
     return OnPolicyBatcher(
-        config, teacher, pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, k=args.top_k,
+        config,
+        teacher,
+        pad_id=tokenizer.pad_token_id,
+        eos_id=tokenizer.eos_token_id,
+        k=args.top_k,
         vocab_size=len(tokenizer),
     )
 
@@ -180,8 +191,11 @@ def train_method(
     data = batches(samples, tokenizer, args.batch_size, store if "teacher_logprobs" in loss.signals_needed() else None)
     groups = [samples[i : i + args.batch_size] for i in range(0, len(samples), args.batch_size)]
     budget = args.budget if budget is None else budget
-    steps, sampled, losses, start = 0, 0, [], time.perf_counter()
-    while time.perf_counter() - start < budget and (max_steps is None or steps < max_steps):
+    # the budget is counted on the process's CPU clock by default: CPU time other processes take does
+    # not count against a method, so load on the shared machine cannot hand one method fewer steps
+    clock = time.process_time if getattr(args, "clock", "wall") == "cpu" else time.perf_counter
+    steps, sampled, losses, start, clock_start = 0, 0, [], time.perf_counter(), clock()
+    while clock() - clock_start < budget and (max_steps is None or steps < max_steps):
         batch = data[steps % len(data)]
         if batcher is not None and on_policy_step(steps, batcher.config.fraction):
             group = groups[steps % len(groups)]
@@ -220,13 +234,22 @@ def train_method(
         losses.append(float(value.detach()))
         steps += 1
     elapsed = time.perf_counter() - start
+    spent = clock() - clock_start
     capture = [getattr(loss, "student_capture", None), getattr(loss, "teacher_capture", None)]
     for hooks in capture:
         if hooks is not None:
             hooks.remove()
     student.eval()
-    result = {"student": student, "steps": steps, "s_per_step": elapsed / max(steps, 1), "first_loss": losses[0],
-              "last_loss": losses[-1]}
+    result = {
+        "student": student,
+        "steps": steps,
+        "s_per_step": elapsed / max(steps, 1),
+        "budget_clock": getattr(args, "clock", "wall"),
+        "budget_spent_s": round(spent, 1),
+        "wall_s": round(elapsed, 1),
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+    }
     if batcher is not None:
         stats = batcher.stats
         result.update(
@@ -241,24 +264,67 @@ def train_method(
 
 
 def heldout_nll(student: Any, test_samples: list[Any], tokenizer: Any) -> float:
+    """The mean token cross-entropy over all held-out target tokens."""
+    rows = heldout_nll_rows(student, test_samples, tokenizer)
+    return sum(nll * n for nll, n in rows) / max(sum(n for _, n in rows), 1)
+
+
+def heldout_nll_rows(student: Any, test_samples: list[Any], tokenizer: Any) -> list[tuple[float, int]]:
+    """(mean token cross-entropy, target tokens) per held-out row: the unit of the paired comparison."""
     import torch
 
     from stillhouse.kernel.interfaces import LossInputs
     from stillhouse.plugins.losses.sft import SftLoss
 
-    total, count = 0.0, 0
-    for batch in batches(test_samples, tokenizer, 4, None):
+    rows = []
+    for batch in batches(test_samples, tokenizer, 1, None):
         with torch.no_grad():
             logits = student(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
         n = int((batch["target_ids"] != -100).sum())
-        total += float(SftLoss()(LossInputs(logits=logits, labels=batch["target_ids"]))) * n
-        count += n
-    return total / max(count, 1)
+        rows.append((float(SftLoss()(LossInputs(logits=logits, labels=batch["target_ids"]))), n))
+    return rows
+
+
+def bootstrap(diffs: list[float], n: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of paired differences."""
+    import random
+
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(n))
+    return means[int(0.025 * n)], means[int(0.975 * n) - 1]
+
+
+def paired(results: dict[str, Any], name: str, against: str, key: str, lower_is_better: bool) -> dict[str, Any] | None:
+    """Per-row paired difference ``name − against`` of ``key`` with its bootstrap interval and wins."""
+    a, b = results.get(name, {}).get(key), results.get(against, {}).get(key)
+    if not a or not b or len(a) != len(b) or name == against:
+        return None
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    low, high = bootstrap(diffs)
+    better = sum(1 for d in diffs if (d < 0 if lower_is_better else d > 0))
+    worse = sum(1 for d in diffs if (d > 0 if lower_is_better else d < 0))
+    significant = high < 0 or low > 0
+    return {
+        "vs": against,
+        "metric": key,
+        "mean_diff": statistics.fmean(diffs),
+        "ci95": [low, high],
+        "n": len(diffs),
+        "better_rows": better,
+        "worse_rows": worse,
+        "significant": significant,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per method")
+    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per method (see --clock)")
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="what the budget counts: this process's CPU seconds (default; load-proof) or wall seconds",
+    )
     parser.add_argument("--train", type=int, default=32)
     parser.add_argument("--test", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -289,35 +355,62 @@ def main(argv: list[str] | None = None) -> None:
     teacher, tokenizer, train_rows, test_rows = load(args)
     answers = teacher_answers(teacher, tokenizer, train_rows + test_rows, args.max_new_tokens)
     generate_s = time.perf_counter() - t0
-    pairs = [TrainPair(r["fname"], m, a) for r, m, a in zip(train_rows + test_rows, prompts_of(train_rows + test_rows), answers, strict=True)]
+    pairs = [
+        TrainPair(r["fname"], m, a)
+        for r, m, a in zip(train_rows + test_rows, prompts_of(train_rows + test_rows), answers, strict=True)
+    ]
     train_samples, _ = encode_pairs(tokenizer, pairs[: len(train_rows)], 512)
     test_samples, _ = encode_pairs(tokenizer, pairs[len(train_rows) :], 512)
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        fill = model_fill(teacher, pad_id=tokenizer.pad_token_id, k=args.top_k, vocab_size=len(tokenizer), batch_tokens=2048)
-        store = write_store(Path(tmp), train_samples, fill, teacher=TEACHER, k=args.top_k, vocab_size=len(tokenizer), source="model")
+        fill = model_fill(
+            teacher, pad_id=tokenizer.pad_token_id, k=args.top_k, vocab_size=len(tokenizer), batch_tokens=2048
+        )
+        store = write_store(
+            Path(tmp), train_samples, fill, teacher=TEACHER, k=args.top_k, vocab_size=len(tokenizer), source="model"
+        )
         store_s = time.perf_counter() - t1
         teacher_answers_test = answers[len(train_rows) :]
         results: dict[str, Any] = {}
         warm_state = None
         if args.warmup_steps > 0:
             print(f"shared sft warm-up: {args.warmup_steps} steps ...", flush=True)
-            warm = train_method("sft", {}, teacher, tokenizer, train_samples, store, args, budget=float("inf"),
-                                max_steps=args.warmup_steps)
+            warm = train_method(
+                "sft",
+                {},
+                teacher,
+                tokenizer,
+                train_samples,
+                store,
+                args,
+                budget=float("inf"),
+                max_steps=args.warmup_steps,
+            )
             warm_student = warm.pop("student")
             warm_state = {k: v.detach().clone() for k, v in warm_student.state_dict().items()}
             warm_s = warm["s_per_step"] * warm["steps"]
-            results["warmup_sft"] = {**warm, "seconds": round(warm_s, 1),
-                                     "heldout_nll": heldout_nll(warm_student, test_samples, tokenizer)}
+            results["warmup_sft"] = {
+                **warm,
+                "seconds": round(warm_s, 1),
+                "heldout_nll": heldout_nll(warm_student, test_samples, tokenizer),
+            }
             print(f"warm-up: {json.dumps(results['warmup_sft'])}", flush=True)
             del warm_student
         for name in args.methods.split(","):
             options = METHODS[name]
             print(f"{name}: training {args.budget:.0f}s ...", flush=True)
-            trained = train_method(name, options, teacher, tokenizer, train_samples, store, args, start_state=warm_state)
+            trained = train_method(
+                name, options, teacher, tokenizer, train_samples, store, args, start_state=warm_state
+            )
             student = trained.pop("student")
-            nll = heldout_nll(student, test_samples, tokenizer)
-            results[name] = {**trained, "options": options, "heldout_nll": nll}
+            nll_rows = heldout_nll_rows(student, test_samples, tokenizer)
+            nll = sum(x * n for x, n in nll_rows) / max(sum(n for _, n in nll_rows), 1)
+            results[name] = {
+                **trained,
+                "options": options,
+                "heldout_nll": nll,
+                "heldout_nll_rows": [round(x, 4) for x, _ in nll_rows],
+            }
             if args.rouge:
                 outputs = generate_chat(
                     student, tokenizer, prompts_of(test_rows), max_new_tokens=args.max_new_tokens, batch_size=16
@@ -330,15 +423,29 @@ def main(argv: list[str] | None = None) -> None:
                         "rouge_l_teacher": statistics.mean(to_teacher),
                         "rouge_l_reference": statistics.mean(to_reference),
                         "rouge_l_reference_stdev": statistics.pstdev(to_reference),
+                        "rouge_l_teacher_rows": [round(x, 4) for x in to_teacher],
                     }
                 )
             results[name]["loadavg_1m_after"] = os.getloadavg()[0]
             print(f"{name}: {json.dumps({k: v for k, v in results[name].items() if k != 'options'})}", flush=True)
             del student
-            write_report(args, report_of(args, results, train_samples, test_samples, generate_s, store_s,
-                                         load_before, teacher_answers_test, test_rows))
-    report = report_of(args, results, train_samples, test_samples, generate_s, store_s, load_before,
-                       teacher_answers_test, test_rows)
+            write_report(
+                args,
+                report_of(
+                    args,
+                    results,
+                    train_samples,
+                    test_samples,
+                    generate_s,
+                    store_s,
+                    load_before,
+                    teacher_answers_test,
+                    test_rows,
+                ),
+            )
+    report = report_of(
+        args, results, train_samples, test_samples, generate_s, store_s, load_before, teacher_answers_test, test_rows
+    )
     write_report(args, report)
     teacher_rouge = report["setup"]["teacher_rouge_l_reference"]
     print(f"\nteacher ROUGE-L vs reference: {teacher_rouge:.3f}; load avg before {load_before[0]:.1f}")
@@ -348,6 +455,14 @@ def main(argv: list[str] | None = None) -> None:
         rouge = f"{rl_t:>13.3f}{rl_r:>9.3f}" if rl_t is not None and rl_r is not None else f"{'-':>13}{'-':>9}"
         share = f"{r['generation_share']:>6.0%}" if "generation_share" in r else f"{'-':>6}"
         print(f"{name:<20}{r['steps']:>6}{r['s_per_step']:>8.2f}{share}{r['heldout_nll']:>15.3f}{rouge}")
+    print("\npaired per held-out row (95% bootstrap interval of the mean difference; NLL: lower is better)")
+    for c in report["paired"]:
+        low, high = c["ci95"]
+        verdict = "significant" if c["significant"] else "not significant"
+        print(
+            f"{c['method']:<20} vs {c['vs']:<5} {c['metric']:<22}{c['mean_diff']:>+8.3f} [{low:+.3f}, {high:+.3f}]"
+            f" n={c['n']} better {c['better_rows']} worse {c['worse_rows']} ({verdict})"
+        )
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -372,7 +487,9 @@ def report_of(
 
     from stillhouse.plugins.tasks.metrics import rouge_l
 
-    teacher_rouge = statistics.mean(rouge_l(t, r["summary"]) for t, r in zip(teacher_answers_test, test_rows, strict=True))
+    teacher_rouge = statistics.mean(
+        rouge_l(t, r["summary"]) for t, r in zip(teacher_answers_test, test_rows, strict=True)
+    )
     return {
         "setup": {
             "teacher": TEACHER,
@@ -393,7 +510,20 @@ def report_of(
             "threads": torch.get_num_threads(),
         },
         "methods": results,
+        "paired": comparisons(results),
     }
+
+
+def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every method against ``sft`` and ``jsd`` (on-policy's off-policy twin), per held-out row."""
+    out = []
+    for name in results:
+        for against in ("sft", "jsd"):
+            for key, lower in (("heldout_nll_rows", True), ("rouge_l_teacher_rows", False)):
+                found = paired(results, name, against, key, lower)
+                if found is not None:
+                    out.append({"method": name, **found})
+    return out
 
 
 if __name__ == "__main__":
