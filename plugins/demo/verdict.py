@@ -12,6 +12,7 @@ from typing import Any
 from stillhouse.kernel.comparison import retention
 from stillhouse.kernel.run_folder import RunFolder
 from stillhouse.kernel.run_state import fold
+from stillhouse.kernel.stats import overlap, ratio_interval
 
 QUANTIZED_SIZE = "bytes_on_disk_gguf_q8_0"
 """The student metric ``evaluate.export = ["gguf:q8_0"]`` records (plugins/exporters/after_evaluate.py)."""
@@ -22,6 +23,29 @@ def _metric(results: dict[str, Any], role: str, name: str) -> float | None:
         if metric.get("name") == name and metric.get("value") is not None:
             return float(metric["value"])
     return None
+
+
+def _interval(results: dict[str, Any], role: str, name: str) -> tuple[float, float, float, int] | None:
+    """(median, low, high, n) of a metric measured with its interval, else None."""
+    for metric in results.get(role, {}).get("metrics", []):
+        if metric.get("name") == name and None not in (metric.get("value"), metric.get("low"), metric.get("high")):
+            return float(metric["value"]), float(metric["low"]), float(metric["high"]), int(metric.get("n") or 0)
+    return None
+
+
+def _per_token_speed(results: dict[str, Any]) -> str | None:
+    """The interleaved timing's per-token decode ratio with its interval, said as significant or not."""
+    teacher, student = (_interval(results, role, "decode_ms_per_token") for role in ("teacher", "student"))
+    if teacher is None or student is None or student[0] <= 0:
+        return None
+    bounds = ratio_interval((teacher[1], teacher[2]), (student[1], student[2]))
+    if bounds is None:
+        return None
+    ratio, n = teacher[0] / student[0], min(teacher[3], student[3])
+    where = f"(interval {bounds[0]:.1f}-{bounds[1]:.1f}, {n} timed requests each)"
+    if not overlap((teacher[1], teacher[2]), (student[1], student[2])):
+        return f"decodes each token {ratio:.1f}x as fast as the teacher {where}"
+    return f"decodes at a per-token speed not significantly different from the teacher's ({ratio:.1f}x, {where[1:]}"
 
 
 def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None = None) -> str:
@@ -57,8 +81,11 @@ def closing_sentence(results: dict[str, Any], primary: str, accepted: int | None
         if quantized:
             text += f", {quantized / disk[1]:.1f}x as a q8_0 GGUF file ({quantized / 2**20:.0f} MiB)"
         extras.append(text)
+    per_token = _per_token_speed(results)
     speed = (_metric(results, "student", "throughput_tokens_per_s"), _metric(results, "teacher", "throughput_tokens_per_s"))
-    if all(speed) and speed[1]:
+    if per_token is not None:
+        extras.append(per_token)
+    elif all(speed) and speed[1]:
         extras.append(f"generated {speed[0] / speed[1]:.1f}x the teacher's tokens/s in this run")  # type: ignore[operator]
     sentence = parts[0] + ", " + verdict
     if extras:

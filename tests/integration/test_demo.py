@@ -97,3 +97,22 @@ def test_the_demo_exports_its_student_as_q8_0(make_host) -> None:
     from stillhouse.plugins.demo import DEMO_CONFIG
 
     assert load_config(DEMO_CONFIG, make_host()).pipeline.evaluate.export == ["gguf:q8_0"]
+
+
+def test_closing_sentence_gives_the_interleaved_per_token_speed_with_its_interval() -> None:
+    """The interleaved timing's per-token decode ratio (with its interval) replaces the batch
+    throughput, and overlapping intervals are said to be no significant difference."""
+    from stillhouse.plugins.demo.verdict import closing_sentence
+
+    def timed(results: dict, role: str, median: float, low: float, high: float) -> dict:
+        results[role]["metrics"].append(
+            {"name": "decode_ms_per_token", "value": median, "low": low, "high": high, "n": 12}
+        )
+        return results
+
+    results = timed(timed(_results(0.167, 0.009, 0.096), "teacher", 69.2, 66.4, 74.6), "student", 32.5, 29.8, 35.1)
+    sentence = closing_sentence(results, "rouge_l")
+    assert "decodes each token 2.1x as fast as the teacher (interval 1.9-2.5, 12 timed requests each)" in sentence
+    assert "tokens/s" not in sentence
+    close = timed(timed(_results(0.167, 0.009, 0.096), "teacher", 40.0, 30.0, 50.0), "student", 36.0, 28.0, 45.0)
+    assert "not significantly different from the teacher's (1.1x, interval 0.7-1.8" in closing_sentence(close, "rouge_l")
