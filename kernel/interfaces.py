@@ -553,6 +553,11 @@ class Loss(Plugin[ConfigT]):
 
     kind = "loss"
     requires: ClassVar[frozenset[TeacherSignal]] = frozenset()
+    target_logits_only: ClassVar[bool] = False
+    """True when the loss reads logits (and the position-aligned inputs) only where ``labels`` is not
+    ``-100``: a trainer may then run the LM head at those positions alone and hand the loss a batch
+    of just those columns. Prompts are most of a sequence and the head over a 49k vocabulary is about
+    half of a small model's compute, so this trains several times fewer logits."""
 
     @abstractmethod
     def __call__(self, inputs: LossInputs) -> torch.Tensor:

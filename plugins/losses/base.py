@@ -141,6 +141,7 @@ class LogitDistillLoss(MixedLoss[DistillConfigT]):
 
     Config = DistillConfig
     requires: ClassVar[frozenset[TeacherSignal]] = frozenset({"teacher_logprobs"})
+    target_logits_only = True
 
     def divergence(self, log_p: torch.Tensor, log_q: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """[N] divergence between teacher ``p`` and student ``q`` (both [N, k] log-probs on the same ids)."""

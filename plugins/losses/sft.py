@@ -23,6 +23,7 @@ class SftLoss(Loss[SftConfig]):
     name = "sft"
     description = "Cross-entropy on the teacher's answers (sequence-level KD); needs no teacher probabilities."
     Config = SftConfig
+    target_logits_only = True
 
     def __call__(self, inputs: LossInputs) -> torch.Tensor:
         import torch.nn.functional as F

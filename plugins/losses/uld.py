@@ -92,6 +92,7 @@ class UniversalLogitDistillation(MixedLoss[UldConfig]):
     requires: ClassVar[frozenset[TeacherSignal]] = frozenset({"teacher_logprobs"})
     cross_tokenizer: ClassVar[bool] = True
     """The trainer aligns the teacher's own tokens to the student's by characters (no shared vocabulary)."""
+    target_logits_only = True
 
     def __call__(self, inputs: LossInputs) -> torch.Tensor:
         batch = SelectedBatch(inputs)

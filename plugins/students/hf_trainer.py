@@ -7,6 +7,8 @@ Imported only when training starts (it imports torch and transformers at module 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -49,6 +51,9 @@ class DistillTrainer(Trainer):
         self.distill_loss = distill_loss
         self.live_teacher = live_teacher
         self.needs_hidden = "teacher_hidden" in distill_loss.requires
+        # the LM head at the target positions only, where the loss reads nothing else and the model
+        # takes ``logits_to_keep`` (transformers' causal LMs; a PEFT or DDP wrapper passes it on)
+        self.keep_targets_only = bool(getattr(distill_loss, "target_logits_only", False)) and not self.needs_hidden
         self.teacher_blocks = teacher_blocks
         self.tokens_seen = 0  # non-padding input tokens trained on (this process)
         self.positions_seen = 0  # input positions including padding (this process)
@@ -80,16 +85,28 @@ class DistillTrainer(Trainer):
             teacher_ids, teacher_lps, teacher_hidden = self.live_teacher(
                 {**inputs, "target_ids": extra["target_ids"]}, extra["target_ids"].device
             )
-        outputs = model(**inputs, use_cache=False, output_hidden_states=self.needs_hidden)
+        labels, weights = extra["target_ids"], extra.get("weights")
+        head = output_head(model) if self.keep_targets_only else None
+        targets = labels != IGNORE_INDEX
+        if head is not None and bool(targets.any()):
+            # the LM head runs on the target positions only, as one row: [1, N, V] logits; the loss
+            # sees those N positions with their labels, weights and teacher slots
+            labels, weights, teacher_ids, teacher_lps = (
+                None if t is None else t[targets].unsqueeze(0) for t in (labels, weights, teacher_ids, teacher_lps)
+            )
+            with head_at(head, targets):
+                outputs = model(**inputs, use_cache=False, output_hidden_states=self.needs_hidden)
+        else:
+            outputs = model(**inputs, use_cache=False, output_hidden_states=self.needs_hidden)
         loss = self.distill_loss(
             LossInputs(
                 logits=outputs.logits,
-                labels=extra["target_ids"],
+                labels=labels,
                 teacher_ids=teacher_ids,
                 teacher_logprobs=teacher_lps,
                 student_hidden=outputs.hidden_states if self.needs_hidden else None,
                 teacher_hidden=teacher_hidden,
-                weights=extra.get("weights"),
+                weights=weights,
                 num_items=num_items_in_batch if model.training else None,
             )
         )
@@ -98,6 +115,40 @@ class DistillTrainer(Trainer):
             self.tokens_seen += int(extra["n_real"])
             self.positions_seen += int(extra["n_positions"])
         return (loss, outputs) if return_outputs else loss
+
+
+def output_head(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The LM head (``get_output_embeddings()``) of the transformers model inside DDP/PEFT wrappers,
+    or None when there is none to hook."""
+    inner = model
+    for _ in range(4):  # DDP, then PEFT, around the transformers model
+        wrapped = getattr(inner, "module", None) or (inner.get_base_model() if hasattr(inner, "get_base_model") else None)
+        if wrapped is None or wrapped is inner:
+            break
+        inner = wrapped
+    getter = getattr(inner, "get_output_embeddings", None)
+    head = getter() if getter is not None else None
+    return head if isinstance(head, torch.nn.Module) else None
+
+
+@contextmanager
+def head_at(head: torch.nn.Module, positions: torch.Tensor) -> Iterator[None]:
+    """While the model runs, feed its LM head the hidden states at ``positions`` ([B, L] bool) only,
+    gathered into one row. The model's own forward still calls the head (through DDP and PEFT, with
+    whatever it applies after the head, e.g. logit soft-capping), on N rows instead of B x L; a head
+    input of another shape (a generation step) is left alone."""
+
+    def gather(_module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        hidden = args[0]
+        if hidden.dim() != 3 or tuple(hidden.shape[:2]) != tuple(positions.shape):
+            return None
+        return (hidden[positions.to(hidden.device)].unsqueeze(0), *args[1:])
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def check_finite_loss(loss: torch.Tensor, step: int, learning_rate: float) -> None:
