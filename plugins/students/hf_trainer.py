@@ -120,9 +120,10 @@ class DistillTrainer(Trainer):
 def output_head(model: torch.nn.Module) -> torch.nn.Module | None:
     """The LM head (``get_output_embeddings()``) of the transformers model inside DDP/PEFT wrappers,
     or None when there is none to hook."""
-    inner = model
+    inner: Any = model
     for _ in range(4):  # DDP, then PEFT, around the transformers model
-        wrapped = getattr(inner, "module", None) or (inner.get_base_model() if hasattr(inner, "get_base_model") else None)
+        unwrap = getattr(inner, "get_base_model", None)
+        wrapped = getattr(inner, "module", None) or (unwrap() if callable(unwrap) else None)
         if wrapped is None or wrapped is inner:
             break
         inner = wrapped
