@@ -13,9 +13,12 @@ load average after each method is recorded, since the machine is shared):
 2. for the logit losses the teacher's top-k (k = ``--top-k``) at the training targets is computed
    once, like the run folder's top-k store; its time is reported, not charged to the budget;
 3. each method trains a *fresh* teacher-layers student on the same batches, in the same order, for
-   ``--budget`` seconds of this process's CPU time (``--clock cpu``, the default: CPU time other
-   processes take is not counted, so load on a shared machine cannot give one method fewer steps than
-   another; ``--clock wall`` counts wall time). The live teacher forward of hidden/attention transfer
+   ``--budget`` seconds of this process's CPU time (``--clock cpu``, the default), single-threaded
+   (``--threads 1``, the default): CPU time other processes take is not counted, so load on a shared
+   machine cannot give one method fewer steps than another. With several threads it would: threads
+   waiting for a core another process holds spin and count as CPU time (measured here: 9.8 CPU-s per
+   ``jsd`` step beside other jobs against 3.9 for ``uld`` alone, both at 2 threads). ``--clock wall``
+   counts wall time. The live teacher forward of hidden/attention transfer
    and on-policy generation *are* charged: that is their real cost. Then it is scored on the held-out
    prompts:
    - ``heldout_nll``: the student's mean token cross-entropy on the teacher's held-out answers
@@ -329,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: the CPU-time budget is load-proof, see above)"
+    )
     parser.add_argument("--top-k", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument(
@@ -344,12 +350,15 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import tempfile
 
+    import torch
+
     from stillhouse.kernel.interfaces import TrainPair
     from stillhouse.plugins.hf_models import generate_chat
     from stillhouse.plugins.students.data import encode_pairs
     from stillhouse.plugins.students.teacher_store import model_fill, write_store
     from stillhouse.plugins.tasks.metrics import rouge_l
 
+    torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     teacher, tokenizer, train_rows, test_rows = load(args)
