@@ -33,8 +33,15 @@ def register_commands(cli: Any) -> None:
     @click.option("--name", default=None, help="Model id clients send and /v1/models lists (default: MODEL).")
     @click.option("--api-key-env", metavar="NAME", help="Require `Authorization: Bearer $NAME` on every /v1 request (401 otherwise).")
     @click.option("--quiet", is_flag=True, help="No access-log line per request.")
+    @click.option(
+        "--choices",
+        metavar="A,B,...",
+        help="Constrained choice: answer every chat request with the likeliest of these comma-separated "
+        "replies (rank classification, e.g. a distilled classifier's labels), never free text.",
+    )
     def serve(
-        model: str, port: int, host: str, max_batch: int, dtype: str, device: str, name: str | None, api_key_env: str | None, quiet: bool
+        model: str, port: int, host: str, max_batch: int, dtype: str, device: str, name: str | None, api_key_env: str | None,
+        quiet: bool, choices: str | None,
     ) -> None:
         """Serve a local transformers MODEL (folder, hub id or file.gguf) as an OpenAI-compatible API
         (streaming included); one access-log line per request on stderr."""
@@ -49,6 +56,15 @@ def register_commands(cli: Any) -> None:
             if not api_key:
                 raise UserError(f"--api-key-env {api_key_env}: the variable is not set or empty", hint=f"export {api_key_env}=<a long random key>")
 
+        labels = None
+        if choices is not None:
+            labels = [c.strip() for c in choices.split(",")]
+            if len(labels) < 2 or any(not c for c in labels) or len(set(labels)) != len(labels):
+                raise UserError(
+                    f"--choices {choices!r}: give at least two distinct, non-empty replies separated by commas",
+                    hint='e.g. --choices "entailment,neutral,contradiction"',
+                )
+
         run_server(
             model,
             host=host,
@@ -60,4 +76,5 @@ def register_commands(cli: Any) -> None:
             api_key=api_key,
             echo=lambda line: click.echo(line),
             log=None if quiet else lambda line: click.echo(line, err=True),
+            choices=labels,
         )

@@ -124,6 +124,7 @@ def build_app(
     log: Callable[[str], None] | None = None,
     scorer: PromptScorer | None = None,
     streamer: TokenStreamer | None = None,
+    choices: Sequence[str] | None = None,
 ) -> Any:
     """The aiohttp app. With ``context`` and ``count_tokens``, a request whose prompt plus
     ``max_tokens`` exceeds the context is refused (400), as OpenAI's API does, instead of running
@@ -131,10 +132,13 @@ def build_app(
     ``Authorization: Bearer <api_key>`` get 401 (``/health`` stays open for probes). ``log`` gets
     one access-log line per request: client, method, path, status, seconds, tokens. ``stream=true``
     requests (n = 1) are streamed token by token through ``streamer`` (default: one over the
-    batcher's model and tokenizer)."""
+    batcher's model and tokenizer). With ``choices`` (constrained choice) every chat request is
+    answered with the most likely of those replies by log-likelihood after the prompt (rank
+    classification), never with free text; the response also carries ``choice_logprobs``."""
     from aiohttp import web
 
     streamer = streamer or TokenStreamer(batcher.model, batcher.tokenizer)
+    constrained = list(choices) if choices else None
 
     async def stream_tokens(request: web.Request, params: Any, gen: GenParams) -> web.StreamResponse:
         """Each piece of the reply as its own chunk, written as soon as it is generated."""
@@ -214,6 +218,8 @@ def build_app(
                     "the completion). Please reduce the length of the messages or the completion."
                 )
                 return web.json_response(error_body(message, code="context_length_exceeded"), status=400)
+        if constrained:
+            return await choose(request, params, constrained)
         gen = GenParams(
             max_new_tokens=params.max_tokens,
             temperature=params.temperature,
@@ -237,6 +243,33 @@ def build_app(
         stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await stream.prepare(request)
         for chunk in chat_chunks(model_id, choices, prompt_tokens, completion_tokens, include_usage=params.include_usage):
+            await stream.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await stream.write(b"data: [DONE]\n\n")
+        await stream.write_eof()
+        return stream
+
+    async def choose(request: web.Request, params: Any, labels: list[str]) -> web.StreamResponse:
+        """Constrained choice: the label the model finds likeliest after this prompt."""
+        from stillhouse.plugins.students.choices import score_choices
+
+        try:
+            (scores,) = await asyncio.to_thread(
+                score_choices, batcher.model, batcher.tokenizer, [params.messages], labels, batch_size=1
+            )
+        except Exception as exc:  # the server's fault: 500, and keep serving
+            return web.json_response(error_body(f"scoring the choices failed: {exc}", "server_error", 500), status=500)
+        label = labels[max(range(len(labels)), key=scores.__getitem__)]
+        prompt_tokens = count_tokens(params.messages) if count_tokens is not None else 0
+        completion_tokens = len(batcher.tokenizer(label, add_special_tokens=False)["input_ids"]) * params.n
+        request["tokens"] = (prompt_tokens, completion_tokens)
+        replies = [ChoiceOut(label, "stop", None)] * params.n
+        if not params.stream:
+            body = chat_completion(model_id, replies, prompt_tokens, completion_tokens)
+            body["choice_logprobs"] = dict(zip(labels, scores, strict=True))
+            return web.json_response(body)
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await stream.prepare(request)
+        for chunk in chat_chunks(model_id, replies, prompt_tokens, completion_tokens, include_usage=params.include_usage):
             await stream.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await stream.write(b"data: [DONE]\n\n")
         await stream.write_eof()
@@ -278,9 +311,11 @@ def run_server(
     api_key: str | None = None,
     echo: Any = print,
     log: Callable[[str], None] | None = None,
+    choices: Sequence[str] | None = None,
 ) -> None:
     """Load ``model`` and serve it until interrupted; ``echo`` gets the listening line, ``log``
-    the access-log lines; ``api_key`` (when given) is required of every ``/v1`` request."""
+    the access-log lines; ``api_key`` (when given) is required of every ``/v1`` request;
+    ``choices``: constrained choice (see :func:`build_app`)."""
     from aiohttp import web
 
     from stillhouse.plugins.hf_models import load_causal_lm
@@ -299,6 +334,7 @@ def run_server(
             api_key=api_key,
             log=log,
             scorer=PromptScorer(loaded, tokenizer),
+            choices=choices,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -306,6 +342,8 @@ def run_server(
         await site.start()
         bound = runner.addresses[0][1]
         echo(f"Serving {model_id} at http://{host}:{bound}/v1 (max batch {max_batch}); Ctrl-C stops")
+        if choices:
+            echo(f"constrained choice: every chat reply is one of {', '.join(choices)}")
         if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
             echo(f"warning: listening on {host} without an API key: anyone who reaches it can use it (--api-key-env NAME)")
         try:
