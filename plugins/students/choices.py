@@ -14,6 +14,7 @@ A model whose forward returns no cache is scored the plain way, one prompt + cho
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from stillhouse.kernel.interfaces import Message
@@ -54,9 +55,15 @@ def _scores_with_cache(model: Any, prefixes: list[list[int]], labels: list[list[
         ids[row, width - len(prefix) :] = torch.tensor(prefix)
         mask[row, width - len(prefix) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    # only the last position's logits are read: the LM head skips the rest of the prompt where it can
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with torch.inference_mode():
         out = model(
-            input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device), use_cache=True
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            use_cache=True,
+            **last_only,
         )
         cache = getattr(out, "past_key_values", None)
         if cache is None or not hasattr(cache, "batch_repeat_interleave"):
