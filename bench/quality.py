@@ -22,8 +22,11 @@ time is the train stage's wall time on this machine (shared; compare only within
 Writes ``bench/results/quality.json`` (``--out``) and prints a table.
 
 Cost on the shared 2-core CPU (single-threaded runs, 2026-12-07): training ~35 tokens/s (NLI, batch 8:
-~20-25 s a step, 54 steps for 214 samples x 2 epochs); rank classification of 150 NLI rows takes 4-8 min
-per local role (one full forward per row and label); the ``--real`` track ~28 min for both losses.
+~20-25 s a step, 54 steps for 214 samples x 2 epochs); rank classification of 150 NLI rows took 4-8 min
+per local role with one full forward per row and label, about a third of that since each prompt runs
+once (bench/rank_scoring.py); the ``--real`` track ~28 min for both losses. Since the LM head runs at
+the answer tokens only, one epoch of 642 accepted NLI samples trained in 1,293 s single-threaded beside
+other jobs (60 tokens/s).
 """
 
 from __future__ import annotations

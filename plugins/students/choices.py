@@ -56,7 +56,10 @@ def _scores_with_cache(model: Any, prefixes: list[list[int]], labels: list[list[
         mask[row, width - len(prefix) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     # only the last position's logits are read: the LM head skips the rest of the prompt where it can
-    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    accepted = inspect.signature(model.forward).parameters
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in accepted else {}
+    # transformers 5 names the KV cache ``cache`` (``past_key_values`` is deprecated, removed in 5.40)
+    cache_key = "cache" if "cache" in accepted else "past_key_values"
     with torch.inference_mode():
         out = model(
             input_ids=ids.to(device),
@@ -65,7 +68,9 @@ def _scores_with_cache(model: Any, prefixes: list[list[int]], labels: list[list[
             use_cache=True,
             **last_only,
         )
-        cache = getattr(out, "past_key_values", None)
+        cache = getattr(out, "cache", None)
+        if cache is None:  # transformers before the rename
+            cache = getattr(out, "past_key_values", None)
         if cache is None or not hasattr(cache, "batch_repeat_interleave"):
             return None
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts every choice's first token
@@ -85,8 +90,8 @@ def _scores_with_cache(model: Any, prefixes: list[list[int]], labels: list[list[
                 input_ids=tail.to(device),
                 attention_mask=full_mask.to(device),
                 position_ids=tail_positions.to(device),
-                past_key_values=cache,
                 use_cache=True,
+                **{cache_key: cache},
             ).logits.float()
             later = torch.log_softmax(later, dim=-1)
     scores = []
