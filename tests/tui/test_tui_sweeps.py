@@ -141,7 +141,10 @@ def test_sweeps_list_trials_sorted_by_objective_open_and_compare(sweeps_home: Pa
 def test_a_running_sweep_updates_live_and_cancel_signals_its_worker(sweeps_home: Path, tmp_path: Path, make_app) -> None:
     sweep = SweepWriter(sweeps_home, tmp_path, "live", 3, 3)
     sweep.tell(0.5)
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands in for `still sweep`
+    # stands in for `still sweep`, which installs its own SIGINT handler (so it stops on SIGINT even when
+    # started by a shell that ignores SIGINT for background jobs, as this test process may have been)
+    stand_in = "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); time.sleep(60)"
+    worker = subprocess.Popen([sys.executable, "-c", stand_in])
     try:
         attrs = {**worker_attrs(), "pid": worker.pid, "pid_start": process_start_time(worker.pid)}
         running = sweep.running(attrs)
