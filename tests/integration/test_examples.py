@@ -55,9 +55,11 @@ def test_example_teacher_answers_pass_the_filter_at_limit_8(tmp_path: Path, exam
         samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
         train = [s for s in samples if s["split"] == "train"]
         assert train and not any(s["accepted"] for s in train)
-        # every reason a sample was rejected for is named in the message
+        # every reason a sample was rejected for is named in the message, with one of its samples
+        said = done.stdout + done.stderr
         reasons = {s["reason"] for s in train}
-        assert reasons and all(r in done.stdout + done.stderr for r in reasons), reasons
+        assert reasons and all(r in said for r in reasons), reasons
+        assert all(any(s["sample_id"] in said for s in train if s["reason"] == r) for r in reasons), said
         return
     assert done.returncode == 0, done.stdout + done.stderr
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
